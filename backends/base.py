@@ -1,0 +1,279 @@
+"""The types every backend speaks: what it can do, what it is asked, what it answers."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Protocol, runtime_checkable
+
+from .errors import GenerationCancelled
+
+__all__ = [
+    "Price",
+    "Capabilities",
+    "GenerationRequest",
+    "GeneratedImage",
+    "BackendOutput",
+    "ImageFailure",
+    "GenerationResult",
+    "Availability",
+    "CancelToken",
+    "StepProgress",
+    "Backend",
+    "ApiKey",
+]
+
+
+@dataclass(frozen=True)
+class Price:
+    """A price per image, e.g. ``Price(0.01, "CNY")``."""
+
+    amount: float
+    currency: str
+
+    def times(self, count: int) -> Price:
+        return Price(round(self.amount * count, 6), self.currency)
+
+    def __str__(self) -> str:
+        symbol = {"CNY": "¥", "USD": "$"}.get(self.currency)
+        return f"{symbol}{self.amount:g}" if symbol else f"{self.amount:g} {self.currency}"
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend accepts. The validator checks requests against it; the UI builds controls from it.
+
+    Sizes are either a fixed list (``sizes``) or a range for width and height alike (``size_range``)
+    in steps of ``size_multiple``. ``steps``, ``guidance`` and ``output_quality`` are (min, max,
+    default). The first scheduler and output format are the defaults.
+    """
+
+    sizes: tuple[tuple[int, int], ...] | None = None
+    size_range: tuple[int, int] | None = None
+    size_multiple: int = 8
+    default_size: tuple[int, int] = (1024, 1024)
+    max_images: int = 4
+    steps: tuple[int, int, int] = (1, 100, 20)
+    guidance: tuple[float, float, float] = (0.0, 20.0, 7.5)
+    seed_max: int = 9_999_999_999
+    schedulers: tuple[str, ...] = ()
+    default_steps_by_scheduler: tuple[tuple[str, int], ...] = ()
+    output_formats: tuple[str, ...] = ()
+    output_quality: tuple[int, int, int] | None = None
+    supports_negative_prompt: bool = True
+    batch_is_per_image_reproducible: bool = False
+    price_per_image: Price | None = None
+
+    def __post_init__(self) -> None:
+        if (self.sizes is None) == (self.size_range is None):
+            raise ValueError("Capabilities need exactly one of sizes and size_range")
+
+    @property
+    def default_scheduler(self) -> str | None:
+        return self.schedulers[0] if self.schedulers else None
+
+    @property
+    def default_output_format(self) -> str | None:
+        return self.output_formats[0] if self.output_formats else None
+
+    def default_steps_for(self, scheduler: str | None) -> int:
+        return dict(self.default_steps_by_scheduler).get(scheduler or "", self.steps[2])
+
+    def accepts_size(self, width: int, height: int) -> bool:
+        if self.sizes is not None:
+            return (width, height) in self.sizes
+        low, high = self.size_range  # type: ignore[misc]
+        return all(low <= v <= high and v % self.size_multiple == 0 for v in (width, height))
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """A validated request. Build it with :func:`backends.validation.validate_request`.
+
+    ``seed`` is None until the runner draws one; backends are always called with an int seed, and
+    image *i* of the request is made with seed ``seed + i``.
+    """
+
+    prompt: str
+    negative_prompt: str = ""
+    width: int = 1024
+    height: int = 1024
+    n: int = 1
+    seed: int | None = None
+    steps: int = 20
+    guidance: float = 7.5
+    scheduler: str | None = None
+    output_format: str | None = None
+    output_quality: int | None = None
+
+    @property
+    def size(self) -> str:
+        return f"{self.width}x{self.height}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GenerationRequest:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True)
+class GeneratedImage:
+    """One image as the provider sent it (bytes untouched), with the seed that made it."""
+
+    data: bytes = field(repr=False)
+    mime_type: str
+    width: int
+    height: int
+    seed: int
+    index: int = 0
+
+    @property
+    def extension(self) -> str:
+        return {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}.get(self.mime_type, "bin")
+
+
+@dataclass(frozen=True)
+class BackendOutput:
+    """What one call of :meth:`Backend.generate` returns.
+
+    ``images`` are in request order, image *i* with seed ``request.seed + i``. ``info`` holds what the
+    provider reported (remaining credits, usage, timings); never a key.
+    """
+
+    images: tuple[GeneratedImage, ...]
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ImageFailure:
+    """An image of a batch that did not come back: which one, its seed, and why (a sentence)."""
+
+    index: int
+    seed: int
+    error: str
+    error_type: str
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """Everything the runner returns for one request.
+
+    ``request`` carries the resolved seed. ``images`` are sorted by index; ``failures`` list the
+    images that failed. ``cost`` is the price of the images that came back, when the backend prices
+    per image. ``info`` merges what the provider reported.
+    """
+
+    backend_id: str
+    backend_label: str
+    model: str
+    request: GenerationRequest
+    images: tuple[GeneratedImage, ...]
+    failures: tuple[ImageFailure, ...]
+    elapsed_s: float
+    cost: Price | None = None
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        return tuple(image.seed for image in self.images)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether a backend can run here; when not, ``reason`` says what to set or install."""
+
+    available: bool
+    reason: str = ""
+
+
+class CancelToken:
+    """Set by Stop; checked by backends between steps and by the runner before each image."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        if self._event.is_set():
+            raise GenerationCancelled()
+
+
+@dataclass(frozen=True)
+class StepProgress:
+    """Progress inside one backend call: ``done`` of ``total`` units (denoising steps, or images)."""
+
+    done: int
+    total: int
+
+
+ProgressCallback = Callable[[StepProgress], None]
+
+
+class ApiKey:
+    """A secret that never shows itself in a repr, str, log line or traceback."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value.strip()
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __repr__(self) -> str:
+        return "ApiKey('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ApiKey) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __reduce__(self):  # never pickled into a cache or a Gradio state
+        raise TypeError("API keys are not picklable")
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A text-to-image backend.
+
+    ``generate`` is called with a validated request whose seed is set; it returns ``request.n``
+    images, image *i* made with ``seed + i``, or raises a :class:`backends.errors.PlaygroundError`.
+    It reports progress through ``progress`` and stops early when ``cancel`` is set.
+    ``max_concurrency`` bounds how many calls the runner makes at once.
+    """
+
+    id: str
+    label: str
+    model: str
+    capabilities: Capabilities
+    max_concurrency: int
+
+    def availability(self) -> Availability: ...
+
+    async def generate(
+        self,
+        request: GenerationRequest,
+        *,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> BackendOutput: ...
