@@ -164,7 +164,8 @@ class GenerationResult:
 
     ``request`` carries the resolved seed. ``images`` are sorted by index; ``failures`` list the
     images that failed. ``cost`` is the price of the images that came back, when the backend prices
-    per image. ``info`` merges what the provider reported.
+    per image. ``info`` merges what the provider reported. ``cancelled`` is set when Stop ended the
+    job early; the images finished before it are kept.
     """
 
     backend_id: str
@@ -176,6 +177,7 @@ class GenerationResult:
     elapsed_s: float
     cost: Price | None = None
     info: Mapping[str, Any] = field(default_factory=dict)
+    cancelled: bool = False
 
     @property
     def seeds(self) -> tuple[int, ...]:

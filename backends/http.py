@@ -1,0 +1,413 @@
+"""HTTP for the remote backends: one client per backend, bounded retries, bounded image downloads.
+
+Every httpx exception is translated here into the tree in :mod:`backends.errors`. Retries happen
+only for connect errors, 429 (honouring ``Retry-After``) and 5xx, with exponential backoff, full
+jitter and a bound on the total time spent waiting; never for other 4xx. No header value is ever
+logged or put into a message, so the API key stays in its header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import io
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from PIL import Image
+
+from .errors import (
+    AuthenticationFailed,
+    BadProviderResponse,
+    ImageDownloadFailed,
+    InsufficientCredits,
+    ProviderError,
+    ProviderServerError,
+    ProviderTimeout,
+    ProviderUnreachable,
+    RateLimited,
+    RequestRejected,
+    redact,
+)
+
+__all__ = ["Timeouts", "RetryPolicy", "ProviderHttp", "HttpAnswer", "ImageLimits", "inspect_image", "ErrorDescriber"]
+
+log = logging.getLogger(__name__)
+
+IMAGE_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds. ``read`` must cover the provider's slowest normal answer (Segmind's sync call ~85 s)."""
+
+    connect: float = 10.0
+    read: float = 120.0
+    write: float = 30.0
+    pool: float = 10.0
+    download: float = 60.0
+    total: float = 180.0  # one request from connect to the last byte, so a trickling body cannot hang a job
+
+    def httpx(self) -> httpx.Timeout:
+        return httpx.Timeout(connect=self.connect, read=self.read, write=self.write, pool=self.pool)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """At most ``attempts`` tries; waits of ``base_delay * 2**k`` with full jitter, capped at
+    ``max_delay``; no more than ``max_total_wait`` seconds spent waiting in all."""
+
+    attempts: int = 3
+    base_delay: float = 1.0
+    max_delay: float = 20.0
+    max_total_wait: float = 30.0
+
+    def backoff(self, attempt: int, rng: random.Random) -> float:
+        return rng.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    """Bounds on an image we accept: bytes on the wire, and pixels once the header is read."""
+
+    max_bytes: int = 40 * 1024 * 1024
+    max_pixels: int = 4096 * 4096
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    """A provider's answer, read whole within the size and time bounds."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status_code < 300
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        import json
+
+        return json.loads(self.content)
+
+
+class ErrorDescriber:
+    """How one provider phrases its errors; backends override :meth:`extract_message` and the hints."""
+
+    key_hint: str = "Check the API key."
+
+    def special_error(self, status: int, detail: str, provider: str) -> ProviderError | None:
+        """A provider-specific meaning for a status (Segmind's 406), or None for the general rules."""
+        return None
+
+    def extract_message(self, response: HttpAnswer) -> str:
+        try:
+            body = response.json()
+        except ValueError:
+            return response.text.strip()[:300]
+        return _find_message(body) or response.text.strip()[:300]
+
+
+def _find_message(body: Any) -> str:
+    if isinstance(body, dict):
+        for key in ("error", "message", "detail", "msg"):
+            value = body.get(key)
+            if isinstance(value, str) and value:
+                return value
+            if isinstance(value, dict):
+                found = _find_message(value)
+                if found:
+                    return found
+    return ""
+
+
+class ProviderHttp:
+    """One httpx.AsyncClient for one backend, with its timeouts, retry policy and error phrasing.
+
+    ``transport`` is injectable for tests; ``secret`` is what :func:`redact` strips from any text a
+    provider sends back before it reaches a message.
+    """
+
+    def __init__(
+        self,
+        *,
+        provider: str,
+        base_url: str,
+        headers: Mapping[str, str],
+        timeouts: Timeouts = Timeouts(),
+        retry: RetryPolicy = RetryPolicy(),
+        limits: ImageLimits = ImageLimits(),
+        describer: ErrorDescriber | None = None,
+        secret: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        rng: random.Random | None = None,
+        sleep: Callable[[float], Any] = asyncio.sleep,
+    ) -> None:
+        self.provider = provider
+        self.base_url = base_url.rstrip("/")
+        self.timeouts = timeouts
+        self.retry = retry
+        self.limits = limits
+        self.describer = describer or ErrorDescriber()
+        self._secret = secret
+        self._headers = dict(headers)
+        self._transport = transport
+        self._rng = rng or random.Random()
+        self._sleep = sleep
+        self._clients: dict[int, httpx.AsyncClient] = {}
+
+    def _client(self) -> httpx.AsyncClient:
+        # An AsyncClient is bound to the event loop that first used it; Gradio and the tests may
+        # drive us from several loops, so keep one client per loop.
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(id(loop))
+        if client is None or client.is_closed:
+            client = httpx.AsyncClient(
+                headers=self._headers,
+                timeout=self.timeouts.httpx(),
+                transport=self._transport,
+                follow_redirects=False,
+                limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+            )
+            self._clients[id(loop)] = client
+        return client
+
+    async def aclose(self) -> None:
+        clients, self._clients = self._clients, {}
+        for client in clients.values():
+            try:
+                await client.aclose()
+            except RuntimeError:  # its loop is gone
+                pass
+
+    async def post(self, path: str, *, json: Mapping[str, Any]) -> HttpAnswer:
+        """POST with retries; returns a 2xx answer or raises a :class:`ProviderError`."""
+        url = f"{self.base_url}{path}"
+        waited = 0.0
+        for attempt in range(self.retry.attempts):
+            last = attempt == self.retry.attempts - 1
+            try:
+                response = await self._post_once(url, json)
+            except httpx.ConnectError as exc:
+                error: ProviderError = ProviderUnreachable(
+                    f"Could not connect to {self.provider} at {self.base_url}. "
+                    "Check your network and the base URL, then try again.",
+                    provider=self.provider,
+                )
+                delay = self.retry.backoff(attempt, self._rng)
+                cause: BaseException = exc
+            except (httpx.TimeoutException, TimeoutError) as exc:
+                # A timeout after the request was sent may still have cost money: not retried.
+                raise ProviderTimeout(
+                    f"{self.provider} did not answer within {self.timeouts.read:g} s. "
+                    "The service may be overloaded; try again in a minute, or with fewer steps or a smaller size.",
+                    provider=self.provider,
+                ) from exc
+            except httpx.HTTPError as exc:
+                raise ProviderUnreachable(
+                    f"The connection to {self.provider} failed ({type(exc).__name__}). Try again.",
+                    provider=self.provider,
+                ) from exc
+            else:
+                if response.is_success:
+                    return response
+                error = self.error_for(response)
+                if not error.retryable:
+                    raise error
+                delay = self._retry_after(response)
+                if delay is None:
+                    delay = self.retry.backoff(attempt, self._rng)
+                cause = None  # type: ignore[assignment]
+            if last or waited + delay > self.retry.max_total_wait:
+                raise error from cause
+            log.info("%s: %s; retrying in %.1f s (attempt %d)", self.provider, type(error).__name__, delay, attempt + 2)
+            waited += delay
+            await self._sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def _post_once(self, url: str, payload: Mapping[str, Any]) -> HttpAnswer:
+        async with asyncio.timeout(self.timeouts.total):
+            client = self._client()
+            request = client.build_request("POST", url, json=payload)
+            response = await client.send(request, stream=True)
+            try:
+                content = await self._read_capped(response)
+            finally:
+                await response.aclose()
+        return HttpAnswer(response.status_code, response.headers, content)
+
+    async def _read_capped(self, response: httpx.Response) -> bytes:
+        declared = response.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > self.limits.max_bytes:
+            raise self._too_large(int(declared))
+        chunks, total = [], 0
+        async for chunk in response.aiter_bytes():
+            total += len(chunk)
+            if total > self.limits.max_bytes:
+                raise self._too_large(total)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def error_for(self, response: HttpAnswer) -> ProviderError:
+        """Turn a non-2xx response into the matching error, with the provider's own words, redacted."""
+        status = response.status_code
+        detail = redact(self.describer.extract_message(response), self._secret)
+        said = f' It said: "{detail}"' if detail else ""
+        name = self.provider
+        special = self.describer.special_error(status, detail, name)
+        if special is not None:
+            return special
+        if status in (401, 403):
+            return AuthenticationFailed(
+                f"{name} refused the API key (HTTP {status}). {self.describer.key_hint}{said}", provider=name, status=status
+            )
+        if status == 402:
+            return InsufficientCredits(
+                f"{name} says the account has no credits left (HTTP 402). Top up the account, then try again.{said}",
+                provider=name, status=status,
+            )
+        if status == 429:
+            retry_after = self._retry_after(response)
+            when = f"in {retry_after:g} s" if retry_after is not None else "in a minute"
+            return RateLimited(
+                f"{name} is rate-limiting requests (HTTP 429). Try again {when}, or with fewer images.{said}",
+                provider=name, retry_after=retry_after,
+            )
+        if status >= 500:
+            return ProviderServerError(
+                f"{name} had an internal problem (HTTP {status}) and retries did not help. Try again later.{said}",
+                provider=name, status=status,
+            )
+        if status in (404, 405):
+            return RequestRejected(
+                f"{name} has no such endpoint (HTTP {status}) at {self.base_url}. Check the base URL.{said}",
+                provider=name, status=status,
+            )
+        return RequestRejected(
+            f"{name} rejected the request (HTTP {status}).{said or ' Change the prompt or settings and try again.'}",
+            provider=name, status=status,
+        )
+
+    @staticmethod
+    def _retry_after(response: HttpAnswer) -> float | None:
+        value = response.headers.get("retry-after")
+        if not value:
+            return None
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            parsed = email.utils.parsedate_to_datetime(value) if value else None
+            return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+    def parse_json(self, response: HttpAnswer) -> Any:
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise BadProviderResponse(
+                f"{self.provider} answered with malformed JSON. This is usually temporary; try again.",
+                provider=self.provider, status=response.status_code,
+            ) from exc
+
+    async def download_image(self, url: str) -> tuple[bytes, str, int, int]:
+        """Fetch an image URL at once (they expire), within the size, type, pixel and time bounds.
+
+        Returns (bytes, mime type, width, height). The provider's key is not sent to image URLs.
+        """
+        if not isinstance(url, str) or not url.lower().startswith(("http://", "https://")):
+            shown = url if isinstance(url, str) and len(url) < 80 else "(not an http address)"
+            raise ImageDownloadFailed(
+                f"{self.provider} returned an image location that is not an http(s) URL: {shown}. "
+                "If this is a self-hosted server, set response_format = \"b64_json\" for it.",
+                provider=self.provider,
+            )
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(self.timeouts.download):
+                async with httpx.AsyncClient(
+                    timeout=self.timeouts.httpx(), transport=self._transport, follow_redirects=True, max_redirects=3
+                ) as client:
+                    async with client.stream("GET", url) as response:
+                        if response.url.scheme not in ("http", "https"):
+                            raise ImageDownloadFailed(f"{self.provider}'s image URL redirected off http(s).", provider=self.provider)
+                        if response.status_code in (403, 404, 410):
+                            raise ImageDownloadFailed(
+                                f"{self.provider}'s image link had already expired (HTTP {response.status_code}). "
+                                "Generate again; images are now saved as soon as they arrive.",
+                                provider=self.provider, status=response.status_code,
+                            )
+                        if not response.is_success:
+                            raise ImageDownloadFailed(
+                                f"Downloading the image from {self.provider} failed (HTTP {response.status_code}). Try again.",
+                                provider=self.provider, status=response.status_code,
+                            )
+                        data = await self._read_capped(response)
+                        content_type = response.headers.get("content-type", "")
+        except TimeoutError as exc:
+            raise ImageDownloadFailed(
+                f"Downloading the image from {self.provider} took longer than {self.timeouts.download:g} s. Try again.",
+                provider=self.provider,
+            ) from exc
+        except httpx.TimeoutException as exc:
+            raise ImageDownloadFailed(
+                f"Downloading the image from {self.provider} timed out after {time.monotonic() - started:.0f} s. Try again.",
+                provider=self.provider,
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise ImageDownloadFailed(
+                f"Downloading the image from {self.provider} failed ({type(exc).__name__}). Try again.",
+                provider=self.provider,
+            ) from exc
+        if content_type and not content_type.startswith(("image/", "application/octet-stream", "binary/")):
+            raise ImageDownloadFailed(
+                f"{self.provider}'s image URL returned {content_type.split(';')[0]} instead of an image. Try again.",
+                provider=self.provider,
+            )
+        mime, width, height = inspect_image(data, provider=self.provider, limits=self.limits)
+        return data, mime, width, height
+
+    def _too_large(self, size: int) -> BadProviderResponse:
+        return BadProviderResponse(
+            f"{self.provider} sent an image over {self.limits.max_bytes // (1024 * 1024)} MB ({size} bytes); refused.",
+            provider=self.provider,
+        )
+
+
+def inspect_image(data: bytes, *, provider: str, limits: ImageLimits = ImageLimits()) -> tuple[str, int, int]:
+    """Check that ``data`` is a whole PNG, JPEG or WebP within the pixel bound; return (mime, w, h).
+
+    The header is read first, so a decompression bomb is refused before any pixel is decoded.
+    """
+    if len(data) > limits.max_bytes:
+        raise BadProviderResponse(f"{provider} sent an image over the size limit ({len(data)} bytes).", provider=provider)
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            kind = image.format
+            if width * height > limits.max_pixels:
+                raise BadProviderResponse(
+                    f"{provider} sent an image of {width}x{height} pixels, over the limit of {limits.max_pixels} pixels; refused.",
+                    provider=provider,
+                )
+            if kind not in IMAGE_TYPES:
+                raise BadProviderResponse(f"{provider} sent a {kind} image; expected PNG, JPEG or WebP.", provider=provider)
+            image.load()
+    except Image.DecompressionBombError as exc:
+        raise BadProviderResponse(
+            f"{provider} sent an image too large to decode safely (a decompression bomb); refused.", provider=provider
+        ) from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise BadProviderResponse(
+            f"{provider} sent something that is not a complete image ({type(exc).__name__}). Try again.",
+            provider=provider,
+        ) from exc
+    return IMAGE_TYPES[kind], width, height

@@ -1,0 +1,108 @@
+"""Which backends exist here, and whether each can run.
+
+Built from the environment: the three hosted providers (listed even without a key, as unavailable
+with the variable to set), the generic endpoints of ``PLAYGROUND_BACKENDS``, the local diffusers
+backend, and third-party packages registered under the entry-point group ``kolors_playground.backends``.
+A plugin's entry point names a callable ``register_backends(register, env)`` that calls
+``register(backend)`` once per backend it provides (simonw/llm's hook style, without pluggy).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+
+from .base import Availability, Backend
+from .config import endpoint_backends, load_endpoints
+from .dieyuyun import dieyuyun_from_env
+from .errors import ConfigurationError, InvalidRequest, FieldProblem
+from .segmind import segmind_from_env
+from .siliconflow import siliconflow_from_env
+
+__all__ = ["ENTRY_POINT_GROUP", "RegisteredBackend", "Registry", "build_registry"]
+
+ENTRY_POINT_GROUP = "kolors_playground.backends"
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RegisteredBackend:
+    backend: Backend
+    availability: Availability
+
+    @property
+    def id(self) -> str:
+        return self.backend.id
+
+
+class Registry:
+    """An ordered set of backends by id."""
+
+    def __init__(self, backends: Iterable[Backend] = ()) -> None:
+        self._backends: dict[str, Backend] = {}
+        for backend in backends:
+            self.add(backend)
+
+    def add(self, backend: Backend) -> None:
+        if backend.id in self._backends:
+            raise ConfigurationError(f"Two backends share the id {backend.id!r}; give one of them another id.")
+        self._backends[backend.id] = backend
+
+    def __contains__(self, backend_id: object) -> bool:
+        return backend_id in self._backends
+
+    def __len__(self) -> int:
+        return len(self._backends)
+
+    def ids(self) -> list[str]:
+        return list(self._backends)
+
+    def entries(self) -> list[RegisteredBackend]:
+        return [RegisteredBackend(b, b.availability()) for b in self._backends.values()]
+
+    def available(self) -> list[Backend]:
+        return [entry.backend for entry in self.entries() if entry.availability.available]
+
+    def get(self, backend_id: str) -> Backend:
+        """The backend, or :class:`InvalidRequest` naming the ids there are."""
+        try:
+            return self._backends[backend_id]
+        except (KeyError, TypeError):
+            raise InvalidRequest(
+                [FieldProblem("backend", backend_id, f"one of {', '.join(self._backends) or '(none configured)'}")]
+            ) from None
+
+
+def build_registry(
+    env: Mapping[str, str] | None = None,
+    *,
+    include_plugins: bool = True,
+    include_local: bool = True,
+) -> Registry:
+    env = os.environ if env is None else env
+    registry = Registry([dieyuyun_from_env(env), segmind_from_env(env), siliconflow_from_env(env)])
+    if env.get("PLAYGROUND_BACKENDS"):
+        for backend in endpoint_backends(load_endpoints(env["PLAYGROUND_BACKENDS"]), env):
+            registry.add(backend)
+    if include_local:
+        from .local import LocalBackend
+
+        registry.add(LocalBackend.from_env(env))
+    if include_plugins:
+        _load_plugins(registry.add, env)
+    return registry
+
+
+def _load_plugins(register: Callable[[Backend], None], env: Mapping[str, str]) -> None:
+    for entry_point in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            hook = entry_point.load()
+            hook(register, env)
+        except ConfigurationError:
+            raise
+        except Exception as exc:  # a broken plugin must not take the playground down
+            log.warning("Backend plugin %r failed to load and was skipped: %s", entry_point.name, exc)

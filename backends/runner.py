@@ -1,0 +1,190 @@
+"""The job runner: one request in, every image out, each with the seed that made it.
+
+1. A missing seed is drawn within the backend's ``seed_max`` (leaving room for seed + n - 1).
+2. Where the backend's own batch would not make image *i* reproducible alone, the request becomes
+   n single-image calls with seeds s, s+1, … s+n-1, run concurrently under the backend's
+   ``max_concurrency`` (one semaphore per backend, shared by every job in the process).
+3. Progress is reported per image (and per step where the backend reports steps).
+4. A failed image is recorded with its index, seed and message; the others still come back.
+5. Stop (a :class:`CancelToken`, or cancelling the task) ends the job: calls not yet started never
+   start, the backend is told to stop, and the images already finished are kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from .base import (
+    Backend,
+    BackendOutput,
+    CancelToken,
+    GeneratedImage,
+    GenerationRequest,
+    GenerationResult,
+    ImageFailure,
+    StepProgress,
+)
+from .errors import GenerationCancelled, PlaygroundError
+
+__all__ = ["JobProgress", "JobRunner", "draw_seed"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    """``images_done`` of ``images_total`` finished (successfully or not); ``fraction`` includes steps."""
+
+    images_done: int
+    images_total: int
+    fraction: float
+
+    @property
+    def label(self) -> str:
+        return f"{self.images_done}/{self.images_total} images"
+
+
+ProgressHandler = Callable[[JobProgress], None]
+
+
+def draw_seed(seed_max: int, n: int = 1, rng: random.Random | None = None) -> int:
+    """A random seed s such that s + n - 1 <= seed_max."""
+    return (rng or random.SystemRandom()).randint(0, max(seed_max - (n - 1), 0))
+
+
+class JobRunner:
+    """Runs requests against backends; one instance is shared by the whole app."""
+
+    def __init__(self, *, rng: random.Random | None = None) -> None:
+        self._rng = rng or random.SystemRandom()
+        self._semaphores: dict[tuple[int, str], asyncio.Semaphore] = {}
+
+    def _semaphore(self, backend: Backend) -> asyncio.Semaphore:
+        key = (id(asyncio.get_running_loop()), backend.id)
+        semaphore = self._semaphores.get(key)
+        if semaphore is None:
+            semaphore = self._semaphores[key] = asyncio.Semaphore(max(1, backend.max_concurrency))
+        return semaphore
+
+    def with_seed(self, request: GenerationRequest, backend: Backend) -> GenerationRequest:
+        if request.seed is not None:
+            return request
+        return replace(request, seed=draw_seed(backend.capabilities.seed_max, request.n, self._rng))
+
+    async def run(
+        self,
+        backend: Backend,
+        request: GenerationRequest,
+        *,
+        progress: ProgressHandler | None = None,
+        cancel: CancelToken | None = None,
+    ) -> GenerationResult:
+        cancel = cancel or CancelToken()
+        request = self.with_seed(request, backend)
+        started = time.perf_counter()
+        calls = self._split(request, backend)
+        tracker = _Tracker(request.n, progress)
+        tasks = [asyncio.ensure_future(self._call(backend, sub, first, cancel, tracker)) for first, sub in calls]
+        try:
+            outcomes = await asyncio.gather(*tasks)
+        except asyncio.CancelledError:
+            cancel.cancel()
+            for task in tasks:
+                task.cancel()
+            raise
+        images: list[GeneratedImage] = []
+        failures: list[ImageFailure] = []
+        info: dict[str, Any] = {}
+        for outcome in outcomes:
+            if isinstance(outcome, BackendOutput):
+                images.extend(outcome.images)
+                info.update(outcome.info)
+            else:
+                failures.extend(outcome)
+        images.sort(key=lambda image: image.index)
+        failures.sort(key=lambda failure: failure.index)
+        price = backend.capabilities.price_per_image
+        return GenerationResult(
+            backend_id=backend.id,
+            backend_label=backend.label,
+            model=backend.model,
+            request=request,
+            images=tuple(images),
+            failures=tuple(failures),
+            elapsed_s=time.perf_counter() - started,
+            cost=price.times(len(images)) if price else None,
+            info=info,
+            cancelled=cancel.cancelled,
+        )
+
+    @staticmethod
+    def _split(request: GenerationRequest, backend: Backend) -> list[tuple[int, GenerationRequest]]:
+        if request.n == 1 or backend.capabilities.batch_is_per_image_reproducible:
+            return [(0, request)]
+        seed = request.seed or 0
+        return [(i, replace(request, n=1, seed=seed + i)) for i in range(request.n)]
+
+    async def _call(
+        self, backend: Backend, request: GenerationRequest, first: int, cancel: CancelToken, tracker: _Tracker
+    ) -> BackendOutput | list[ImageFailure]:
+        indexes = range(first, first + request.n)
+        try:
+            async with self._semaphore(backend):
+                cancel.raise_if_cancelled()
+                output = await backend.generate(
+                    request, progress=lambda step: tracker.step(first, step), cancel=cancel
+                )
+            if len(output.images) != request.n:
+                raise PlaygroundError(
+                    f"{backend.label} returned {len(output.images)} image(s) instead of {request.n}."
+                )
+            images = tuple(
+                replace(image, index=first + offset, seed=(request.seed or 0) + offset)
+                for offset, image in enumerate(output.images)
+            )
+            return BackendOutput(images=images, info=output.info)
+        except PlaygroundError as exc:
+            return [ImageFailure(i, (request.seed or 0) + i - first, str(exc), type(exc).__name__) for i in indexes]
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("%s failed with an unexpected error", backend.id)
+            message = f"{backend.label} failed unexpectedly ({type(exc).__name__}). Try again; if it persists, report it."
+            return [ImageFailure(i, (request.seed or 0) + i - first, message, "InternalError") for i in indexes]
+        finally:
+            tracker.finished(first, request.n)
+
+
+class _Tracker:
+    """Turns per-call step reports and completions into job progress."""
+
+    def __init__(self, total: int, handler: ProgressHandler | None) -> None:
+        self.total = total
+        self.handler = handler
+        self.done = 0
+        self.partial: dict[int, float] = {}
+
+    def step(self, first: int, step: StepProgress) -> None:
+        if step.total > 0:
+            self.partial[first] = min(step.done / step.total, 1.0)
+            self._emit()
+
+    def finished(self, first: int, count: int) -> None:
+        self.partial.pop(first, None)
+        self.done += count
+        self._emit()
+
+    def _emit(self) -> None:
+        if self.handler is None:
+            return
+        fraction = (self.done + sum(self.partial.values())) / self.total
+        try:
+            self.handler(JobProgress(self.done, self.total, min(fraction, 1.0)))
+        except Exception:  # a progress display must never break a job
+            log.debug("progress handler failed", exc_info=True)
