@@ -1,0 +1,699 @@
+"""The persistent history: one SQLite file plus image files, under one data directory.
+
+::
+
+    data_dir/
+        history.sqlite3     generations and images (WAL mode); schema in migrations.py
+        images/<token>.png  every image as PNG, with its parameters embedded (png_metadata.py)
+        thumbs/<token>.webp thumbnails, at most 256 px a side (none for images already that small)
+
+Every generation is stored, failed ones too (status ``failed``, no images). File names are random
+tokens, so knowing one file's name tells nothing about another's. In hosted mode each browser has its
+own ``visitor`` key; every read and write filters by it, and an entry of another visitor behaves as if
+it did not exist. Local mode uses the empty visitor.
+
+Crash safety: a save takes SQLite's write lock (``BEGIN IMMEDIATE``), writes the image files, inserts
+the rows and commits. Until the commit no row names the files; a crash at any moment before it leaves
+only unreferenced files, and :meth:`HistoryStore.recover` (run at every open, under the same write
+lock, so it never sees another process's save in flight) deletes every file no row references. A
+delete commits first and removes files after, so a crash leaves orphans, never rows without files.
+Files are not fsynced: the scheme holds against a killed process, not a power cut.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ..base import GeneratedImage, GenerationRequest, GenerationResult, ImageFailure, Price
+from .migrations import has_prompt_index, migrate
+from .png_metadata import (
+    JSON_KEY,
+    PARAMETERS_KEY,
+    a1111_parameters,
+    embed_png_metadata,
+    playground_metadata,
+    png_size,
+    to_png,
+)
+
+__all__ = ["DB_NAME", "THUMB_SIZE", "HistoryEntry", "HistoryPage", "HistoryStore", "StoredImage"]
+
+DB_NAME = "history.sqlite3"
+THUMB_SIZE = 256
+BUSY_TIMEOUT_MS = 5000
+
+_SECRET_KEY = re.compile(r"api[_-]?key|secret|passw|authorization|bearer|credential", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    """One stored image. ``path`` is the PNG (with metadata); ``thumb_path`` its thumbnail, or the PNG
+    itself when the image is no larger than a thumbnail. ``seed`` made this image alone, with n=1."""
+
+    id: str
+    index: int
+    seed: int
+    width: int
+    height: int
+    file_name: str
+    thumb_name: str | None
+    mime_type: str
+    source_mime_type: str
+    size_bytes: int
+    path: Path
+    thumb_path: Path
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One generation, as stored.
+
+    ``request`` has the resolved base seed (None only for a failure before a seed was drawn).
+    ``status`` is ``ok`` (every image came back), ``partial`` (some did; see ``failures``) or
+    ``failed`` (none did; ``error`` says why). ``info`` is what the provider reported, minus any
+    key-like fields.
+    """
+
+    id: str
+    created_at: float
+    visitor: str
+    backend_id: str
+    backend_label: str
+    model: str
+    request: GenerationRequest
+    status: str
+    error: str | None
+    elapsed_s: float
+    cost: Price | None
+    info: Mapping[str, Any] = field(default_factory=dict)
+    starred: bool = False
+    images: tuple[StoredImage, ...] = ()
+    failures: tuple[ImageFailure, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        return tuple(image.seed for image in self.images)
+
+    def image_request(self, image: StoredImage) -> GenerationRequest:
+        """The request that makes ``image`` again on its own: its seed, n=1."""
+        return replace(self.request, seed=image.seed, n=1)
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """A page of entries, newest first. ``total`` counts every entry matching the filters.
+    Pass ``next_cursor`` as ``before=`` to get the next page (None when there is none)."""
+
+    entries: tuple[HistoryEntry, ...]
+    total: int
+    has_more: bool
+    next_cursor: str | None = None
+
+
+@dataclass
+class _PreparedImage:
+    source: GeneratedImage
+    png: bytes
+    width: int
+    height: int
+    thumb: bytes | None
+
+
+@dataclass
+class _Prepared:
+    result: GenerationResult
+    images: list[_PreparedImage]
+    failures: list[ImageFailure]
+    error: str | None
+
+
+def _new_token(nbytes: int = 16) -> str:
+    return secrets.token_urlsafe(nbytes)
+
+
+def _scrub(value: Any) -> Any:
+    """A JSON-able copy of provider info without key-like fields."""
+    if isinstance(value, Mapping):
+        return {str(k): _scrub(v) for k, v in value.items() if not _SECRET_KEY.search(str(k))}
+    if isinstance(value, (list, tuple)):
+        return [_scrub(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def _thumb_format() -> tuple[str, str]:
+    from PIL import features
+
+    return ("WEBP", ".webp") if features.check("webp") else ("JPEG", ".jpg")
+
+
+def _check_visitor(visitor: str) -> str:
+    if not isinstance(visitor, str):
+        raise TypeError(f"visitor must be a string, not {type(visitor).__name__}")
+    return visitor
+
+
+class HistoryStore:
+    """The history of one data directory. Thread-safe; open once and share.
+
+    Opening creates the directory, applies pending migrations and runs :meth:`recover`.
+    """
+
+    def __init__(self, data_dir: Path | str, *, thumb_size: int = THUMB_SIZE) -> None:
+        self.data_dir = Path(data_dir)
+        self.images_dir = self.data_dir / "images"
+        self.thumbs_dir = self.data_dir / "thumbs"
+        self.db_path = self.data_dir / DB_NAME
+        self.thumb_size = thumb_size
+        for folder in (self.data_dir, self.images_dir, self.thumbs_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._thumb_format, self._thumb_ext = _thumb_format()
+        conn = sqlite3.connect(
+            self.db_path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+        )
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+        self._conn.row_factory = sqlite3.Row
+        self._fts = has_prompt_index(conn)
+        latest = conn.execute("SELECT max(created_at) FROM generations").fetchone()[0]
+        self._last_created_at = float(latest or 0.0)
+        self.recover()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                try:
+                    self._conn.execute("PRAGMA optimize")
+                finally:
+                    self._conn.close()
+                    self._conn = None  # type: ignore[assignment]
+
+    def __enter__(self) -> HistoryStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def has_prompt_index(self) -> bool:
+        """Whether prompt search uses the FTS5 trigram index (else LIKE alone)."""
+        return self._fts
+
+    def recover(self) -> int:
+        """Delete image and thumbnail files that no row references; return how many.
+
+        Such files are what a crash mid-save or mid-delete leaves. Runs under the database's write
+        lock, so a save in flight in another process (which holds that lock until its rows are
+        committed) is never mistaken for debris. If the lock cannot be had within the busy timeout,
+        nothing is deleted this time.
+        """
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:
+                return 0
+            removed = 0
+            try:
+                images = {row[0] for row in self._conn.execute("SELECT file_name FROM images")}
+                thumbs = {
+                    row[0]
+                    for row in self._conn.execute(
+                        "SELECT thumb_name FROM images WHERE thumb_name IS NOT NULL"
+                    )
+                }
+                for folder, keep in ((self.images_dir, images), (self.thumbs_dir, thumbs)):
+                    with os.scandir(folder) as entries:
+                        for entry in entries:
+                            if entry.name not in keep and entry.is_file(follow_symlinks=False):
+                                try:
+                                    os.unlink(entry.path)
+                                    removed += 1
+                                except OSError:
+                                    pass
+            finally:
+                self._conn.execute("COMMIT")
+            return removed
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def save(self, result: GenerationResult, *, visitor: str = "", error: str | None = None) -> HistoryEntry:
+        """Store one generation with its images (each as PNG with its parameters embedded).
+
+        A result without images is stored as ``failed``; ``error`` (or its first failure) says why.
+        An image whose bytes cannot be decoded is recorded as a failure of that image.
+        """
+        return self.save_many([result], visitor=visitor, errors=[error])[0]
+
+    def save_failure(
+        self,
+        request: GenerationRequest,
+        *,
+        backend_id: str,
+        backend_label: str,
+        model: str,
+        error: str,
+        visitor: str = "",
+        elapsed_s: float = 0.0,
+        info: Mapping[str, Any] | None = None,
+    ) -> HistoryEntry:
+        """Store a generation that produced no image at all, with the message that says why."""
+        result = GenerationResult(
+            backend_id=backend_id,
+            backend_label=backend_label,
+            model=model,
+            request=request,
+            images=(),
+            failures=(),
+            elapsed_s=elapsed_s,
+            info=info or {},
+        )
+        return self.save(result, visitor=visitor, error=error)
+
+    def save_many(
+        self,
+        results: Iterable[GenerationResult],
+        *,
+        visitor: str = "",
+        errors: Sequence[str | None] | None = None,
+    ) -> list[HistoryEntry]:
+        """Store several generations in one transaction (all or none); same rules as :meth:`save`."""
+        _check_visitor(visitor)
+        results = list(results)
+        errors = list(errors) if errors is not None else [None] * len(results)
+        if len(errors) != len(results):
+            raise ValueError("errors must have one entry per result")
+        # 1. Decode and thumbnail outside the lock: the slow part, and it touches nothing shared.
+        prepared = [self._prepare(result, error) for result, error in zip(results, errors)]
+        # 2. Under the write lock: files, then rows, then commit.
+        ids: list[str] = []
+        written: list[Path] = []
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                for item in prepared:
+                    ids.append(self._write(item, visitor, written))
+                self._commit()
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                self._unlink(written)
+                raise
+            entries = self._load(ids, visitor)
+        return [entries[i] for i in ids]
+
+    def _prepare(self, result: GenerationResult, error: str | None) -> _Prepared:
+        from PIL import Image
+
+        images: list[_PreparedImage] = []
+        failures = list(result.failures)
+        for image in sorted(result.images, key=lambda im: im.index):
+            try:
+                png = to_png(image.data, image.mime_type)
+                width, height = png_size(png)
+                with Image.open(io.BytesIO(png)) as decoded:
+                    decoded.load()
+                    thumb = self._thumbnail(decoded)
+            except Exception as exc:
+                failures.append(
+                    ImageFailure(
+                        index=image.index,
+                        seed=image.seed,
+                        error=f"Image {image.index + 1} came back but could not be stored: {exc}",
+                        error_type="BadProviderResponse",
+                    )
+                )
+                continue
+            images.append(_PreparedImage(image, png, width, height, thumb))
+        failures.sort(key=lambda f: f.index)
+        if not images and not error:
+            error = failures[0].error if failures else "No image came back."
+        return _Prepared(result, images, failures, error)
+
+    def _thumbnail(self, image: Any) -> bytes | None:
+        if max(image.size) <= self.thumb_size:
+            return None
+        try:
+            thumb = image.copy()
+            thumb.thumbnail((self.thumb_size, self.thumb_size))
+            if self._thumb_format == "JPEG" or thumb.mode not in ("RGB", "RGBA"):
+                has_alpha = thumb.mode in ("RGBA", "LA", "PA") or "transparency" in thumb.info
+                thumb = thumb.convert("RGBA" if has_alpha and self._thumb_format == "WEBP" else "RGB")
+            out = io.BytesIO()
+            thumb.save(out, format=self._thumb_format, quality=80)
+            return out.getvalue()
+        except Exception:
+            return None  # no thumbnail; the UI shows the image itself
+
+    def _next_created_at(self) -> float:
+        now = time.time()
+        if now <= self._last_created_at:
+            now = self._last_created_at + 1e-6
+        self._last_created_at = now
+        return now
+
+    def _write(self, item: _Prepared, visitor: str, written: list[Path]) -> str:
+        result = item.result
+        request = result.request
+        generation_id = _new_token(12)
+        created_at = self._next_created_at()
+        image_rows = []
+        for prepared in item.images:
+            source = prepared.source
+            png = embed_png_metadata(
+                prepared.png,
+                {
+                    PARAMETERS_KEY: a1111_parameters(
+                        request, seed=source.seed, model=result.model, backend_label=result.backend_label
+                    ),
+                    JSON_KEY: playground_metadata(
+                        request,
+                        seed=source.seed,
+                        image_index=source.index,
+                        backend_id=result.backend_id,
+                        backend_label=result.backend_label,
+                        model=result.model,
+                        generation_id=generation_id,
+                        created_at=created_at,
+                    ),
+                },
+            )
+            token = _new_token(16)
+            file_name = token + ".png"
+            self._write_file(self.images_dir / file_name, png, written)
+            thumb_name = None
+            if prepared.thumb is not None:
+                thumb_name = token + self._thumb_ext
+                self._write_file(self.thumbs_dir / thumb_name, prepared.thumb, written)
+            image_rows.append(
+                (
+                    token,
+                    generation_id,
+                    source.index,
+                    source.seed,
+                    prepared.width,
+                    prepared.height,
+                    "image/png",
+                    source.mime_type,
+                    file_name,
+                    thumb_name,
+                    len(png),
+                )
+            )
+        status = "failed" if not item.images else ("partial" if item.failures else "ok")
+        failures = [
+            {"index": f.index, "seed": f.seed, "error": f.error, "error_type": f.error_type}
+            for f in item.failures
+        ]
+        self._conn.execute(
+            """
+            INSERT INTO generations (
+                id, created_at, visitor, backend_id, backend_label, model, request,
+                prompt, negative_prompt, width, height, n, seed, steps, guidance, scheduler, output_format,
+                status, error, failures, elapsed_s, cost_amount, cost_currency, info
+            ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            (
+                generation_id,
+                created_at,
+                visitor,
+                result.backend_id,
+                result.backend_label,
+                result.model,
+                json.dumps(request.to_dict(), ensure_ascii=False),
+                request.prompt,
+                request.negative_prompt,
+                request.width,
+                request.height,
+                request.n,
+                request.seed,
+                request.steps,
+                request.guidance,
+                request.scheduler,
+                request.output_format,
+                status,
+                item.error,
+                json.dumps(failures, ensure_ascii=False),
+                float(result.elapsed_s),
+                result.cost.amount if result.cost else None,
+                result.cost.currency if result.cost else None,
+                json.dumps(_scrub(result.info), ensure_ascii=False, default=str),
+            ),
+        )
+        self._conn.executemany(
+            """
+            INSERT INTO images (id, generation_id, idx, seed, width, height, mime_type, source_mime_type,
+                                file_name, thumb_name, bytes)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            image_rows,
+        )
+        return generation_id
+
+    @staticmethod
+    def _write_file(path: Path, data: bytes, written: list[Path]) -> None:
+        written.append(path)  # before opening: a partial file is cleaned up too
+        with open(path, "xb") as fh:
+            fh.write(data)
+
+    def _commit(self) -> None:
+        """The moment an entry starts to exist (a separate method so tests can crash right here)."""
+        self._conn.execute("COMMIT")
+
+    @staticmethod
+    def _unlink(paths: Iterable[Path]) -> None:
+        for path in paths:
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError:
+                pass  # e.g. still open elsewhere on Windows; recover() removes it at the next open
+
+    def set_starred(self, entry_id: str, starred: bool, *, visitor: str = "") -> bool:
+        """Star or unstar an entry; False when there is no such entry for this visitor."""
+        _check_visitor(visitor)
+        with self._lock:
+            cursor = self._conn.execute(
+                "UPDATE generations SET starred = ? WHERE id = ? AND visitor = ?",
+                (1 if starred else 0, entry_id, visitor),
+            )
+            return cursor.rowcount > 0
+
+    def delete(self, entry_id: str, *, visitor: str = "") -> bool:
+        """Delete an entry and its files; False when there is no such entry for this visitor."""
+        return self._delete_where("g.id = ? AND g.visitor = ?", (entry_id, _check_visitor(visitor))) > 0
+
+    def delete_all(self, *, visitor: str = "") -> int:
+        """Delete every entry of this visitor (and their files); return how many."""
+        return self._delete_where("g.visitor = ?", (_check_visitor(visitor),))
+
+    def _delete_where(self, where: str, params: tuple[Any, ...]) -> int:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                ids = [
+                    row[0]
+                    for row in self._conn.execute(f"SELECT g.id FROM generations g WHERE {where}", params)
+                ]
+                files: list[Path] = []
+                for start in range(0, len(ids), 500):
+                    chunk = ids[start : start + 500]
+                    marks = ",".join("?" * len(chunk))
+                    for row in self._conn.execute(
+                        f"SELECT file_name, thumb_name FROM images WHERE generation_id IN ({marks})", chunk
+                    ):
+                        files.append(self.images_dir / row[0])
+                        if row[1]:
+                            files.append(self.thumbs_dir / row[1])
+                    self._conn.execute(f"DELETE FROM generations WHERE id IN ({marks})", chunk)
+                self._commit()
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+        # After the commit: a crash here leaves orphan files, which recover() removes.
+        self._remove_files(files)
+        return len(ids)
+
+    def _remove_files(self, files: list[Path]) -> None:
+        self._unlink(files)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def image_path(self, image: StoredImage) -> Path:
+        return self.images_dir / image.file_name
+
+    def thumb_path(self, image: StoredImage) -> Path:
+        return self.thumbs_dir / image.thumb_name if image.thumb_name else self.image_path(image)
+
+    def get(self, entry_id: str, *, visitor: str = "") -> HistoryEntry | None:
+        """The entry, or None when it does not exist for this visitor."""
+        _check_visitor(visitor)
+        with self._lock:
+            return self._load([entry_id], visitor).get(entry_id)
+
+    def count(self, *, visitor: str = "") -> int:
+        _check_visitor(visitor)
+        with self._lock:
+            return self._conn.execute(
+                "SELECT count(*) FROM generations WHERE visitor = ?", (visitor,)
+            ).fetchone()[0]
+
+    def backends(self, *, visitor: str = "") -> list[tuple[str, str]]:
+        """(backend_id, latest label) of every backend this visitor's history uses, by label."""
+        _check_visitor(visitor)
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT backend_id, backend_label, max(created_at) FROM generations WHERE visitor = ? "
+                "GROUP BY backend_id",
+                (visitor,),
+            ).fetchall()
+        return sorted(((r[0], r[1]) for r in rows), key=lambda pair: (pair[1].casefold(), pair[0]))
+
+    def list_entries(
+        self,
+        *,
+        visitor: str = "",
+        query: str = "",
+        backend_id: str | None = None,
+        starred_only: bool = False,
+        limit: int = 24,
+        before: str | None = None,
+        offset: int = 0,
+    ) -> HistoryPage:
+        """A page of entries, newest first.
+
+        ``query`` matches prompts and negative prompts: every whitespace-separated word must occur
+        as a substring, case-insensitively (ASCII). ``before`` is a previous page's ``next_cursor``
+        (stable while entries are added or deleted); ``offset`` skips entries instead.
+        """
+        _check_visitor(visitor)
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        where = ["g.visitor = ?"]
+        params: list[Any] = [visitor]
+        if backend_id:
+            where.append("g.backend_id = ?")
+            params.append(backend_id)
+        if starred_only:
+            where.append("g.starred = 1")
+        fts_terms: list[str] = []
+        for term in query.split():
+            if self._fts and len(term) >= 3:
+                fts_terms.append('"' + term.replace('"', '""') + '"')
+            else:
+                pattern = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+                where.append("(g.prompt LIKE ? ESCAPE '\\' OR g.negative_prompt LIKE ? ESCAPE '\\')")
+                params += [pattern, pattern]
+        if fts_terms:
+            where.append("g.seq IN (SELECT rowid FROM generations_fts WHERE generations_fts MATCH ?)")
+            params.append(" AND ".join(fts_terms))
+        page_where, page_params = list(where), list(params)
+        if before:
+            created_at, entry_id = _parse_cursor(before)
+            page_where.append("(g.created_at, g.id) < (?, ?)")
+            page_params += [created_at, entry_id]
+        with self._lock:
+            total = self._conn.execute(
+                f"SELECT count(*) FROM generations g WHERE {' AND '.join(where)}", params
+            ).fetchone()[0]
+            rows = self._conn.execute(
+                f"SELECT g.id FROM generations g WHERE {' AND '.join(page_where)} "
+                "ORDER BY g.created_at DESC, g.id DESC LIMIT ? OFFSET ?",
+                page_params + [limit + 1, max(0, offset)],
+            ).fetchall()
+            has_more = len(rows) > limit
+            ids = [row[0] for row in rows[:limit]]
+            loaded = self._load(ids, visitor)
+        entries = tuple(loaded[i] for i in ids if i in loaded)
+        next_cursor = f"{entries[-1].created_at!r}|{entries[-1].id}" if has_more and entries else None
+        return HistoryPage(entries=entries, total=total, has_more=has_more, next_cursor=next_cursor)
+
+    def _load(self, ids: Sequence[str], visitor: str) -> dict[str, HistoryEntry]:
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self._conn.execute(
+            f"SELECT * FROM generations WHERE visitor = ? AND id IN ({marks})", [visitor, *ids]
+        ).fetchall()
+        images: dict[str, list[StoredImage]] = {}
+        for row in self._conn.execute(
+            f"SELECT * FROM images WHERE generation_id IN ({marks}) ORDER BY generation_id, idx", list(ids)
+        ):
+            file_name, thumb_name = row["file_name"], row["thumb_name"]
+            images.setdefault(row["generation_id"], []).append(
+                StoredImage(
+                    id=row["id"],
+                    index=row["idx"],
+                    seed=row["seed"],
+                    width=row["width"],
+                    height=row["height"],
+                    file_name=file_name,
+                    thumb_name=thumb_name,
+                    mime_type=row["mime_type"],
+                    source_mime_type=row["source_mime_type"],
+                    size_bytes=row["bytes"],
+                    path=self.images_dir / file_name,
+                    thumb_path=self.thumbs_dir / thumb_name if thumb_name else self.images_dir / file_name,
+                )
+            )
+        entries = {}
+        for row in rows:
+            cost = (
+                Price(row["cost_amount"], row["cost_currency"])
+                if row["cost_amount"] is not None and row["cost_currency"]
+                else None
+            )
+            entries[row["id"]] = HistoryEntry(
+                id=row["id"],
+                created_at=row["created_at"],
+                visitor=row["visitor"],
+                backend_id=row["backend_id"],
+                backend_label=row["backend_label"],
+                model=row["model"],
+                request=GenerationRequest.from_dict(json.loads(row["request"])),
+                status=row["status"],
+                error=row["error"],
+                elapsed_s=row["elapsed_s"],
+                cost=cost,
+                info=json.loads(row["info"]),
+                starred=bool(row["starred"]),
+                images=tuple(images.get(row["id"], ())),
+                failures=tuple(ImageFailure(**f) for f in json.loads(row["failures"])),
+            )
+        return entries
+
+
+def _parse_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        created_at, entry_id = cursor.split("|", 1)
+        return float(created_at), entry_id
+    except (AttributeError, ValueError):
+        raise ValueError(f"not a history cursor: {cursor!r}") from None

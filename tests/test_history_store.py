@@ -1,0 +1,611 @@
+"""The history store against real SQLite files and real image files in tmp_path."""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from backends.base import GeneratedImage, GenerationRequest, GenerationResult, ImageFailure, Price
+from backends.history import (
+    MIGRATIONS,
+    HistoryStore,
+    applied_migrations,
+    migrate,
+    read_png_parameters,
+)
+from backends.history.png_metadata import JSON_KEY, PARAMETERS_KEY
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def png_bytes(size=(16, 16), color=(200, 120, 40), fmt="PNG") -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, format=fmt)
+    return out.getvalue()
+
+
+def result(
+    prompt="a red fox in the snow",
+    *,
+    negative="",
+    seed=100,
+    n=1,
+    backend_id="dieyuyun",
+    backend_label="Dieyuyun",
+    size=(16, 16),
+    fmt="PNG",
+    failures=(),
+    info=None,
+    cost=None,
+) -> GenerationResult:
+    request = GenerationRequest(
+        prompt=prompt,
+        negative_prompt=negative,
+        width=size[0],
+        height=size[1],
+        n=n,
+        seed=seed,
+        steps=20,
+        guidance=7.5,
+    )
+    failed = {f.index for f in failures}
+    mime = {"PNG": "image/png", "WEBP": "image/webp", "JPEG": "image/jpeg"}[fmt]
+    images = tuple(
+        GeneratedImage(
+            png_bytes(size, (i * 40 % 256, 100, seed % 256), fmt), mime, size[0], size[1], seed + i, i
+        )
+        for i in range(n)
+        if i not in failed
+    )
+    return GenerationResult(
+        backend_id=backend_id,
+        backend_label=backend_label,
+        model="Kwai-Kolors/Kolors",
+        request=request,
+        images=images,
+        failures=tuple(failures),
+        elapsed_s=1.5,
+        cost=cost,
+        info=info or {},
+    )
+
+
+def files_in(data_dir: Path) -> set[str]:
+    return {p.name for sub in ("images", "thumbs") for p in (data_dir / sub).iterdir()}
+
+
+@pytest.fixture
+def store(tmp_path):
+    with HistoryStore(tmp_path / "data") as s:
+        yield s
+
+
+# -- migrations ---------------------------------------------------------------------------------------
+
+
+def test_a_fresh_database_gets_every_migration(tmp_path):
+    with HistoryStore(tmp_path) as store:
+        conn = sqlite3.connect(store.db_path)
+        assert applied_migrations(conn) == [m.__name__ for m in MIGRATIONS]
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        conn.close()
+
+
+def test_reopening_applies_nothing_twice(tmp_path):
+    HistoryStore(tmp_path).close()
+    conn = sqlite3.connect(tmp_path / "history.sqlite3", isolation_level=None)
+    assert migrate(conn) == []
+    rows = conn.execute("SELECT name, count(*) FROM _migrations GROUP BY name").fetchall()
+    assert all(count == 1 for _, count in rows) and len(rows) == len(MIGRATIONS)
+    conn.close()
+    HistoryStore(tmp_path).close()
+    conn = sqlite3.connect(tmp_path / "history.sqlite3")
+    assert conn.execute("SELECT count(*) FROM _migrations").fetchone()[0] == len(MIGRATIONS)
+    conn.close()
+
+
+def test_an_old_database_at_migration_1_is_upgraded(tmp_path):
+    conn = sqlite3.connect(tmp_path / "history.sqlite3", isolation_level=None)
+    assert migrate(conn, upto="m001_generations_and_images") == ["m001_generations_and_images"]
+    conn.execute(
+        "INSERT INTO generations (id, created_at, backend_id, request, prompt, status) "
+        "VALUES ('old1', 1.0, 'dieyuyun', '{\"prompt\": \"一只橘猫坐在窗台上 on an old night\"}', "
+        "'一只橘猫坐在窗台上 on an old night', 'failed')"
+    )
+    conn.close()
+    with HistoryStore(tmp_path) as store:
+        assert applied_migrations(store._conn) == [m.__name__ for m in MIGRATIONS]
+        assert [e.id for e in store.list_entries(query="old night").entries] == ["old1"]
+        assert [e.id for e in store.list_entries(query="窗台上").entries] == ["old1"]
+        assert store.get("old1").request.prompt.startswith("一只橘猫")
+
+
+def test_a_failing_migration_leaves_the_previous_state(tmp_path, monkeypatch):
+    from backends.history import migrations
+
+    def broken(conn):
+        conn.execute("CREATE TABLE half_done (x)")
+        raise RuntimeError("boom")
+
+    broken.__name__ = "m999_broken"
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, broken])
+    conn = sqlite3.connect(tmp_path / "h.sqlite3", isolation_level=None)
+    with pytest.raises(RuntimeError):
+        migrations.migrate(conn)
+    assert "m999_broken" not in applied_migrations(conn)
+    assert conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'half_done'").fetchone() is None
+    conn.close()
+
+
+# -- saving and reading ---------------------------------------------------------------------------------
+
+
+def test_save_and_get_round_trip(store):
+    saved = store.save(
+        result(
+            n=2,
+            size=(320, 200),
+            info={"credits": 5, "api_key": "sk-secret", "headers": {"Authorization": "Bearer x"}},
+            cost=Price(0.02, "CNY"),
+        )
+    )
+    got = store.get(saved.id)
+    assert got == saved
+    assert got.status == "ok" and got.ok and got.error is None
+    assert got.request.seed == 100 and got.request.n == 2
+    assert got.seeds == (100, 101)
+    assert got.cost == Price(0.02, "CNY")
+    assert got.info == {"credits": 5, "headers": {}}
+    assert got.elapsed_s == 1.5 and got.backend_id == "dieyuyun" and got.model == "Kwai-Kolors/Kolors"
+    for image in got.images:
+        assert image.path == store.image_path(image) and image.path.is_file()
+        assert image.thumb_path == store.thumb_path(image) and image.thumb_path.is_file()
+        assert image.thumb_path != image.path
+        with Image.open(image.thumb_path) as thumb:
+            assert max(thumb.size) == 256
+        assert image.mime_type == "image/png" and image.size_bytes == image.path.stat().st_size
+        assert (image.width, image.height) == (320, 200)
+        with Image.open(image.path) as png:
+            assert png.format == "PNG"
+            assert f"Seed: {image.seed}," in png.text[PARAMETERS_KEY]
+            assert JSON_KEY in png.text
+        restored = read_png_parameters(image.path)
+        assert restored.apply_to(GenerationRequest(prompt="")) == got.image_request(image)
+        assert restored.generation_id == got.id and restored.image_index == image.index
+    assert "sk-secret" not in store.db_path.read_bytes().decode("latin-1")
+
+
+def test_small_images_are_their_own_thumbnails(store):
+    image = store.save(result(size=(64, 64))).images[0]
+    assert image.thumb_name is None and image.thumb_path == image.path
+
+
+@pytest.mark.parametrize("fmt", ["WEBP", "JPEG"])
+def test_webp_and_jpeg_are_stored_as_png_with_metadata(store, fmt):
+    entry = store.save(result(prompt="一只橘猫坐在窗台上", fmt=fmt))
+    image = entry.images[0]
+    assert image.source_mime_type == f"image/{fmt.lower()}"
+    assert image.path.suffix == ".png"
+    with Image.open(image.path) as png:
+        assert png.format == "PNG"
+        assert png.text[PARAMETERS_KEY].startswith("一只橘猫坐在窗台上\n")
+    assert read_png_parameters(image.path).prompt == "一只橘猫坐在窗台上"
+
+
+def test_ids_and_file_names_are_unguessable(store):
+    entries = [store.save(result(seed=i)) for i in range(3)]
+    ids = {e.id for e in entries}
+    names = {e.images[0].file_name for e in entries}
+    assert len(ids) == 3 and all(len(i) >= 16 for i in ids)
+    assert len(names) == 3 and all(len(Path(n).stem) >= 21 for n in names)
+
+
+def test_failures_are_stored_too(store):
+    request = GenerationRequest(prompt="a cat", seed=None)
+    failed = store.save_failure(
+        request,
+        backend_id="segmind",
+        backend_label="Segmind",
+        model="Kwai-Kolors/Kolors",
+        error="Segmind says the key is wrong.",
+        elapsed_s=0.3,
+    )
+    assert (
+        failed.status == "failed" and failed.images == () and failed.error == "Segmind says the key is wrong."
+    )
+    assert failed.request.seed is None and store.get(failed.id) == failed
+
+    partial = store.save(result(n=3, failures=(ImageFailure(1, 101, "timed out", "ProviderTimeout"),)))
+    assert partial.status == "partial"
+    assert [i.index for i in partial.images] == [0, 2]
+    assert partial.failures == (ImageFailure(1, 101, "timed out", "ProviderTimeout"),)
+
+    none_back = store.save(
+        result(n=2, failures=(ImageFailure(0, 100, "a", "X"), ImageFailure(1, 101, "b", "X")))
+    )
+    assert none_back.status == "failed" and none_back.error == "a"
+    assert store.count() == 3
+
+
+def test_an_undecodable_image_becomes_a_failure_of_that_image(store):
+    good = result(n=2)
+    bad = replace(good, images=(good.images[0], replace(good.images[1], data=b"not an image")))
+    entry = store.save(bad)
+    assert entry.status == "partial"
+    assert [i.index for i in entry.images] == [0]
+    assert entry.failures[0].index == 1 and entry.failures[0].seed == 101
+
+
+def test_newest_first_and_filters(store):
+    a = store.save(result("a red fox in the snow", backend_id="dieyuyun"))
+    b = store.save(
+        result("一只橘猫坐在窗台上", negative="模糊", backend_id="segmind", backend_label="Segmind")
+    )
+    c = store.save(result("A Red Panda eating bamboo", backend_id="segmind", backend_label="Segmind"))
+    d = store.save_failure(
+        GenerationRequest(prompt="a fox, failed"),
+        backend_id="siliconflow",
+        backend_label="SiliconFlow",
+        model="m",
+        error="boom",
+    )
+
+    def ids(**kwargs):
+        page = store.list_entries(**kwargs)
+        assert page.total == len(page.entries)
+        return [e.id for e in page.entries]
+
+    assert ids() == [d.id, c.id, b.id, a.id]
+    assert ids(query="red") == [c.id, a.id]  # case-insensitive
+    assert ids(query="RED panda") == [c.id]  # every word must match
+    assert ids(query="fox") == [d.id, a.id]
+    assert ids(query="橘猫") == [b.id]  # two characters: shorter than a trigram
+    assert ids(query="橘猫坐在") == [b.id]
+    assert ids(query="模糊") == [b.id]  # the negative prompt is searched too
+    assert ids(query="窗台 橘猫") == [b.id]
+    assert ids(query="zebra") == []
+    assert ids(query='"quoted" 100%_ \\') == []  # FTS and LIKE syntax is taken literally
+    assert ids(backend_id="segmind") == [c.id, b.id]
+    assert ids(backend_id="segmind", query="panda") == [c.id]
+    assert ids(starred_only=True) == []
+    assert store.set_starred(a.id, True) and store.set_starred(c.id, True)
+    assert ids(starred_only=True) == [c.id, a.id]
+    assert store.get(a.id).starred
+    assert store.set_starred(c.id, False)
+    assert ids(starred_only=True, query="fox") == [a.id]
+    assert store.backends() == [
+        ("dieyuyun", "Dieyuyun"),
+        ("segmind", "Segmind"),
+        ("siliconflow", "SiliconFlow"),
+    ]
+
+
+def test_like_wildcards_in_short_terms_are_literal(store):
+    store.save(result("100% cotton"))
+    store.save(result("1000 cats"))
+    assert [e.request.prompt for e in store.list_entries(query="0%").entries] == ["100% cotton"]
+    assert [e.request.prompt for e in store.list_entries(query="_").entries] == []
+
+
+def test_paging_has_no_gaps_or_overlaps(store):
+    saved = store.save_many([result(f"prompt {i}", seed=i) for i in range(53)])
+    newest_first = [e.id for e in reversed(saved)]
+
+    seen, cursor = [], None
+    while True:
+        page = store.list_entries(limit=10, before=cursor)
+        assert page.total == 53
+        seen += [e.id for e in page.entries]
+        if not page.has_more:
+            assert page.next_cursor is None
+            break
+        cursor = page.next_cursor
+    assert seen == newest_first
+
+    by_offset = []
+    for offset in range(0, 60, 10):
+        by_offset += [e.id for e in store.list_entries(limit=10, offset=offset).entries]
+    assert by_offset == newest_first
+
+    # A cursor stays valid when entries are added and deleted meanwhile.
+    first = store.list_entries(limit=10)
+    store.save(result("newer"))
+    store.delete(first.entries[-1].id)
+    second = store.list_entries(limit=10, before=first.next_cursor)
+    assert [e.id for e in second.entries] == newest_first[10:20]
+
+    with pytest.raises(ValueError):
+        store.list_entries(before="garbage")
+
+
+def test_delete_removes_rows_and_files(store):
+    keep = store.save(result("keep", n=2, size=(300, 300)))
+    gone = store.save(result("gone", n=2, size=(300, 300)))
+    assert len(files_in(store.data_dir)) == 8
+    paths = [p for image in gone.images for p in (image.path, image.thumb_path)]
+    assert store.delete(gone.id)
+    assert store.get(gone.id) is None
+    assert not any(p.exists() for p in paths)
+    assert files_in(store.data_dir) == {p.name for i in keep.images for p in (i.path, i.thumb_path)}
+    assert not store.delete(gone.id)
+    conn = sqlite3.connect(store.db_path)
+    assert conn.execute("SELECT count(*) FROM images").fetchone()[0] == 2
+    conn.close()
+
+
+def test_visitor_isolation(store):
+    alice = store.save(result("alice's secret cat"), visitor="alice-token")
+    bob = store.save(result("bob's secret cat"), visitor="bob-token")
+    local = store.save(result("local cat"))
+
+    for visitor, own, others in [
+        ("alice-token", alice, (bob, local)),
+        ("bob-token", bob, (alice, local)),
+        ("", local, (alice, bob)),
+    ]:
+        page = store.list_entries(visitor=visitor)
+        assert [e.id for e in page.entries] == [own.id] and page.total == 1
+        assert [e.id for e in store.list_entries(visitor=visitor, query="secret cat").entries] == (
+            [own.id] if own is not local else []
+        )
+        assert store.count(visitor=visitor) == 1
+        assert store.get(own.id, visitor=visitor) == own
+        for other in others:
+            assert store.get(other.id, visitor=visitor) is None
+            assert not store.set_starred(other.id, True, visitor=visitor)
+            assert not store.delete(other.id, visitor=visitor)
+        assert len(store.backends(visitor=visitor)) == 1
+
+    # nothing of the others changed
+    for visitor, entry in [("alice-token", alice), ("bob-token", bob), ("", local)]:
+        got = store.get(entry.id, visitor=visitor)
+        assert got == entry and not got.starred and got.images[0].path.exists()
+    assert store.delete_all(visitor="alice-token") == 1
+    assert store.get(bob.id, visitor="bob-token") is not None and store.get(local.id) is not None
+    with pytest.raises(TypeError):
+        store.list_entries(visitor=None)  # type: ignore[arg-type]
+
+
+def test_saves_from_many_threads(store):
+    errors = []
+
+    def work(t):
+        try:
+            for i in range(10):
+                store.save(result(f"thread {t} image {i}", seed=t * 100 + i))
+                store.list_entries(query="thread")
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert store.count() == 80
+    created = [e.created_at for e in store.list_entries(limit=100).entries]
+    assert created == sorted(created, reverse=True) and len(set(created)) == 80
+
+
+# -- crash safety -------------------------------------------------------------------------------------
+
+
+def integrity_ok(db: Path) -> bool:
+    conn = sqlite3.connect(db)
+    try:
+        return (
+            conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            and not conn.execute("PRAGMA foreign_key_check").fetchall()
+        )
+    finally:
+        conn.close()
+
+
+def test_a_failed_commit_leaves_nothing(store, monkeypatch):
+    before = store.save(result("before"))
+
+    def fail(self):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(HistoryStore, "_commit", fail)
+    with pytest.raises(sqlite3.OperationalError):
+        store.save(result("lost", n=2, size=(300, 300)))
+    monkeypatch.undo()
+    assert [e.id for e in store.list_entries().entries] == [before.id]
+    assert files_in(store.data_dir) == {before.images[0].file_name}
+    assert store.save(result("after")).status == "ok"
+
+
+def run_and_crash(data_dir: Path, script: str) -> None:
+    code = textwrap.dedent(
+        """
+        import io, os, sys
+        from PIL import Image
+        from backends.base import GeneratedImage, GenerationRequest, GenerationResult
+        from backends.history import HistoryStore
+        from backends.history.store import HistoryStore as S
+
+        def png(color):
+            out = io.BytesIO(); Image.new("RGB", (300, 300), color).save(out, format="PNG"); return out.getvalue()
+
+        def result(prompt):
+            request = GenerationRequest(prompt=prompt, seed=1, n=2, width=300, height=300)
+            images = tuple(GeneratedImage(png((i * 90, 0, 0)), "image/png", 300, 300, 1 + i, i) for i in range(2))
+            return GenerationResult("dieyuyun", "Dieyuyun", "m", request, images, (), 1.0)
+
+        store = HistoryStore(sys.argv[1])
+        """
+    ) + textwrap.dedent(script)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(data_dir)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert proc.returncode == 77, proc.stderr
+
+
+@pytest.mark.parametrize(
+    "crash_point",
+    [
+        # killed at the commit: files written, rows inserted, nothing committed
+        "S._commit = lambda self: os._exit(77)",
+        # killed after the first file of the entry
+        (
+            "orig = S._write_file\n"
+            "def crash(path, data, written):\n"
+            "    orig(path, data, written)\n"
+            "    if len(written) == 1: os._exit(77)\n"
+            "S._write_file = staticmethod(crash)"
+        ),
+        # killed half way through writing a file
+        (
+            "def crash(path, data, written):\n"
+            "    written.append(path)\n"
+            "    with open(path, 'xb') as fh:\n"
+            "        fh.write(data[:100]); fh.flush(); os._exit(77)\n"
+            "S._write_file = staticmethod(crash)"
+        ),
+    ],
+)
+def test_killed_during_save_leaves_no_entry_and_no_files(tmp_path, crash_point):
+    data = tmp_path / "data"
+    with HistoryStore(data) as store:
+        kept = store.save(result("kept", size=(300, 300)))
+    expected_files = {kept.images[0].file_name, kept.images[0].thumb_name}
+    run_and_crash(data, crash_point + "\nstore.save(result('lost'))\n")
+    assert files_in(data) > expected_files  # the crash left debris behind
+    with HistoryStore(data) as store:
+        assert [e.id for e in store.list_entries().entries] == [kept.id]
+        assert store.list_entries(query="lost").total == 0
+        assert files_in(data) == expected_files
+        assert store.get(kept.id).images[0].path.is_file()
+    assert integrity_ok(data / "history.sqlite3")
+
+
+def test_killed_during_delete_keeps_no_orphans(tmp_path):
+    data = tmp_path / "data"
+    run_and_crash(
+        data,
+        """
+        entry = store.save(result('doomed'))
+        S._remove_files = lambda self, files: os._exit(77)
+        store.delete(entry.id)
+        """,
+    )
+    assert len(files_in(data)) == 4  # rows gone, files still there
+    with HistoryStore(data) as store:
+        assert store.count() == 0
+        assert files_in(data) == set()
+    assert integrity_ok(data / "history.sqlite3")
+
+
+def test_opening_while_another_store_is_saving_keeps_the_save_whole(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    first = HistoryStore(data)
+    release = threading.Event()
+    original = HistoryStore._commit
+
+    def slow_commit(self):
+        release.wait(10)
+        original(self)
+
+    monkeypatch.setattr(first, "_commit", slow_commit.__get__(first))
+    saved = []
+    saver = threading.Thread(
+        target=lambda: saved.append(first.save(result("in flight", n=2, size=(300, 300))))
+    )
+    saver.start()
+    deadline = time.time() + 10
+    while len(files_in(data)) < 4 and time.time() < deadline:  # files are written, commit pending
+        time.sleep(0.01)
+    threading.Timer(0.3, release.set).start()
+    second = HistoryStore(data)  # its recover() waits for the write lock
+    saver.join()
+    try:
+        entry = second.get(saved[0].id)
+        assert entry is not None and all(i.path.is_file() and i.thumb_path.is_file() for i in entry.images)
+        assert len(files_in(data)) == 4
+    finally:
+        second.close()
+        first.close()
+
+
+# -- scale ------------------------------------------------------------------------------------------
+
+
+def test_ten_thousand_entries(tmp_path):
+    tiny = png_bytes((8, 8))
+    store = HistoryStore(tmp_path / "data")
+    started = time.perf_counter()
+    for batch in range(20):
+        results = []
+        for i in range(500):
+            k = batch * 500 + i
+            prompt = f"entry {k:05d} a quiet harbour at dawn, oil painting"
+            if k % 1000 == 7:
+                prompt = f"entry {k:05d} 一只橘猫坐在窗台上"
+            if k == 4321:
+                prompt = "a lighthouse made of glass, needle in the haystack"
+            request = GenerationRequest(prompt=prompt, seed=k, width=8, height=8)
+            image = GeneratedImage(tiny, "image/png", 8, 8, k, 0)
+            results.append(
+                GenerationResult(
+                    "segmind" if k % 3 == 0 else "dieyuyun", "X", "m", request, (image,), (), 0.1
+                )
+            )
+        store.save_many(results)
+    print(f"\nseeded 10,000 entries in {time.perf_counter() - started:.2f} s")
+    store.close()
+
+    started = time.perf_counter()
+    store = HistoryStore(tmp_path / "data")
+    print(f"reopen (migrate + recover): {(time.perf_counter() - started) * 1000:.1f} ms")
+    try:
+
+        def timed(label, **kwargs):
+            t = time.perf_counter()
+            page = store.list_entries(**kwargs)
+            print(f"{label}: {(time.perf_counter() - t) * 1000:.1f} ms ({page.total} matches)")
+            return page
+
+        first = timed("first page")
+        assert first.total == 10_000 and first.has_more
+        assert [e.request.prompt[:11] for e in first.entries] == [
+            f"entry {k:05d}" for k in range(9999, 9975, -1)
+        ]
+        assert all(len(e.images) == 1 and e.images[0].path.is_file() for e in first.entries)
+
+        second = timed("second page (cursor)", before=first.next_cursor)
+        assert second.entries[0].request.seed == 9975
+
+        deep = timed("page 400 (offset 9576)", offset=9576)
+        assert [e.request.seed for e in deep.entries] == list(range(423, 399, -1))
+
+        needle = timed("search 'needle'", query="needle")
+        assert [e.request.seed for e in needle.entries] == [4321]
+
+        cats = timed("search '橘猫'", query="橘猫")
+        assert cats.total == 10 and [e.request.seed for e in cats.entries] == list(range(9007, 6, -1000))
+
+        common = timed("search 'harbour dawn'", query="harbour dawn")
+        assert common.total == 10_000 - 10 - 1
+        assert [e.request.seed for e in common.entries][:3] == [9999, 9998, 9997]
+
+        segmind = timed("backend filter", backend_id="segmind")
+        assert segmind.total == 3334 and all(e.request.seed % 3 == 0 for e in segmind.entries)
+    finally:
+        store.close()
