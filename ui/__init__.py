@@ -1,0 +1,59 @@
+"""The Gradio page. ``build_app`` composes the tabs; nothing below this package imports gradio."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+from backends.playground import Playground
+
+from .generate_tab import build_generate_tab
+from .history_panel import build_history_panel
+from .i18n import i18n
+from .session import SessionContext
+from .settings_panel import build_settings_panel
+
+__all__ = ["build_app", "launch_options"]
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
+# Ctrl/Cmd+Enter generates from anywhere on the page.
+SHORTCUTS = """
+<script>
+document.addEventListener("keydown", (event) => {
+  if ((event.ctrlKey || event.metaKey) && event.key === "Enter") {
+    const button = document.querySelector("#generate-btn");
+    if (button) { event.preventDefault(); button.click(); }
+  }
+});
+</script>
+"""
+
+
+def build_app(playground: Playground, *, hosted: bool = False, generate_concurrency: int | None = 8) -> gr.Blocks:
+    context = SessionContext(hosted=hosted, generate_concurrency=generate_concurrency)
+    with gr.Blocks(title="Kolors Playground", analytics_enabled=False) as demo:
+        gr.Markdown(f"# {i18n('title')}", elem_id="title")
+        gr.Markdown(i18n("subtitle"))
+        with gr.Tabs():
+            with gr.Tab(i18n("tab_generate"), id="generate"):
+                tab = build_generate_tab(playground, context)
+                with gr.Accordion(i18n("tab_history"), open=True, elem_id="history"):
+                    build_history_panel(playground, context, tab)
+        build_settings_panel(playground, context)
+        context.wire_load(demo)
+    demo.queue(default_concurrency_limit=4)
+    return demo
+
+
+def launch_options() -> dict:
+    """What goes to ``launch()`` in Gradio 6: theme, css, head, i18n, footer."""
+    return {
+        "theme": gr.themes.Soft(primary_hue="orange"),
+        "css_paths": [ASSETS / "style.css"],
+        "head": SHORTCUTS,
+        "i18n": i18n,
+        "footer_links": ["api", "settings"],
+        "allowed_paths": [],
+    }

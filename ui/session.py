@@ -1,0 +1,104 @@
+"""Per-browser-session facts the handlers need, kept in server memory and keyed by Gradio's session hash:
+the keys a visitor pasted (never written anywhere), the running job's Stop token, and the visitor id
+that partitions history in hosted mode."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import gradio as gr
+
+from backends.base import ApiKey, CancelToken
+
+__all__ = ["Session", "SessionContext", "JobBoard"]
+
+
+@dataclass(frozen=True)
+class Session:
+    visitor: str
+    job_key: str
+    keys: dict[str, str] = field(repr=False)
+
+    def api_key_for(self, backend_id: str) -> str | None:
+        return self.keys.get(backend_id) or None
+
+
+class JobBoard:
+    """The Stop token of each session's running job."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._tokens: dict[str, CancelToken] = {}
+
+    def start(self, key: str) -> CancelToken:
+        token = CancelToken()
+        with self._lock:
+            self._tokens[key] = token
+        return token
+
+    def finish(self, key: str, token: CancelToken) -> None:
+        with self._lock:
+            if self._tokens.get(key) is token:
+                del self._tokens[key]
+
+    def stop(self, key: str) -> bool:
+        with self._lock:
+            token = self._tokens.get(key)
+        if token is None:
+            return False
+        token.cancel()
+        return True
+
+
+class SessionContext:
+    """Shared by the tabs of one app. ``hosted`` partitions history by visitor."""
+
+    def __init__(self, *, hosted: bool = False, generate_concurrency: int | None = 8) -> None:
+        self.hosted = hosted
+        self.generate_concurrency = generate_concurrency
+        self._keys: dict[str, dict[str, ApiKey]] = {}
+        self._lock = threading.Lock()
+        self._load_hooks: list[tuple[Callable, dict[str, Any]]] = []
+        self._keys_listeners: list[tuple[Callable, dict[str, Any]]] = []
+
+    def session(self, request: gr.Request | None) -> Session:
+        session_hash = getattr(request, "session_hash", None) or ""
+        with self._lock:
+            keys = {backend: key.reveal() for backend, key in self._keys.get(session_hash, {}).items()}
+        visitor = session_hash if self.hosted else ""
+        return Session(visitor=visitor, job_key=session_hash or "anonymous", keys=keys)
+
+    def set_key(self, request: gr.Request | None, backend_id: str, key: str) -> None:
+        session_hash = getattr(request, "session_hash", None)
+        if not session_hash:
+            return
+        with self._lock:
+            keys = self._keys.setdefault(session_hash, {})
+            if key and key.strip():
+                keys[backend_id] = ApiKey(key)
+            else:
+                keys.pop(backend_id, None)
+
+    def forget(self, request: gr.Request) -> None:
+        """Drop a closed session's pasted keys (wired to the page's unload)."""
+        session_hash = getattr(request, "session_hash", None)
+        with self._lock:
+            self._keys.pop(session_hash or "", None)
+
+    # Hooks let each tab ask for work on page load or on a key change without knowing the others.
+    def on_load(self, fn: Callable, **event: Any) -> None:
+        self._load_hooks.append((fn, event))
+
+    def on_keys_change(self, fn: Callable, **event: Any) -> None:
+        self._keys_listeners.append((fn, event))
+
+    def wire_load(self, demo: gr.Blocks) -> None:
+        for fn, event in self._load_hooks:
+            demo.load(fn, api_visibility="private", **event)
+        demo.unload(self.forget)
+
+    def keys_listeners(self) -> list[tuple[Callable, dict[str, Any]]]:
+        return list(self._keys_listeners)
