@@ -25,7 +25,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -123,9 +123,16 @@ def load_endpoints(path: str | Path) -> list[EndpointConfig]:
     return endpoints
 
 
-def endpoint_backends(endpoints: list[EndpointConfig], env: Mapping[str, str]) -> list[OpenAICompatibleBackend]:
+def endpoint_backends(
+    endpoints: list[EndpointConfig], env: Mapping[str, str], **overrides: Any
+) -> list[OpenAICompatibleBackend]:
     backends = []
     for endpoint in endpoints:
+        settings: dict[str, Any] = {
+            "max_concurrency": endpoint.max_concurrency,
+            "timeouts": Timeouts(read=endpoint.timeout_s, total=endpoint.timeout_s + 60),
+            **overrides,
+        }
         backends.append(
             OpenAICompatibleBackend(
                 id=endpoint.id,
@@ -137,8 +144,7 @@ def endpoint_backends(endpoints: list[EndpointConfig], env: Mapping[str, str]) -
                 capabilities=endpoint.capabilities(),
                 response_format=endpoint.response_format,
                 extensions=endpoint.extensions,
-                max_concurrency=endpoint.max_concurrency,
-                timeouts=Timeouts(read=endpoint.timeout_s, total=endpoint.timeout_s + 60),
+                **settings,
             )
         )
     return backends
