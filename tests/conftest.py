@@ -56,3 +56,20 @@ def emulator(provider, request):
 @pytest.fixture
 def backend(provider, emulator):
     return make_backend(provider, emulator)
+
+
+@pytest.fixture
+def app_env(dieyuyun_emulator, segmind_emulator, siliconflow_emulator):
+    """Environment for ``python app.py`` with the three hosted backends on their emulators."""
+    from tests.app_harness import emulator_env
+
+    return emulator_env(("dieyuyun", dieyuyun_emulator), ("segmind", segmind_emulator), ("siliconflow", siliconflow_emulator))
+
+
+@pytest.fixture
+def launched_app(app_env, tmp_path):
+    """The real app in a subprocess, with its own data dir under ``tmp_path``."""
+    from tests.app_harness import running_app
+
+    with running_app(app_env, data_dir=tmp_path / "data", log_path=tmp_path / "app.log") as app:
+        yield app

@@ -14,7 +14,32 @@ from backends.base import Capabilities
 from .form import FormValues, size_choices
 from .i18n import i18n
 
-__all__ = ["FormControls", "build_form_controls", "form_updates", "backend_choices"]
+__all__ = ["FormControls", "build_form_controls", "form_updates", "backend_choices", "FormSlider", "FormNumber"]
+
+
+class FormSlider(gr.Slider):
+    """A slider whose value reaches :func:`backends.validation.validate_request` as sent.
+
+    Gradio's own bound check answers "Value 500 is greater than maximum value 100" without naming
+    the field, and its bounds are those of the backend the page started with; the validator knows
+    the chosen backend and names the field, so it is the one place that checks.
+    """
+
+    def get_block_name(self) -> str:
+        return "slider"
+
+    def preprocess(self, payload: Any) -> Any:
+        return payload
+
+
+class FormNumber(gr.Number):
+    """A number field whose value reaches the validator as sent (see :class:`FormSlider`)."""
+
+    def get_block_name(self) -> str:
+        return "number"
+
+    def preprocess(self, payload: Any) -> Any:
+        return payload
 
 
 @dataclass(frozen=True)
@@ -72,21 +97,21 @@ def build_form_controls(choices: list[tuple[str, str]], default: str, caps: Capa
     negative = gr.Textbox(label=i18n("negative_prompt"), placeholder=i18n("negative_placeholder"), lines=1, max_lines=6, elem_id="negative-prompt")
     with gr.Row():
         size = gr.Dropdown(label=i18n("size"), elem_id="size", scale=2, interactive=True, allow_custom_value=True)
-        n = gr.Slider(label=i18n("n"), minimum=1, step=1, elem_id="n", scale=1)
+        n = FormSlider(label=i18n("n"), minimum=1, step=1, elem_id="n", scale=1)
     with gr.Row():
         width = gr.Slider(label=i18n("width"), step=8, elem_id="width")
         height = gr.Slider(label=i18n("height"), step=8, elem_id="height")
     with gr.Row(equal_height=True):
-        seed = gr.Number(label=i18n("seed"), info=i18n("seed_info"), precision=0, value=-1, elem_id="seed", scale=3)
+        seed = FormNumber(label=i18n("seed"), info=i18n("seed_info"), precision=0, value=-1, elem_id="seed", scale=3)
         random_seed = gr.Button(i18n("random_seed"), elem_id="random-seed", scale=1, size="sm")
         reuse_seed = gr.Button(i18n("reuse_seed"), elem_id="reuse-seed", scale=1, size="sm")
     with gr.Row():
-        steps = gr.Slider(label=i18n("steps"), step=1, elem_id="steps")
-        guidance = gr.Slider(label=i18n("guidance"), step=0.5, elem_id="guidance")
+        steps = FormSlider(label=i18n("steps"), step=1, elem_id="steps")
+        guidance = FormSlider(label=i18n("guidance"), step=0.5, elem_id="guidance")
     with gr.Row():
         scheduler = gr.Dropdown(label=i18n("scheduler"), elem_id="scheduler", interactive=True, allow_custom_value=True)
         output_format = gr.Dropdown(label=i18n("output_format"), elem_id="output-format", interactive=True, allow_custom_value=True)
-        output_quality = gr.Slider(label=i18n("output_quality"), step=1, elem_id="output-quality")
+        output_quality = FormSlider(label=i18n("output_quality"), step=1, elem_id="output-quality")
     note = gr.Markdown(elem_id="form-note")
     controls = FormControls(
         backend=backend, prompt=prompt, negative_prompt=negative, size=size, width=width, height=height, n=n, seed=seed,

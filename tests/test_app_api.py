@@ -1,0 +1,101 @@
+"""The launched app end to end through gradio_client: the public /generate endpoint, history written
+to SQLite and PNG metadata, and clear errors for bad input."""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+
+import pytest
+from gradio_client import Client
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+from backends.history import read_png_parameters
+
+
+@pytest.fixture
+def client(launched_app):
+    return Client(launched_app.url, verbose=False)
+
+
+def test_generate_endpoint_takes_keywords_and_returns_gallery_and_info(client, launched_app, tmp_path, dieyuyun_emulator):
+    gallery, info = client.predict(
+        backend="dieyuyun", prompt="一只橘猫坐在窗台上看雨", negative_prompt="blurry", size="768x1024", n=2, seed=42,
+        steps=25, guidance=6.5, api_name="/generate",
+    )
+    assert info["backend"] == "dieyuyun" and info["seeds"] == [42, 43] and info["elapsed_s"] > 0
+    assert info["cost"] == "¥0.02" and info["generation_id"]
+    assert [item["caption"] for item in gallery] == ["seed 42", "seed 43"]
+    for item, seed in zip(gallery, (42, 43)):
+        with open(item["image"], "rb") as handle:
+            data = handle.read()
+        assert Image.open(io.BytesIO(data)).size == (768, 1024)
+        restored = read_png_parameters(data)  # the downloaded file keeps its metadata
+        assert (restored.prompt, restored.seed, restored.steps, restored.guidance) == ("一只橘猫坐在窗台上看雨", seed, 25, 6.5)
+        assert restored.backend_id == "dieyuyun" and "Seed: %d" % seed in Image.open(io.BytesIO(data)).text["parameters"]
+    with sqlite3.connect(tmp_path / "data" / "history.sqlite3") as db:
+        assert db.execute("select count(*), max(seed), max(n) from generations").fetchone() == (1, 42, 2)
+
+
+def test_the_same_call_gives_the_same_pixels(client):
+    first, _ = client.predict(backend="siliconflow", prompt="a teapot", seed=7, api_name="/generate")
+    second, _ = client.predict(backend="siliconflow", prompt="a teapot", seed=7, api_name="/generate")
+    pixels = [Image.open(item[0]["image"]).tobytes() for item in (first, second)]
+    assert pixels[0] == pixels[1]
+
+
+def test_random_seed_is_drawn_and_reported(client):
+    _, info = client.predict(backend="segmind", prompt="a kite", size="512x512", seed=-1, api_name="/generate")
+    assert info["seeds"][0] >= 0 and info["request"]["seed"] == info["seeds"][0]
+
+
+def test_segmind_options_pass_through(client, segmind_emulator):
+    _, info = client.predict(
+        backend="segmind", prompt="a kite", size="640x512", scheduler="UniPCMultistepScheduler", output_format="png",
+        output_quality=90, steps=12, guidance=4, seed=3, api_name="/generate",
+    )
+    sent = segmind_emulator.requests[-1].json
+    assert (sent["scheduler"], sent["output_format"], sent["output_quality"], sent["steps"], sent["cfg"]) == (
+        "UniPCMultistepScheduler", "png", 90, 12, 4.0,
+    )
+    assert info["provider"]["remaining_credits"] > 0
+
+
+@pytest.mark.parametrize(
+    "values, field",
+    [
+        ({"backend": "nope"}, "backend"),
+        ({"backend": "dieyuyun", "size": "1000x1000"}, "size"),
+        ({"backend": "dieyuyun", "steps": 500}, "steps"),
+        ({"backend": "segmind", "scheduler": "Fancy"}, "scheduler"),
+        ({"backend": "dieyuyun", "prompt": ""}, "prompt"),
+    ],
+)
+def test_bad_input_gets_a_message_naming_the_field_and_no_provider_call(client, values, field, dieyuyun_emulator, segmind_emulator):
+    with pytest.raises(AppError) as info:
+        client.predict(**{"prompt": "x", **values}, api_name="/generate")
+    message = str(info.value)
+    assert field in message and "Traceback" not in message
+    assert dieyuyun_emulator.requests == [] and segmind_emulator.requests == []
+
+
+def test_a_provider_failure_is_explained_and_saved(client, dieyuyun_emulator, tmp_path):
+    dieyuyun_emulator.fault("status", status=401, times=1)
+    with pytest.raises(AppError, match="refused the API key.*DIEYUYUN_API_KEY"):
+        client.predict(backend="dieyuyun", prompt="x", api_name="/generate")
+    with sqlite3.connect(tmp_path / "data" / "history.sqlite3") as db:
+        assert db.execute("select status from generations").fetchall() == [("failed",)]
+    _, info = client.predict(backend="dieyuyun", prompt="x", api_name="/generate")  # and the app serves on
+    assert len(info["seeds"]) == 1
+
+
+def test_a_partial_failure_returns_the_rest(client, dieyuyun_emulator):
+    dieyuyun_emulator.fault("content_policy", times=1)
+    gallery, info = client.predict(backend="dieyuyun", prompt="x", n=3, seed=10, api_name="/generate")
+    assert len(gallery) == 2 and len(info["failures"]) == 1
+    assert sorted(info["seeds"] + [info["failures"][0]["seed"]]) == [10, 11, 12]
+
+
+def test_only_generate_is_public(client):
+    assert list(client.view_api(return_format="dict", print_info=False)["named_endpoints"]) == ["/generate"]
