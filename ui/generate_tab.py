@@ -83,13 +83,14 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
         with gr.Column(scale=3, min_width=420):
             status = gr.Markdown(elem_id="status")
             gallery = gr.Gallery(
-                label=i18n("gallery"), format="png", columns=2, height=560, object_fit="contain",
+                label=i18n("gallery"), format="png", columns=2, height=560, object_fit="contain", fit_columns=False,
                 buttons=["download", "fullscreen"], elem_id="gallery", interactive=False,
             )
             with gr.Row(equal_height=True):
                 selected = gr.Markdown(elem_id="selected-info")
                 use_seed = gr.Button(i18n("use_seed"), size="sm", elem_id="use-seed", scale=0)
-            info = gr.JSON(label=i18n("info"), elem_id="generation-info", open=False)
+            with gr.Accordion(i18n("info"), open=False):
+                info = gr.JSON(label=i18n("info"), elem_id="generation-info")
     selected_seed = gr.State(None)
     previous_backend = gr.State(default_id)
 
@@ -250,12 +251,12 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
     def restore_from_png(data: dict):
         path = data[png_drop]
         if not path:
-            return {}
+            return {form.note: gr.update()}
         with open(path, "rb") as handle:
             restored = read_png_parameters(handle.read())
         if restored is None:
             gr.Warning("That file carries no generation parameters we can read (no 'parameters' text chunk).")
-            return {}
+            return {form.note: gr.update()}
         return restore_values(form.values_from(data), png_fields(restored, registry), note=f"Restored from {restored.source} metadata.")
 
     def restore_values(values: FormValues, fields: dict[str, Any], *, note: str):
@@ -276,7 +277,7 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
         query = dict(request.query_params) if request is not None else {}
         fields = form_from_query(query, registry.ids())
         if not fields:
-            return {}
+            return {form.note: gr.update()}
         return restore_values(form.values_from(data), fields, note="Filled in from the link.")
 
     def share_query_of(data: dict) -> str:

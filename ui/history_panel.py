@@ -80,7 +80,7 @@ def build_history_panel(playground: Playground, context: SessionContext, tab: Ge
         refresh_button = gr.Button(i18n("refresh"), scale=1, size="sm", elem_id="history-refresh")
     page_info = gr.Markdown(elem_id="history-page-info")
     gallery = gr.Gallery(
-        label=i18n("history_gallery"), columns=6, height=420, object_fit="cover", allow_preview=False,
+        label=i18n("history_gallery"), columns=6, height=420, object_fit="cover", allow_preview=False, fit_columns=False,
         elem_id="history-gallery", interactive=False,
     )
     with gr.Row():
@@ -129,7 +129,7 @@ def build_history_panel(playground: Playground, context: SessionContext, tab: Ge
     def go_older(query, backend, starred, stack, request: gr.Request):
         cursor = load(query, backend, starred, stack, request)["next_cursor"]
         if cursor is None:
-            return {}
+            return {entry_details: gr.update()}
         stack = [*stack, cursor]
         return {**show(query, backend, starred, stack, request), cursors: stack}
 
@@ -141,7 +141,7 @@ def build_history_panel(playground: Playground, context: SessionContext, tab: Ge
         ids = data[page_ids]
         index = evt.index if isinstance(evt.index, int) else (evt.index or [0])[0]
         if index is None or index >= len(ids):
-            return {}
+            return {entry_details: gr.update()}
         entry = store.get(ids[index], visitor=context.session(request).visitor)
         if entry is None:
             return {entry_details: "That entry no longer exists."}
