@@ -91,22 +91,31 @@ class JobRunner:
         calls = self._split(request, backend)
         tracker = _Tracker(request.n, progress)
         tasks = [asyncio.ensure_future(self._call(backend, sub, first, cancel, tracker)) for first, sub in calls]
+        watcher = asyncio.ensure_future(_cancel_when_stopped(cancel, tasks))
         try:
-            outcomes = await asyncio.gather(*tasks)
+            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
         except asyncio.CancelledError:
             cancel.cancel()
             for task in tasks:
                 task.cancel()
             raise
+        finally:
+            watcher.cancel()
         images: list[GeneratedImage] = []
         failures: list[ImageFailure] = []
         info: dict[str, Any] = {}
-        for outcome in outcomes:
+        for (first, sub), outcome in zip(calls, outcomes):
             if isinstance(outcome, BackendOutput):
                 images.extend(outcome.images)
                 info.update(outcome.info)
-            else:
+            elif isinstance(outcome, list):
                 failures.extend(outcome)
+            else:  # stopped while in flight
+                stopped = GenerationCancelled()
+                seed = sub.seed or 0
+                failures.extend(
+                    ImageFailure(first + k, seed + k, str(stopped), type(stopped).__name__) for k in range(sub.n)
+                )
         images.sort(key=lambda image: image.index)
         failures.sort(key=lambda failure: failure.index)
         price = backend.capabilities.price_per_image
@@ -159,6 +168,14 @@ class JobRunner:
             return [ImageFailure(i, (request.seed or 0) + i - first, message, "InternalError") for i in indexes]
         finally:
             tracker.finished(first, request.n)
+
+
+async def _cancel_when_stopped(cancel: CancelToken, tasks: list[asyncio.Future]) -> None:
+    """Stop calls already in flight as soon as the token is set (a remote call may take a minute)."""
+    while not cancel.cancelled:
+        await asyncio.sleep(0.05)
+    for task in tasks:
+        task.cancel()
 
 
 class _Tracker:
