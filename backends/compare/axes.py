@@ -1,0 +1,459 @@
+"""Grid axes: which setting an axis varies, and the value lists a person types for it.
+
+Syntax, by kind (every list is comma-separated; spaces around items are ignored):
+
+============  ===================================================================================
+seed          ``4`` or ``[4]``: 4 seeds counted up from the base seed (the form's seed, or one
+              random seed shared by the whole grid when it is -1). Otherwise a list of seeds,
+              where each item is a seed or a range: ``1, 7, 42``, ``100-103``,
+              ``100-200 (+25)``, ``0-1000 [5]``. A lone number is always a count; a list of one
+              seed is written with a comma: ``1234,``.
+guidance      numbers, each item a number or a range: ``4.5, 6, 7.5``; ``3-7`` (step 1);
+              ``3-7 (+0.5)`` (stepped); ``4-8 [3]`` (3 values, evenly spaced: 4, 6, 8).
+steps         whole numbers, same items as guidance: ``20, 30, 50``; ``10-50 (+10)``;
+              ``10-50 [3]`` (counted ranges are rounded to whole numbers).
+scheduler     names: ``Euler, Euler a, DPM++ 2M``; A1111 and diffusers spellings both work.
+size          ``WIDTHxHEIGHT`` items: ``1024x1024, 768x1024``.
+backend       backend ids (or labels): ``dieyuyun, siliconflow``.
+prompt_sr     prompt search/replace: ``cat, dog, fox``. The first value is searched for in the
+              prompt (and negative prompt) and each value replaces it, the first giving the
+              prompt as typed.
+============  ===================================================================================
+
+Ranges: ``a-b`` counts from a to b in steps of 1 (down when b < a); ``a-b (+s)`` steps by s and
+stops at or before b (the sign is optional, and must point from a to b when given);
+``a-b [n]`` gives n values evenly spaced from a to b, both ends included. Text items (scheduler,
+size, backend, prompt_sr) follow CSV rules: quote an item that holds a comma, ``"red, round", blue``.
+Empty items are skipped; a value given twice is an error, as is an axis with more than
+:data:`MAX_AXIS_VALUES` values.
+
+Every mistake raises :class:`AxisSyntaxError` (an :class:`~backends.errors.InvalidRequest`) whose one
+problem names the axis field (``x_axis``/``y_axis``), quotes the text given, says what is wrong
+with which item, and repeats the syntax of that kind.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from enum import Enum
+from typing import Any, Union
+
+from ..errors import FieldProblem, InvalidRequest
+from ..validation import parse_size
+
+__all__ = [
+    "AXIS_KINDS",
+    "MAX_AXIS_VALUES",
+    "Axis",
+    "AxisKind",
+    "AxisKindInfo",
+    "AxisSyntaxError",
+    "AxisValue",
+    "axis_choices",
+    "format_number",
+    "parse_axes",
+    "parse_axis",
+    "parse_axis_kind",
+]
+
+MAX_AXIS_VALUES = 100
+"""The most values one axis may have (the grid as a whole is bounded in plan.py)."""
+
+AxisValue = Union[int, float, str]
+
+
+class AxisKind(str, Enum):
+    """What an axis varies. The value is the stable name used by the API and in grid metadata."""
+
+    SEED = "seed"
+    GUIDANCE = "guidance"
+    STEPS = "steps"
+    SCHEDULER = "scheduler"
+    SIZE = "size"
+    BACKEND = "backend"
+    PROMPT_SR = "prompt_sr"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class AxisKindInfo:
+    """How an axis kind is shown and typed. ``request_field`` is the request field it sets (None for
+    backend, which picks the backend instead)."""
+
+    kind: AxisKind
+    title: str
+    request_field: str | None
+    syntax: str
+    example: str
+
+
+_NUMBER_ITEMS = "ranges (3-7), stepped ranges (3-7 (+0.5)) or counted ranges (4-8 [3])"
+
+AXIS_KINDS: dict[AxisKind, AxisKindInfo] = {
+    info.kind: info
+    for info in (
+        AxisKindInfo(
+            AxisKind.SEED,
+            "Seed",
+            "seed",
+            "a count of seeds counted up from the base seed (4 or [4]), or seeds separated by commas "
+            "(1, 7, 42), ranges (100-103), stepped ranges (100-200 (+25)) or counted ranges (0-1000 [5])",
+            "4",
+        ),
+        AxisKindInfo(
+            AxisKind.GUIDANCE,
+            "Guidance",
+            "guidance",
+            f"numbers separated by commas (4.5, 6, 7.5), {_NUMBER_ITEMS}",
+            "4.5, 6, 7.5",
+        ),
+        AxisKindInfo(
+            AxisKind.STEPS,
+            "Steps",
+            "steps",
+            "whole numbers separated by commas (20, 30, 50), ranges (10-14), stepped ranges "
+            "(10-50 (+10)) or counted ranges (10-50 [3])",
+            "20, 30, 50",
+        ),
+        AxisKindInfo(
+            AxisKind.SCHEDULER,
+            "Scheduler",
+            "scheduler",
+            "scheduler names separated by commas (Euler, Euler a, DPM++ 2M)",
+            "Euler, Euler a",
+        ),
+        AxisKindInfo(
+            AxisKind.SIZE,
+            "Size",
+            "size",
+            "sizes as WIDTHxHEIGHT separated by commas (1024x1024, 768x1024)",
+            "1024x1024, 768x1024",
+        ),
+        AxisKindInfo(
+            AxisKind.BACKEND,
+            "Backend",
+            None,
+            "backend ids separated by commas (dieyuyun, siliconflow)",
+            "dieyuyun, siliconflow",
+        ),
+        AxisKindInfo(
+            AxisKind.PROMPT_SR,
+            "Prompt S/R",
+            "prompt",
+            "texts separated by commas, the first found in the prompt and each one put in its place "
+            '(cat, dog, fox); quote a text that holds a comma ("red, round", blue)',
+            "cat, dog, fox",
+        ),
+    )
+}
+
+_ALIASES = {
+    "seeds": AxisKind.SEED,
+    "cfg": AxisKind.GUIDANCE,
+    "cfg scale": AxisKind.GUIDANCE,
+    "guidance scale": AxisKind.GUIDANCE,
+    "step": AxisKind.STEPS,
+    "schedulers": AxisKind.SCHEDULER,
+    "sampler": AxisKind.SCHEDULER,
+    "samplers": AxisKind.SCHEDULER,
+    "sizes": AxisKind.SIZE,
+    "backends": AxisKind.BACKEND,
+    "prompt s/r": AxisKind.PROMPT_SR,
+    "prompt sr": AxisKind.PROMPT_SR,
+    "prompt": AxisKind.PROMPT_SR,
+    "prompt search/replace": AxisKind.PROMPT_SR,
+}
+_NO_AXIS = {"", "none", "-", "nothing"}
+
+
+def axis_choices() -> list[tuple[str, str]]:
+    """(title, kind value) pairs for a dropdown, in the order above."""
+    return [(info.title, info.kind.value) for info in AXIS_KINDS.values()]
+
+
+def parse_axis_kind(name: AxisKind | str | None, *, field: str = "x_axis", optional: bool = False) -> AxisKind | None:
+    """``"guidance"``, ``"Guidance"``, ``"cfg"``, ``"Prompt S/R"`` … → the kind. None/"" /"none" give
+    None when ``optional`` (an absent Y axis), else an :class:`InvalidRequest` naming the kinds."""
+    if isinstance(name, AxisKind):
+        return name
+    key = name.strip().casefold() if isinstance(name, str) else ""
+    if name is None or key in _NO_AXIS:
+        if optional:
+            return None
+    else:
+        for kind, info in AXIS_KINDS.items():
+            if key in (kind.value, info.title.casefold()):
+                return kind
+        if key in _ALIASES:
+            return _ALIASES[key]
+    kinds = ", ".join(kind.value for kind in AXIS_KINDS)
+    raise InvalidRequest([FieldProblem(field, name, f"choose what the axis varies: one of {kinds}")])
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One axis of a grid: what it varies and its values, in order.
+
+    ``values`` are ints (seed, steps), floats (guidance) or strings (scheduler and backend names,
+    ``WxH`` sizes, prompt replacements); ``labels`` show them. ``text`` is what was typed. For a
+    seed count (``"4"``), ``seed_count`` is set and ``values`` stay empty until
+    :meth:`with_seeds_from` fills them in (plan.py does, with the grid's base seed).
+    """
+
+    kind: AxisKind
+    text: str
+    values: tuple[AxisValue, ...]
+    labels: tuple[str, ...]
+    field: str = "x_axis"
+    seed_count: int | None = None
+
+    @property
+    def info(self) -> AxisKindInfo:
+        return AXIS_KINDS[self.kind]
+
+    @property
+    def title(self) -> str:
+        return self.info.title
+
+    @property
+    def resolved(self) -> bool:
+        return self.seed_count is None or len(self.values) == self.seed_count
+
+    def __len__(self) -> int:
+        return self.seed_count if self.seed_count is not None else len(self.values)
+
+    @property
+    def headings(self) -> tuple[str, ...]:
+        """``"Guidance: 4.5"``, … one per value: the column or row headings of a grid."""
+        return tuple(f"{self.title}: {label}" for label in self.labels)
+
+    @property
+    def search(self) -> str | None:
+        """For prompt S/R, the text searched for in the prompt (the first value)."""
+        return str(self.values[0]) if self.kind is AxisKind.PROMPT_SR and self.values else None
+
+    def with_seeds_from(self, base: int) -> Axis:
+        """A seed-count axis with its values: base, base+1, …"""
+        if self.seed_count is None:
+            return self
+        seeds = tuple(range(base, base + self.seed_count))
+        return replace(self, values=seeds, labels=tuple(str(s) for s in seeds))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind.value,
+            "title": self.title,
+            "text": self.text,
+            "values": list(self.values),
+            "labels": list(self.labels),
+            "seed_count": self.seed_count,
+        }
+
+
+class AxisSyntaxError(InvalidRequest):
+    """An axis's text does not follow its kind's syntax. ``field`` is ``x_axis``/``y_axis``,
+    ``text`` what was typed, ``reason`` what is wrong (naming the item)."""
+
+    def __init__(self, *, field: str, kind: AxisKind, text: str, reason: str) -> None:
+        self.field = field
+        self.kind = kind
+        self.text = text
+        self.reason = reason
+        info = AXIS_KINDS[kind]
+        super().__init__([FieldProblem(field, text, f"{info.title} axis: {reason}. Write {info.syntax}")])
+
+
+def parse_axes(
+    x_kind: AxisKind | str,
+    x_text: str,
+    y_kind: AxisKind | str | None = None,
+    y_text: str | None = None,
+) -> tuple[Axis, Axis | None]:
+    """Both axes of a grid, with every problem of either reported at once. An empty ``y_kind``
+    (None, "", "none") means no Y axis; the two axes must vary different things."""
+    problems: list[FieldProblem] = []
+    axes: list[Axis | None] = []
+    for field, kind_name, text, optional in (("x_axis", x_kind, x_text, False), ("y_axis", y_kind, y_text, True)):
+        try:
+            kind = parse_axis_kind(kind_name, field=field, optional=optional)
+            axes.append(parse_axis(kind, text, field=field) if kind is not None else None)
+        except InvalidRequest as exc:
+            problems.extend(exc.problems)
+            axes.append(None)
+    x, y = axes
+    if x is not None and y is not None and x.kind is y.kind:
+        problems.append(
+            FieldProblem("y_axis", y.kind.value, f"the X axis already varies {x.title}; pick another kind for Y, or none")
+        )
+    if problems:
+        raise InvalidRequest(problems)
+    assert x is not None
+    return x, y
+
+
+def parse_axis(kind: AxisKind | str, text: str, *, field: str = "x_axis") -> Axis:
+    """Parse what was typed for one axis; raise :class:`AxisSyntaxError` when it breaks the syntax."""
+    kind = parse_axis_kind(kind, field=field)  # type: ignore[assignment]
+    assert kind is not None
+    if not isinstance(text, str):
+        text = "" if text is None else str(text)
+
+    def fail(reason: str) -> AxisSyntaxError:
+        return AxisSyntaxError(field=field, kind=kind, text=text, reason=reason)
+
+    if not text.strip():
+        raise fail("no values given")
+    if kind is AxisKind.SEED:
+        count = _SEED_COUNT.fullmatch(text)
+        if count:
+            n = int(count["n"])
+            if not 1 <= n <= MAX_AXIS_VALUES:
+                raise fail(
+                    f"a lone number is how many seeds to count up from the base seed, from 1 to "
+                    f"{MAX_AXIS_VALUES}; to list seeds, separate them with commas ({n},)"
+                )
+            return Axis(kind, text, (), (), field, seed_count=n)
+        values: list[AxisValue] = list(_numbers(text, integer=True, fail=fail, what="seed"))
+    elif kind is AxisKind.GUIDANCE:
+        values = list(_numbers(text, integer=False, fail=fail, what="number"))
+    elif kind is AxisKind.STEPS:
+        values = list(_numbers(text, integer=True, fail=fail, what="whole number"))
+    else:
+        items = _text_items(text, fail)
+        if kind is AxisKind.SIZE:
+            values = []
+            for item in items:
+                size = parse_size(item)
+                if size is None:
+                    raise fail(f"{item!r} is not a size")
+                values.append(f"{size[0]}x{size[1]}")
+        else:
+            values = list(items)
+    _check_count_and_duplicates(values, fail, casefold=kind in (AxisKind.SCHEDULER, AxisKind.BACKEND))
+    labels = tuple(format_number(v) if isinstance(v, (int, float)) else str(v) for v in values)
+    return Axis(kind, text, tuple(values), labels, field)
+
+
+# -- numbers ----------------------------------------------------------------------------------
+
+_NUM = r"(?:\d+(?:\.\d*)?|\.\d+)"
+_ITEM = re.compile(
+    rf"""\s*(?P<a>{_NUM})\s*
+        (?:-\s*(?P<b>{_NUM})\s*
+            (?:\(\s*(?P<sign>[+-]?)\s*(?P<step>{_NUM})\s*\)
+              |\[\s*(?P<count>\d+)\s*\])?
+        )?\s*""",
+    re.VERBOSE,
+)
+_SEED_COUNT = re.compile(r"\s*(?P<open>\[)?\s*(?P<n>\d+)\s*(?(open)\])\s*")
+
+
+def format_number(value: float | int) -> str:
+    """4 → "4", 4.5 → "4.5", 0.30000000000000004 → "0.3" (at most 6 decimals)."""
+    if isinstance(value, int):
+        return str(value)
+    text = f"{value:.6f}".rstrip("0").rstrip(".")
+    return text if text not in ("", "-0") else "0"
+
+
+def _numbers(text: str, *, integer: bool, fail, what: str) -> Iterable[float | int]:
+    for raw in text.split(","):
+        item = raw.strip()
+        if not item:
+            continue
+        match = _ITEM.fullmatch(item)
+        if match is None:
+            raise fail(_explain_bad_number(item, what))
+        a = _to_number(match["a"], integer, fail, item)
+        if match["b"] is None:
+            yield a
+            continue
+        b = _to_number(match["b"], integer, fail, item)
+        if match["count"] is not None:
+            yield from _counted(a, b, int(match["count"]), integer, fail, item)
+        else:
+            step = _to_number(match["step"], integer, fail, item) if match["step"] is not None else 1
+            yield from _stepped(a, b, step, match["sign"] or "", integer, fail, item)
+
+
+def _explain_bad_number(item: str, what: str) -> str:
+    if item.startswith("-"):
+        return f"{item!r} is negative; values start at 0"
+    if re.fullmatch(rf"{_NUM}\s*-\s*", item):
+        return f"{item!r} is a range without an end"
+    if re.search(r"\d\s+\d", item):
+        return f"{item!r} holds two values; separate values with commas"
+    if "(" in item or "[" in item:
+        return f"{item!r} is not a stepped range a-b (+s) or a counted range a-b [n]"
+    return f"{item!r} is not a {what} or a range"
+
+
+def _to_number(text: str, integer: bool, fail, item: str) -> float | int:
+    number = float(text)
+    if not math.isfinite(number):
+        raise fail(f"{item!r} is not a finite number")
+    if integer:
+        if not number.is_integer():
+            raise fail(f"{text!r} is not a whole number" if text == item else f"{text!r} in {item!r} is not a whole number")
+        return int(text) if text.isdigit() else int(number)
+    return number
+
+
+def _counted(a: float, b: float, count: int, integer: bool, fail, item: str) -> list[float | int]:
+    if count < 2:
+        raise fail(f"{item!r} asks for {count} value(s); a counted range a-b [n] needs n of at least 2")
+    if count > MAX_AXIS_VALUES:
+        raise fail(f"{item!r} asks for {count} values; at most {MAX_AXIS_VALUES}")
+    out: list[float | int] = []
+    for i in range(count):
+        value = a + (b - a) * i / (count - 1)
+        out.append(int(round(value)) if integer else round(value, 6))
+    if integer and len(set(out)) < len(out):
+        raise fail(f"{item!r} has only {len(set(out))} different whole numbers between its ends; ask for fewer")
+    return out
+
+
+def _stepped(a: float, b: float, step: float, sign: str, integer: bool, fail, item: str) -> list[float | int]:
+    if step == 0:
+        raise fail(f"{item!r} has a step of 0, which never reaches the end")
+    direction = 1 if b >= a else -1
+    if sign and (1 if sign == "+" else -1) != direction and a != b:
+        raise fail(f"{item!r} steps {sign}{format_number(step)}, away from {format_number(b)}")
+    count = math.floor(abs(b - a) / step + 1e-9) + 1
+    if count > MAX_AXIS_VALUES:
+        raise fail(f"{item!r} gives {count} values; at most {MAX_AXIS_VALUES}")
+    values = [a + direction * step * i for i in range(count)]
+    return [int(v) for v in values] if integer else [round(v, 6) for v in values]
+
+
+# -- text items ---------------------------------------------------------------------------------
+
+
+def _text_items(text: str, fail) -> list[str]:
+    try:
+        rows = list(csv.reader(io.StringIO(text), skipinitialspace=True, strict=True))
+    except csv.Error as exc:
+        raise fail(f"the quotes do not pair up ({exc})") from None
+    items = [item.strip() for row in rows for item in row]
+    return [item for item in items if item]
+
+
+def _check_count_and_duplicates(values: list[AxisValue], fail, *, casefold: bool) -> None:
+    if not values:
+        raise fail("no values given")
+    if len(values) > MAX_AXIS_VALUES:
+        raise fail(f"{len(values)} values; at most {MAX_AXIS_VALUES}")
+    seen: set[Any] = set()
+    for value in values:
+        key = value.casefold() if casefold and isinstance(value, str) else value
+        if key in seen:
+            shown = format_number(value) if isinstance(value, (int, float)) else value
+            raise fail(f"{shown!r} is given twice; list each value once")
+        seen.add(key)
