@@ -141,15 +141,16 @@ def form_updates(controls: FormControls, values: FormValues, caps: Capabilities,
     if values.size not in [v for _, v in sizes]:
         sizes = [*sizes, (values.size.replace("x", "×"), values.size)]
     ranged = caps.size_range is not None
-    low, high = caps.size_range if ranged else (width, width)
+    # Gradio refuses a slider whose minimum is not below its maximum, even a hidden one.
+    low, high = caps.size_range if ranged else (0, max(width, height))
     updates: dict[Component, Any] = {
         controls.backend: gr.update(value=values.backend),
         controls.prompt: gr.update(value=values.prompt),
         controls.negative_prompt: gr.update(value=values.negative_prompt, visible=caps.supports_negative_prompt),
         controls.size: gr.update(choices=sizes, value=values.size),
-        controls.width: gr.update(minimum=low, maximum=high if ranged else width, value=width, visible=ranged),
-        controls.height: gr.update(minimum=low, maximum=high if ranged else height, value=height, visible=ranged),
-        controls.n: gr.update(minimum=1, maximum=caps.max_images, value=values.n, visible=caps.max_images > 1),
+        controls.width: gr.update(minimum=low, maximum=high, value=width, visible=ranged),
+        controls.height: gr.update(minimum=low, maximum=high, value=height, visible=ranged),
+        controls.n: gr.update(minimum=1, maximum=max(caps.max_images, 2), value=values.n, visible=caps.max_images > 1),
         controls.seed: gr.update(value=values.seed, maximum=caps.seed_max, minimum=-1),
         controls.steps: gr.update(minimum=caps.steps[0], maximum=caps.steps[1], value=values.steps),
         controls.guidance: gr.update(minimum=caps.guidance[0], maximum=caps.guidance[1], value=values.guidance),

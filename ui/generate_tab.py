@@ -207,6 +207,10 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
     def on_backend_change(data: dict):
         values, previous = form.values_from(data), data[previous_backend]
         backend = values.backend
+        if backend == previous:
+            # Gradio's dropdown sends `input` on the choice and again on blur; the second, with the
+            # form as it was before the first answer landed, must not undo the first.
+            return {previous_backend: backend}
         old = registry.get(previous).capabilities if previous in registry else None
         new = registry.get(backend).capabilities
         adapted, notes = adapt_to_backend(values, backend, new, old)
