@@ -113,14 +113,9 @@ def adapt_to_backend(
         result = replace(result, scheduler=fresh.scheduler)
     if values.output_format not in new.output_formats:
         result = replace(result, output_format=fresh.output_format)
-    # A backend without a quality setting leaves a placeholder in the hidden slider; it is no choice.
-    old_lacks_quality = old is not None and old.output_quality is None
     if new.output_quality is None:
         result = replace(result, output_quality=None)
-    elif (
-        values.output_quality is None or old_lacks_quality
-        or not new.output_quality[0] <= values.output_quality <= new.output_quality[1]
-    ):
+    elif values.output_quality is None or not new.output_quality[0] <= values.output_quality <= new.output_quality[1]:
         result = replace(result, output_quality=fresh.output_quality)
     # steps and guidance: follow defaults, else clamp
     low, high, _ = new.steps

@@ -185,6 +185,11 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
                  "output_quality": caps.output_quality is None}
         return {k: (None if lacks.get(k) else v) for k, v in values.items()}
 
+    def without_placeholders(values: FormValues, backend_id: str) -> FormValues:
+        # The hidden controls of options ``backend_id`` lacks hold placeholders (quality 0), not choices;
+        # as None they take the next backend's defaults.
+        return FormValues(**without_options_the_backend_lacks(values.__dict__, backend_id))
+
     def summarize(info: dict | None) -> str:
         if not info:
             return ""
@@ -211,6 +216,7 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
             # Gradio's dropdown sends `input` on the choice and again on blur; the second, with the
             # form as it was before the first answer landed, must not undo the first.
             return {previous_backend: backend}
+        values = without_placeholders(values, previous)
         old = registry.get(previous).capabilities if previous in registry else None
         new = registry.get(backend).capabilities
         adapted, notes = adapt_to_backend(values, backend, new, old)
@@ -264,6 +270,7 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
         return restore_values(form.values_from(data), png_fields(restored, registry), note=f"Restored from {restored.source} metadata.")
 
     def restore_values(values: FormValues, fields: dict[str, Any], *, note: str):
+        values = without_placeholders(values, values.backend)
         backend_id = fields.get("backend") if fields.get("backend") in registry else values.backend
         caps = registry.get(backend_id).capabilities
         fields = dict(fields)
