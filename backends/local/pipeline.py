@@ -1,0 +1,485 @@
+"""Loading Kolors once per process and running it one job at a time.
+
+:data:`LOADER` holds the one ``KolorsPipeline`` of the process, shared by every session and every
+:class:`~backends.local.LocalBackend`. Its lock covers loading and denoising, so two jobs never use the
+pipeline at once; a job waiting for it still notices Stop. Equal :class:`LocalSettings` reuse the loaded
+pipeline; different ones replace it (two copies of Kolors rarely fit in memory).
+
+:func:`render` is the blocking call. It makes the images one at a time, each with its own CPU
+``torch.Generator`` seeded ``seed + i``: batching them would be faster on a GPU but is not
+pixel-identical to a single image with the same seed (the UNet's numerics depend on the batch size), and
+reproducing an image from its seed is the point of the playground. CPU generators give the same starting
+noise on CUDA, MPS and the CPU.
+
+On ZeroGPU (Hugging Face Spaces) the denoising runs in a function wrapped with ``spaces.GPU``; the
+pipeline is loaded outside it, in the main process, as ZeroGPU requires. There the call happens in another
+process, so per-step progress and Stop during denoising are not available.
+
+torch and diffusers are imported inside functions only: importing this module costs nothing.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..base import GenerationRequest, StepProgress
+from ..errors import (
+    BackendUnavailable,
+    ConfigurationError,
+    FieldProblem,
+    GenerationCancelled,
+    InvalidRequest,
+    PlaygroundError,
+    ProviderError,
+    RequestRejected,
+)
+from .schedulers import SCHEDULER_NAMES, build_scheduler, spec_for
+from .settings import DEFAULT_MODEL, ENV_CPU_OFFLOAD, ENV_DEVICE, ENV_MODEL, ENV_VAE_TILING, LocalSettings
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+__all__ = [
+    "INSTALL_HINT",
+    "LOADER",
+    "PROVIDER",
+    "LoadedPipeline",
+    "OutOfMemory",
+    "PipelineLoader",
+    "load_pipeline",
+    "render",
+    "render_on_device",
+]
+
+logger = logging.getLogger(__name__)
+
+PROVIDER = "Kolors (local)"
+INSTALL_HINT = "Install the local extras: pip install -r requirements-local.txt"
+
+_LOCK_POLL_S = 0.1
+
+
+class OutOfMemory(ProviderError):
+    """The GPU (or the machine) ran out of memory; the message says what to turn down or on."""
+
+
+class _Cancellable(Protocol):
+    @property
+    def cancelled(self) -> bool: ...
+
+
+class _Interrupted(Exception):
+    """Raised from the step callback to leave the denoising loop at once (no VAE decode of a half image)."""
+
+
+@dataclass
+class LoadedPipeline:
+    """A pipeline on its device, with the scheduler config it came with and the samplers built so far."""
+
+    settings: LocalSettings
+    pipe: Any
+    device: str
+    dtype: str
+    scheduler_config: Mapping[str, Any]
+    load_seconds: float
+    load_reported: bool = False
+    """Whether a job has reported ``load_seconds`` already (only the job that waited for the load does)."""
+    _schedulers: dict[str, Any] = field(default_factory=dict)
+
+    def scheduler(self, name: str | None, seed: int) -> Any:
+        """The sampler ``name``, reused between calls (``set_timesteps`` resets its state each run)."""
+        spec = spec_for(name)
+        scheduler = self._schedulers.get(spec.name)
+        if scheduler is None:
+            scheduler = self._schedulers[spec.name] = build_scheduler(spec.name, self.scheduler_config)
+        if hasattr(scheduler, "noise_sampler_seed"):
+            # DPMSolverSDEScheduler draws its Brownian noise from this seed, not from the generator.
+            scheduler.noise_sampler_seed = seed
+        return scheduler
+
+
+class PipelineLoader:
+    """Loads the pipeline on first use and serialises every use of it. One per process: :data:`LOADER`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loaded: LoadedPipeline | None = None
+        self.loads = 0
+        """How many times a pipeline was loaded (for logs and tests)."""
+
+    @property
+    def loaded(self) -> LoadedPipeline | None:
+        return self._loaded
+
+    @contextmanager
+    def use(self, settings: LocalSettings, *, cancel: _Cancellable | None = None) -> Iterator[LoadedPipeline]:
+        """Hold the pipeline for one job, loading it first if needed. Raises GenerationCancelled on Stop."""
+        while not self._lock.acquire(timeout=_LOCK_POLL_S):
+            if cancel is not None and cancel.cancelled:
+                raise GenerationCancelled()
+        try:
+            yield self._ensure(settings)
+        finally:
+            self._lock.release()
+
+    def unload(self) -> None:
+        """Drop the pipeline (frees its memory once nothing else refers to it)."""
+        with self._lock:
+            self._drop()
+
+    def _ensure(self, settings: LocalSettings) -> LoadedPipeline:
+        loaded = self._loaded
+        if loaded is not None and _load_key(loaded.settings) == _load_key(settings):
+            return loaded
+        self._drop()
+        self._loaded = load_pipeline(settings)
+        self.loads += 1
+        return self._loaded
+
+    def _drop(self) -> None:
+        if self._loaded is None:
+            return
+        device = self._loaded.device
+        self._loaded = None
+        gc.collect()  # the modules hold reference cycles; free them before emptying the GPU cache
+        _empty_cache(device)
+
+
+LOADER = PipelineLoader()
+
+
+def _load_key(settings: LocalSettings) -> tuple:
+    return (settings.model, settings.device, settings.cpu_offload, settings.vae_tiling)
+
+
+# -- loading --------------------------------------------------------------------------------------
+
+
+def load_pipeline(settings: LocalSettings) -> LoadedPipeline:
+    """Load ``KolorsPipeline`` as ``settings`` say. Raises BackendUnavailable with what to fix."""
+    # 1. Check what can be checked without torch.
+    problem = settings.model_problem()
+    if problem:
+        raise BackendUnavailable(problem)
+
+    # 2. `spaces` must be imported before torch initialises CUDA (ZeroGPU patches it).
+    _import_spaces()
+    try:
+        import torch
+        from diffusers import KolorsPipeline
+    except ImportError as exc:
+        raise BackendUnavailable(f"{INSTALL_HINT} ({exc}).") from exc
+
+    # 3. Device and precision: float16 on a GPU, float32 on the CPU.
+    device = resolve_device(settings.device)
+    dtype = torch.float32 if device == "cpu" else torch.float16
+    variant = "fp16" if dtype == torch.float16 and _offers_fp16_variant(settings) else None
+    dtype_name = str(dtype).removeprefix("torch.")
+    logger.info(
+        "Loading Kolors from %s onto %s (%s%s); the first load takes a while.",
+        settings.model,
+        device,
+        dtype_name,
+        ", CPU offload" if settings.cpu_offload else "",
+    )
+    started = time.perf_counter()
+
+    # 4. Weights, then placement.
+    try:
+        pipe = _from_pretrained(KolorsPipeline, settings.model, dtype=dtype, variant=variant)
+        if settings.cpu_offload and device != "cpu":
+            pipe.enable_model_cpu_offload(device=device)
+        else:
+            if settings.cpu_offload:
+                logger.warning("%s=1 has no effect on the CPU; ignoring it.", ENV_CPU_OFFLOAD)
+            pipe.to(device)
+    except Exception as exc:
+        if _is_out_of_memory(exc):
+            _empty_cache(device)
+            raise BackendUnavailable(
+                f"Kolors does not fit in the memory of {device}. Restart with {ENV_CPU_OFFLOAD}=1 to keep "
+                f"each model on the CPU until it is needed, or use a larger GPU."
+            ) from exc
+        if isinstance(exc, ImportError):
+            raise BackendUnavailable(f"{INSTALL_HINT} ({exc}).") from exc
+        raise BackendUnavailable(
+            f"Could not load Kolors weights from {settings.model!r}: {_brief(exc)} Set {ENV_MODEL} to a "
+            f"folder with the diffusers layout (model_index.json, unet/, vae/, text_encoder/, tokenizer/, "
+            f"scheduler/), or to a Hub id that can be downloaded here, such as {DEFAULT_MODEL}."
+        ) from exc
+
+    # 5. Options and quiet progress bars (progress goes through the step callback).
+    if settings.vae_tiling:
+        pipe.vae.enable_tiling()
+    pipe.set_progress_bar_config(disable=True)
+    seconds = time.perf_counter() - started
+    logger.info("Kolors loaded in %.1f s.", seconds)
+    return LoadedPipeline(
+        settings=settings,
+        pipe=pipe,
+        device=device,
+        dtype=dtype_name,
+        scheduler_config=pipe.scheduler.config,
+        load_seconds=seconds,
+    )
+
+
+def resolve_device(requested: str | None) -> str:
+    """The device to run on: ``requested`` if it is there, else CUDA, then Apple MPS, then the CPU."""
+    import torch
+
+    if requested:
+        kind = requested.split(":")[0]
+        present = {
+            "cpu": True,
+            "cuda": torch.cuda.is_available(),
+            "mps": _mps_available(torch),
+            "xpu": hasattr(torch, "xpu") and torch.xpu.is_available(),
+        }[kind]
+        if not present:
+            raise BackendUnavailable(
+                f"{ENV_DEVICE}={requested} but torch {torch.__version__} sees no such device here. "
+                f"Set {ENV_DEVICE}=auto, or install a torch build for that device."
+            )
+        return requested
+    if torch.cuda.is_available():
+        return "cuda"
+    if _mps_available(torch):
+        return "mps"
+    logger.warning(
+        "No GPU found (neither CUDA nor Apple MPS): Kolors will run on the CPU in float32, which needs about "
+        "40 GB of memory and minutes per image. Set %s to choose a device.",
+        ENV_DEVICE,
+    )
+    return "cpu"
+
+
+def _mps_available(torch: Any) -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps and mps.is_available())
+
+
+def _offers_fp16_variant(settings: LocalSettings) -> bool:
+    """Hub repos of Kolors ship ``*.fp16.*`` weights; a folder may or may not."""
+    folder = settings.model_folder
+    if folder is None:
+        return True
+    return any(".fp16." in p.name or ".fp16-" in p.name for p in folder.rglob("*fp16*"))
+
+
+def _from_pretrained(pipeline_class: Any, source: str, *, dtype: Any, variant: str | None) -> Any:
+    kwargs = {_dtype_keyword(): dtype}
+    try:
+        return pipeline_class.from_pretrained(source, variant=variant, **kwargs)
+    except ValueError as exc:
+        if variant is None or "variant" not in str(exc):
+            raise
+        logger.info("%s has no %s weights; loading the default ones as %s.", source, variant, dtype)
+        return pipeline_class.from_pretrained(source, **kwargs)
+
+
+def _dtype_keyword() -> str:
+    """diffusers renamed ``torch_dtype`` to ``dtype`` (the old name warns, then goes away in 1.0)."""
+    try:
+        from diffusers.utils.deprecation_utils import _resolve_dtype  # noqa: F401
+    except ImportError:
+        return "torch_dtype"
+    return "dtype"
+
+
+def _import_spaces() -> Any:
+    """Hugging Face's ``spaces`` package where installed (it must come before CUDA is touched), else None."""
+    try:
+        import spaces
+    except ImportError:
+        return None
+    return spaces
+
+
+# -- running --------------------------------------------------------------------------------------
+
+ProgressCallback = Callable[[StepProgress], None]
+
+
+def render(
+    loaded: LoadedPipeline,
+    request: GenerationRequest,
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: _Cancellable | None = None,
+) -> list[Image]:
+    """Make ``request.n`` images, image *i* from seed ``request.seed + i``. Blocking; hold the loader's lock.
+
+    Progress is reported after every model evaluation, as ``StepProgress(done, total)`` over all images;
+    for first-order samplers that is once per step (second-order ones such as DPM++ SDE evaluate about
+    twice per step). Stop is checked at the same points and raises GenerationCancelled.
+    """
+    import torch
+
+    if request.seed is None:
+        raise ValueError("the runner draws the seed before calling a backend")
+    try:
+        spec_for(request.scheduler)
+    except KeyError:
+        raise InvalidRequest(
+            [FieldProblem("scheduler", request.scheduler, f"choose one of {', '.join(SCHEDULER_NAMES)}")]
+        ) from None
+
+    pipe = loaded.pipe
+    images = []
+    for index in range(request.n):
+        if cancel is not None and cancel.cancelled:
+            raise GenerationCancelled()
+        seed = request.seed + index
+        pipe.scheduler = loaded.scheduler(request.scheduler, seed)
+        on_step_end = _step_callback(index, request.n, progress, cancel)
+        try:
+            output = pipe(
+                prompt=request.prompt,
+                negative_prompt=request.negative_prompt or None,
+                width=request.width,
+                height=request.height,
+                num_inference_steps=request.steps,
+                guidance_scale=request.guidance,
+                num_images_per_prompt=1,
+                generator=torch.Generator("cpu").manual_seed(seed),
+                callback_on_step_end=on_step_end,
+                output_type="pil",
+            )
+        except _Interrupted:
+            pipe.maybe_free_model_hooks()  # with CPU offload, put the UNet back where it belongs
+            raise GenerationCancelled() from None
+        except PlaygroundError:
+            raise
+        except Exception as exc:
+            raise _translate(exc, request, loaded) from exc
+        images.append(output.images[0])
+    return images
+
+
+def _step_callback(
+    index: int, count: int, progress: ProgressCallback | None, cancel: _Cancellable | None
+) -> Callable[..., dict]:
+    def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict) -> dict:
+        if progress is not None:
+            per_image = pipe.num_timesteps
+            progress(StepProgress(done=index * per_image + step + 1, total=count * per_image))
+        if cancel is not None and cancel.cancelled:
+            pipe._interrupt = True  # what diffusers checks; raising as well skips the VAE decode
+            raise _Interrupted()
+        return tensors
+
+    return on_step_end
+
+
+def _translate(exc: Exception, request: GenerationRequest, loaded: LoadedPipeline) -> PlaygroundError:
+    if _is_out_of_memory(exc):
+        _empty_cache(loaded.device)
+        hints = [f"a smaller size than {request.width}x{request.height}"]
+        if not loaded.settings.cpu_offload:
+            hints.append(f"{ENV_CPU_OFFLOAD}=1 (slower, far less GPU memory)")
+        if not loaded.settings.vae_tiling:
+            hints.append(f"{ENV_VAE_TILING}=1 (decodes large images in tiles)")
+        return OutOfMemory(
+            f"{loaded.device} ran out of memory while generating. Try {'; or restart with '.join(hints)}.",
+            provider=PROVIDER,
+        )
+    if isinstance(exc, ValueError):
+        return RequestRejected(f"Kolors rejected the request: {_brief(exc)}", provider=PROVIDER)
+    return ProviderError(
+        f"Kolors failed while generating: {type(exc).__name__}: {_brief(exc)}", provider=PROVIDER
+    )
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    oom_type = None
+    try:
+        import torch
+
+        oom_type = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
+    except ImportError:
+        pass
+    if oom_type is not None and isinstance(exc, oom_type):
+        return True
+    return isinstance(exc, (RuntimeError, MemoryError)) and (
+        isinstance(exc, MemoryError) or "out of memory" in str(exc).lower()
+    )
+
+
+def _empty_cache(device: str) -> None:
+    try:
+        import torch
+    except ImportError:
+        return
+    if device.startswith("cuda") and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    elif device == "mps" and _mps_available(torch):
+        torch.mps.empty_cache()
+
+
+def _brief(exc: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    text = text if len(text) <= limit else text[: limit - 3] + "..."
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+# -- ZeroGPU --------------------------------------------------------------------------------------
+
+_gpu_render: Callable[..., list] | None = None
+"""`_render_current`, wrapped once with ``spaces.GPU`` where that package imports."""
+
+
+def _render_current(
+    request: GenerationRequest, progress: ProgressCallback | None, cancel: _Cancellable | None
+) -> list[Image]:
+    # Takes only picklable arguments on ZeroGPU; the pipeline comes from this process's LOADER.
+    loaded = LOADER.loaded
+    if loaded is None:
+        raise BackendUnavailable("The Kolors pipeline is not loaded.")
+    return render(loaded, request, progress=progress, cancel=cancel)
+
+
+def _on_zero_gpu() -> bool:
+    return os.environ.get("SPACES_ZERO_GPU", "").strip().lower() in ("1", "true")
+
+
+def render_on_device(
+    request: GenerationRequest,
+    settings: LocalSettings,
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: _Cancellable | None = None,
+) -> list[Image]:
+    """:func:`render` with the loaded pipeline, through ``spaces.GPU`` where ``spaces`` is installed.
+
+    Off ZeroGPU ``spaces.GPU`` changes nothing. On ZeroGPU the function runs in a worker process, so
+    progress and cancel (not picklable) are left out.
+    """
+    global _gpu_render
+    if _gpu_render is None:
+        _gpu_render = _wrap_for_gpu(settings.gpu_duration)
+    if _on_zero_gpu():
+        return _gpu_render(request, None, None)
+    return _gpu_render(request, progress, cancel)
+
+
+def _wrap_for_gpu(duration: int) -> Callable[..., list]:
+    spaces = _import_spaces()
+    return _render_current if spaces is None else spaces.GPU(duration=duration)(_render_current)
+
+
+if _on_zero_gpu():
+    # ZeroGPU looks for @spaces.GPU functions when the app starts, and `spaces` has to come before torch
+    # touches CUDA: on a ZeroGPU Space, wrap at import (elsewhere importing this module stays free).
+    try:
+        _gpu_render = _wrap_for_gpu(LocalSettings.from_env().gpu_duration)
+    except ConfigurationError:
+        _gpu_render = _wrap_for_gpu(60)

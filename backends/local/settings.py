@@ -1,0 +1,122 @@
+"""Where the local backend finds its weights and how it runs them, read from the environment.
+
+    KOLORS_MODEL          a Hub id (default ``Kwai-Kolors/Kolors-diffusers``) or a folder in the diffusers layout
+    KOLORS_DEVICE         ``cuda``, ``cuda:1``, ``mps``, ``cpu`` or ``auto`` (default: CUDA, then MPS, then CPU)
+    KOLORS_CPU_OFFLOAD    ``1`` keeps each model on the CPU until it is needed (much less GPU memory, slower)
+    KOLORS_VAE_TILING     ``1`` decodes large images tile by tile (less GPU memory at 1536 px and up)
+    KOLORS_GPU_DURATION   seconds asked of ZeroGPU per image on Hugging Face Spaces (default 60)
+
+Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ConfigurationError
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "ENV_CPU_OFFLOAD",
+    "ENV_DEVICE",
+    "ENV_GPU_DURATION",
+    "ENV_MODEL",
+    "ENV_VAE_TILING",
+    "LocalSettings",
+]
+
+DEFAULT_MODEL = "Kwai-Kolors/Kolors-diffusers"
+ENV_MODEL = "KOLORS_MODEL"
+ENV_DEVICE = "KOLORS_DEVICE"
+ENV_CPU_OFFLOAD = "KOLORS_CPU_OFFLOAD"
+ENV_VAE_TILING = "KOLORS_VAE_TILING"
+ENV_GPU_DURATION = "KOLORS_GPU_DURATION"
+
+_DEVICE = re.compile(r"^(cpu|mps|(cuda|xpu)(:\d+)?)$")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+@dataclass(frozen=True)
+class LocalSettings:
+    """How to load and run Kolors. Equal settings share one loaded pipeline.
+
+    ``device`` None means "pick one": CUDA, then Apple MPS, then the CPU (with a warning).
+    """
+
+    model: str = DEFAULT_MODEL
+    device: str | None = None
+    cpu_offload: bool = False
+    vae_tiling: bool = False
+    gpu_duration: int = 60
+
+    def __post_init__(self) -> None:
+        if self.device is not None and not _DEVICE.match(self.device):
+            raise ConfigurationError(
+                f"{ENV_DEVICE}={self.device!r} is not a device: use cuda, cuda:N, mps, cpu or auto."
+            )
+        if self.gpu_duration <= 0:
+            raise ConfigurationError(
+                f"{ENV_GPU_DURATION}={self.gpu_duration!r} must be a positive number of seconds."
+            )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> LocalSettings:
+        env = os.environ if environ is None else environ
+        device = env.get(ENV_DEVICE, "").strip().lower()
+        duration = env.get(ENV_GPU_DURATION, "").strip() or "60"
+        try:
+            gpu_duration = int(duration)
+        except ValueError:
+            raise ConfigurationError(
+                f"{ENV_GPU_DURATION}={duration!r} must be a whole number of seconds, such as 60."
+            ) from None
+        return cls(
+            model=env.get(ENV_MODEL, "").strip() or DEFAULT_MODEL,
+            device=None if device in ("", "auto") else device,
+            cpu_offload=_flag(env, ENV_CPU_OFFLOAD),
+            vae_tiling=_flag(env, ENV_VAE_TILING),
+            gpu_duration=gpu_duration,
+        )
+
+    @property
+    def model_folder(self) -> Path | None:
+        """The weights folder when ``model`` names one (existing or not), None for a Hub id."""
+        path = Path(self.model).expanduser()
+        if path.exists() or not _REPO_ID.match(self.model) or self.model.startswith((".", "~")):
+            return path
+        return None
+
+    def model_problem(self) -> str | None:
+        """Why ``model`` cannot be a weights folder, or None when it looks fine (or is a Hub id)."""
+        folder = self.model_folder
+        if folder is None:
+            return None
+        if not folder.is_dir():
+            return (
+                f"{ENV_MODEL} points to {self.model!r}, which is not a folder. Set it to a folder with the "
+                f"diffusers layout (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/) or to "
+                f"a Hub id such as {DEFAULT_MODEL}."
+            )
+        if not (folder / "model_index.json").is_file():
+            return (
+                f"{ENV_MODEL} points to {self.model!r}, which has no model_index.json: it is not a diffusers "
+                f"pipeline folder. Download one with `hf download {DEFAULT_MODEL} --local-dir FOLDER`."
+            )
+        return None
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    value = env.get(name, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigurationError(
+        f"{name}={env[name]!r} is not a switch: use 1 to turn it on or 0 to turn it off."
+    )
