@@ -255,8 +255,8 @@ def resolve_device(requested: str | None) -> str:
     if _mps_available(torch):
         return "mps"
     logger.warning(
-        "No GPU found (neither CUDA nor Apple MPS): Kolors will run on the CPU in float32, which needs about "
-        "40 GB of memory and minutes per image. Set %s to choose a device.",
+        "No GPU found (neither CUDA nor Apple MPS): Kolors will run on the CPU in float32; the real "
+        "weights need about 40 GB of memory and minutes per image. Set %s to choose a device.",
         ENV_DEVICE,
     )
     return "cpu"

@@ -1,10 +1,10 @@
 """Where the local backend finds its weights and how it runs them, read from the environment.
 
-    KOLORS_MODEL          a Hub id (default ``Kwai-Kolors/Kolors-diffusers``) or a folder in the diffusers layout
-    KOLORS_DEVICE         ``cuda``, ``cuda:1``, ``mps``, ``cpu`` or ``auto`` (default: CUDA, then MPS, then CPU)
-    KOLORS_CPU_OFFLOAD    ``1`` keeps each model on the CPU until it is needed (much less GPU memory, slower)
-    KOLORS_VAE_TILING     ``1`` decodes large images tile by tile (less GPU memory at 1536 px and up)
-    KOLORS_GPU_DURATION   seconds asked of ZeroGPU per image on Hugging Face Spaces (default 60)
+    KOLORS_MODEL         a Hub id (default ``Kwai-Kolors/Kolors-diffusers``) or a diffusers-layout folder
+    KOLORS_DEVICE        ``cuda``, ``cuda:1``, ``mps``, ``cpu`` or ``auto`` (CUDA, then MPS, then CPU)
+    KOLORS_CPU_OFFLOAD   ``1`` keeps each model on the CPU until it is needed (far less GPU memory, slower)
+    KOLORS_VAE_TILING    ``1`` decodes large images tile by tile (less GPU memory at 1536 px and up)
+    KOLORS_GPU_DURATION  seconds asked of ZeroGPU per call, i.e. per image (default 60), on HF Spaces
 
 Nothing here imports torch.
 """
@@ -99,9 +99,9 @@ class LocalSettings:
             return None
         if not folder.is_dir():
             return (
-                f"{ENV_MODEL} points to {self.model!r}, which is not a folder. Set it to a folder with the "
-                f"diffusers layout (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/) or to "
-                f"a Hub id such as {DEFAULT_MODEL}."
+                f"{ENV_MODEL} points to {self.model!r}, which is not a folder. Set it to a folder with "
+                f"the diffusers layout (model_index.json, unet/, vae/, text_encoder/, tokenizer/, "
+                f"scheduler/) or to a Hub id such as {DEFAULT_MODEL}."
             )
         if not (folder / "model_index.json").is_file():
             return (

@@ -2,8 +2,8 @@
 
 Both sides run the same weights, prompt, size, steps, guidance, sampler and seed (a CPU generator, as the
 backend uses), after warm-up runs, in alternating blocks so drift hits both alike; medians and minimums
-are compared. The backend's time includes everything ``generate`` does: the worker thread, the lock, the step callback
-and the PNG encoding. The check also confirms that both produce the same pixels.
+are compared. The backend's time includes everything ``generate`` does: the worker thread, the lock,
+the step callback and the PNG encoding. The check also confirms that both produce the same pixels.
 
 On a CUDA machine it uses the real weights from KOLORS_MODEL (default Kwai-Kolors/Kolors-diffusers, fp16);
 elsewhere a tiny random Kolors pipeline (tests/tiny_kolors.py) on the CPU, which measures the overhead
