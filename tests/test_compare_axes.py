@@ -3,6 +3,8 @@ and the rule."""
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -230,7 +232,7 @@ def test_stepped_ranges_stay_between_their_ends_and_start_at_the_first(a, b, ste
         return
     assert result[0] == a
     assert all(min(a, b) <= v <= max(a, b) for v in result)
-    assert all(abs(q - p) == step for p, q in zip(result, result[1:]))
+    assert all(abs(q - p) == step for p, q in pairwise(result))
     assert abs(b - result[-1]) < step
 
 
@@ -247,5 +249,5 @@ def test_counted_ranges_include_both_ends_evenly(a, b, count):
         return
     assert len(result) == count
     assert result[0] == pytest.approx(a) and result[-1] == pytest.approx(b)
-    gaps = [q - p for p, q in zip(result, result[1:])]
+    gaps = [q - p for p, q in pairwise(result)]
     assert all(g == pytest.approx(gaps[0], abs=1e-5) for g in gaps)

@@ -41,7 +41,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from enum import Enum
-from typing import Any, Union
+from typing import Any
 
 from ..errors import FieldProblem, InvalidRequest
 from ..validation import parse_size
@@ -64,7 +64,7 @@ __all__ = [
 MAX_AXIS_VALUES = 100
 """The most values one axis may have (the grid as a whole is bounded in plan.py)."""
 
-AxisValue = Union[int, float, str]
+AxisValue = int | float | str
 
 
 class AxisKind(str, Enum):
@@ -355,7 +355,7 @@ _ITEM = re.compile(
 _SEED_COUNT = re.compile(r"\s*(?P<open>\[)?\s*(?P<n>\d+)\s*(?(open)\])\s*")
 
 
-def format_number(value: float | int) -> str:
+def format_number(value: float) -> str:
     """4 → "4", 4.5 → "4.5", 0.30000000000000004 → "0.3" (at most 6 decimals)."""
     if isinstance(value, int):
         return str(value)
@@ -414,7 +414,7 @@ def _counted(a: float, b: float, count: int, integer: bool, fail, item: str) -> 
     out: list[float | int] = []
     for i in range(count):
         value = a + (b - a) * i / (count - 1)
-        out.append(int(round(value)) if integer else round(value, 6))
+        out.append(round(value) if integer else round(value, 6))
     if integer and len(set(out)) < len(out):
         raise fail(f"{item!r} has only {len(set(out))} different whole numbers between its ends; ask for fewer")
     return out

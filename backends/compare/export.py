@@ -250,7 +250,7 @@ def _text_width(font: Any, text: str) -> float:
 
 
 def _line_height(font: Any) -> int:
-    left, top, right, bottom = font.getbbox("Ag可")
+    _, top, _, bottom = font.getbbox("Ag可")
     return int((bottom - top) * 1.35) + 1
 
 
