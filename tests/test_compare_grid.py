@@ -479,3 +479,18 @@ def test_results_are_plain_data_for_the_api(dieyuyun_pg):
     assert [caption for _, caption in result.gallery()] == [
         f"5 — seed {result.cells[0].seed}", f"7 — seed {result.cells[1].seed}"
     ]
+
+
+def test_export_falls_back_to_pillows_own_font(dieyuyun_pg, monkeypatch):
+    from backends.compare import export
+
+    result = run(dieyuyun_pg, plan(dieyuyun_pg, "prompt_sr", "lighthouse, 灯塔"))
+    monkeypatch.setattr(export, "find_font", lambda: (None, False))
+    export._font.cache_clear()
+    try:
+        png = export_grid_png(result, cell_size=96)
+    finally:
+        export._font.cache_clear()
+    assert read_grid_metadata(png)["x"]["labels"] == ["lighthouse", "灯塔"]
+    with Image.open(io.BytesIO(png)) as image:
+        assert image.width > 2 * 96

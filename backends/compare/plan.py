@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from ..base import Backend, GenerationRequest, Price
@@ -230,6 +230,8 @@ def plan_grid(
     ignored: a cell is one image). ``backend_id`` is ignored when backend is an axis. ``latency_s``
     gives typical single-image seconds per backend id for the time estimate."""
     api_keys = api_keys or {}
+    x = replace(x, field="x_axis") if x.field != "x_axis" else x
+    y = replace(y, field="y_axis") if y is not None and y.field != "y_axis" else y
     if y is not None and y.kind is x.kind:
         raise InvalidRequest([FieldProblem("y_axis", y.kind.value, f"the X axis already varies {x.title}; pick another kind for Y, or none")])
 
@@ -377,8 +379,6 @@ def _resolve_backend_ids(playground: Playground, axis: Axis) -> list[str]:
 
 
 def _with_backend_labels(playground: Playground, axis: Axis, ids: list[str]) -> Axis:
-    from dataclasses import replace
-
     return replace(axis, values=tuple(ids), labels=tuple(playground.registry.get(bid).label for bid in ids))
 
 
