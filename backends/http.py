@@ -164,22 +164,26 @@ class ProviderHttp:
         self._transport = transport
         self._rng = rng or random.Random()
         self._sleep = sleep
-        self._clients: dict[int, httpx.AsyncClient] = {}
+        self._clients: dict[tuple[int, str], httpx.AsyncClient] = {}
 
-    def _client(self) -> httpx.AsyncClient:
+    def _client(self, purpose: str = "api") -> httpx.AsyncClient:
         # An AsyncClient is bound to the event loop that first used it; Gradio and the tests may
-        # drive us from several loops, so keep one client per loop.
+        # drive us from several loops, so keep one per loop. Building one costs an SSL context
+        # (~65 ms of CPU), so they are reused. Image downloads get their own client: no key
+        # headers go to image hosts, and redirects are followed there only.
         loop = asyncio.get_running_loop()
-        client = self._clients.get(id(loop))
+        key = (id(loop), purpose)
+        client = self._clients.get(key)
         if client is None or client.is_closed:
             client = httpx.AsyncClient(
-                headers=self._headers,
+                headers=self._headers if purpose == "api" else {},
                 timeout=self.timeouts.httpx(),
                 transport=self._transport,
-                follow_redirects=False,
+                follow_redirects=purpose == "download",
+                max_redirects=3,
                 limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
             )
-            self._clients[id(loop)] = client
+            self._clients[key] = client
         return client
 
     async def aclose(self) -> None:
@@ -333,25 +337,22 @@ class ProviderHttp:
         started = time.monotonic()
         try:
             async with asyncio.timeout(self.timeouts.download):
-                async with httpx.AsyncClient(
-                    timeout=self.timeouts.httpx(), transport=self._transport, follow_redirects=True, max_redirects=3
-                ) as client:
-                    async with client.stream("GET", url) as response:
-                        if response.url.scheme not in ("http", "https"):
-                            raise ImageDownloadFailed(f"{self.provider}'s image URL redirected off http(s).", provider=self.provider)
-                        if response.status_code in (403, 404, 410):
-                            raise ImageDownloadFailed(
-                                f"{self.provider}'s image link had already expired (HTTP {response.status_code}). "
-                                "Generate again; images are now saved as soon as they arrive.",
-                                provider=self.provider, status=response.status_code,
-                            )
-                        if not response.is_success:
-                            raise ImageDownloadFailed(
-                                f"Downloading the image from {self.provider} failed (HTTP {response.status_code}). Try again.",
-                                provider=self.provider, status=response.status_code,
-                            )
-                        data = await self._read_capped(response)
-                        content_type = response.headers.get("content-type", "")
+                async with self._client("download").stream("GET", url) as response:
+                    if response.url.scheme not in ("http", "https"):
+                        raise ImageDownloadFailed(f"{self.provider}'s image URL redirected off http(s).", provider=self.provider)
+                    if response.status_code in (403, 404, 410):
+                        raise ImageDownloadFailed(
+                            f"{self.provider}'s image link had already expired (HTTP {response.status_code}). "
+                            "Generate again; images are now saved as soon as they arrive.",
+                            provider=self.provider, status=response.status_code,
+                        )
+                    if not response.is_success:
+                        raise ImageDownloadFailed(
+                            f"Downloading the image from {self.provider} failed (HTTP {response.status_code}). Try again.",
+                            provider=self.provider, status=response.status_code,
+                        )
+                    data = await self._read_capped(response)
+                    content_type = response.headers.get("content-type", "")
         except TimeoutError as exc:
             raise ImageDownloadFailed(
                 f"Downloading the image from {self.provider} took longer than {self.timeouts.download:g} s. Try again.",

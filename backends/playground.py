@@ -6,6 +6,7 @@ from raw form values to a stored generation, so validation, seeds and history ca
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -77,12 +78,13 @@ class Playground:
                 backend_id=backend.id, backend_label=backend.label, model=backend.model, request=request,
                 images=(), failures=(), elapsed_s=time.perf_counter() - started,
             )
-            entry = self.history.save(result, visitor=visitor, error=str(exc))
+            entry = await asyncio.to_thread(self.history.save, result, visitor=visitor, error=str(exc))
             return GenerationOutcome(result, entry)
         error = None
         if not result.images and result.failures:
             error = result.failures[0].error
-        entry = self.history.save(result, visitor=visitor, error=error)
+        # Writing PNGs and thumbnails takes tens of ms per image: off the event loop every visitor shares.
+        entry = await asyncio.to_thread(self.history.save, result, visitor=visitor, error=error)
         return GenerationOutcome(result, entry)
 
 
