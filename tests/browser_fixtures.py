@@ -1,7 +1,8 @@
 """Browser fixtures: Debian's chromium driven by Playwright's sync API, one launched app per module,
 and a small page object that knows the playground's DOM (Gradio 6).
 
-Import the fixtures into a test module (``from tests.browser_fixtures import browser, ...``).
+A test module imports the fixture functions (``from tests.browser_fixtures import browser_fixture, ...``);
+pytest knows them by their ``name=`` (``browser``, ``browser_app``, ``playground``).
 ``playwright install`` cannot download browsers here; the system chromium is used as it is.
 """
 
@@ -17,7 +18,10 @@ import pytest
 
 from tests.app_harness import RunningApp, emulator_env, start_app, stop_app
 
-__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "AppUnderTest", "PlaygroundPage", "browser", "browser_app", "playground"]
+__all__ = [
+    "CHROMIUM", "CHROMIUM_ARGS", "AppUnderTest", "PlaygroundPage", "browser_app_fixture", "browser_fixture",
+    "playground_fixture", "size_of",
+]
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -27,8 +31,7 @@ CHROMIUM_ARGS = [
 VIEWPORT = {"width": 1280, "height": 1400}
 TIMEOUT_MS = 20_000
 
-# The form's value controls: elem_id -> how to read it in the DOM.
-DROPDOWNS = ("backend", "size", "scheduler", "output-format")
+# Sliders are read and typed through their number box; everything else through its input/textarea.
 SLIDERS = ("n", "width", "height", "steps", "guidance", "output-quality")
 
 
@@ -62,8 +65,8 @@ class AppUnderTest:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
-@pytest.fixture(scope="module")
-def browser_app(tmp_path_factory, dieyuyun_emulator_session, segmind_emulator_session, siliconflow_emulator_session):
+@pytest.fixture(scope="module", name="browser_app")
+def browser_app_fixture(tmp_path_factory, dieyuyun_emulator_session, segmind_emulator_session, siliconflow_emulator_session):
     """One app for the module (tests tell their entries apart by prompt). The function-scoped
     ``*_emulator`` fixtures reset these same emulators, so a test can ask for one to inspect it."""
     folder = tmp_path_factory.mktemp("browser-app")
@@ -79,8 +82,8 @@ def browser_app(tmp_path_factory, dieyuyun_emulator_session, segmind_emulator_se
         app.stop()
 
 
-@pytest.fixture(scope="module")
-def browser():
+@pytest.fixture(scope="module", name="browser")
+def browser_fixture():
     if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
@@ -93,8 +96,8 @@ def browser():
             launched.close()
 
 
-@pytest.fixture
-def playground(browser, browser_app) -> Iterator[PlaygroundPage]:
+@pytest.fixture(name="playground")
+def playground_fixture(browser, browser_app) -> Iterator[PlaygroundPage]:
     """A fresh browser context (no cookies, no storage) with the app's page open and loaded."""
     context = browser.new_context(viewport=VIEWPORT, locale="en-US")
     context.set_default_timeout(TIMEOUT_MS)

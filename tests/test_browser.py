@@ -16,7 +16,13 @@ from PIL import Image, PngImagePlugin
 
 from backends.history import read_png_parameters
 from tests.app_harness import ROOT
-from tests.browser_fixtures import PlaygroundPage, browser, browser_app, playground, size_of  # noqa: F401
+from tests.browser_fixtures import (  # noqa: F401  (fixtures)
+    PlaygroundPage,
+    browser_app_fixture,
+    browser_fixture,
+    playground_fixture,
+    size_of,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -63,10 +69,10 @@ def test_generate_shows_images_captioned_with_their_seeds(playground, dieyuyun_e
     playground.expect("#gallery .caption-label").to_have_text([f"seed {seed}", f"seed {seed + 1}"])
     playground.expect("#status").to_have_text(re.compile(rf"2 images in [\d.]+ s · seed {seed}…{seed + 1} · ¥0\.02"))
     assert playground.value("prompt") == prompt  # Ctrl+Enter generated instead of adding a line
-    for image, expected_seed in zip(images, (seed, seed + 1)):
-        size, _ = pixels(playground.download(image["src"]))
-        restored = read_png_parameters(playground.download(image["src"]))
-        assert size == (1024, 1024) and (restored.prompt, restored.seed) == (prompt, expected_seed)
+    for image, expected_seed in zip(images, (seed, seed + 1)):  # the files a person downloads
+        png = playground.download(image["src"])
+        restored = read_png_parameters(png)
+        assert pixels(png)[0] == (1024, 1024) and (restored.prompt, restored.seed) == (prompt, expected_seed)
     sent = sorted(request.json["seed"] for request in dieyuyun_emulator.requests)
     assert sent == [seed, seed + 1]
     playground.search_history(prompt, expect_entries=1)
