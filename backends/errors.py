@@ -14,6 +14,7 @@
     │   ├── ProviderTimeout         no (complete) answer within the timeout
     │   ├── BadProviderResponse     an answer we cannot use: malformed JSON, a body that is not an image
     │   └── ImageDownloadFailed     the image URL expired, is too large, or is not an image
+    ├── QuotaExceeded               a hosted demo's per-visitor image quota is used up for now
     └── GenerationCancelled         the person pressed Stop
 
 Foreign exceptions (httpx, Pillow, json) are translated at the boundary with ``raise ... from exc``,
@@ -41,6 +42,7 @@ __all__ = [
     "BadProviderResponse",
     "ImageDownloadFailed",
     "GenerationCancelled",
+    "QuotaExceeded",
     "redact",
 ]
 
@@ -155,6 +157,14 @@ class BadProviderResponse(ProviderError):
 
 class ImageDownloadFailed(ProviderError):
     """An image URL returned by the provider could not be fetched within the download bounds."""
+
+
+class QuotaExceeded(PlaygroundError):
+    """A hosted demo's per-visitor quota is used up; ``retry_after`` says when an image frees up."""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class GenerationCancelled(PlaygroundError):

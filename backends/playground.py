@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .base import Backend, CancelToken, GenerationRequest, GenerationResult
-from .errors import BackendUnavailable, InvalidRequest, PlaygroundError
+from .errors import BackendUnavailable
 from .history import HistoryEntry, HistoryStore
+from .quota import HourlyQuota, Reservation
 from .registry import Registry
 from .runner import JobRunner, ProgressHandler
 from .validation import validate_request
@@ -36,10 +36,18 @@ class GenerationOutcome:
 class Playground:
     """Registry + runner + history, shared by every session of the app."""
 
-    def __init__(self, *, registry: Registry, history: HistoryStore, runner: JobRunner | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        registry: Registry,
+        history: HistoryStore,
+        runner: JobRunner | None = None,
+        quota: HourlyQuota | None = None,
+    ) -> None:
         self.registry = registry
         self.history = history
         self.runner = runner or JobRunner()
+        self.quota = quota
 
     def backend_for(self, backend_id: str, *, api_key: str | None = None) -> Backend:
         """The backend, with a visitor's own key when given; unavailable ones raise with the fix."""
@@ -62,30 +70,36 @@ class Playground:
         values: Mapping[str, Any],
         *,
         visitor: str = "",
+        quota_keys: tuple[str, ...] = (),
         api_key: str | None = None,
         progress: ProgressHandler | None = None,
         cancel: CancelToken | None = None,
     ) -> GenerationOutcome:
-        """Validate, run and save. Raises :class:`InvalidRequest`/:class:`BackendUnavailable` before any
-        work; provider failures are saved as failed entries and come back inside the outcome."""
+        """Validate, check the quota, run and save.
+
+        Raises :class:`InvalidRequest`, :class:`BackendUnavailable` or :class:`QuotaExceeded` before any
+        work; provider failures are saved as failed entries and come back inside the outcome.
+        ``quota_keys`` name the visitor for the hourly quota (its id, its address); a visitor's own
+        ``api_key`` spends its own credits and is not counted.
+        """
         backend, request = self.prepare(backend_id, values, api_key=api_key)
         request = self.runner.with_seed(request, backend)
-        started = time.perf_counter()
+        reservation = self._reserve(quota_keys or (visitor,), request.n, own_key=bool(api_key))
         try:
             result = await self.runner.run(backend, request, progress=progress, cancel=cancel)
-        except PlaygroundError as exc:  # the runner turns per-image failures into results; this is the rest
-            result = GenerationResult(
-                backend_id=backend.id, backend_label=backend.label, model=backend.model, request=request,
-                images=(), failures=(), elapsed_s=time.perf_counter() - started,
-            )
-            entry = await asyncio.to_thread(self.history.save, result, visitor=visitor, error=str(exc))
-            return GenerationOutcome(result, entry)
-        error = None
-        if not result.images and result.failures:
-            error = result.failures[0].error
+        except BaseException:  # cancelled from outside: nothing was delivered
+            reservation.refund(request.n)
+            raise
+        reservation.refund(request.n - len(result.images))
+        error = result.failures[0].error if not result.images and result.failures else None
         # Writing PNGs and thumbnails takes tens of ms per image: off the event loop every visitor shares.
         entry = await asyncio.to_thread(self.history.save, result, visitor=visitor, error=error)
         return GenerationOutcome(result, entry)
+
+    def _reserve(self, keys: tuple[str, ...], count: int, *, own_key: bool) -> Reservation:
+        if self.quota is None or own_key:
+            return Reservation(None, (), [])
+        return self.quota.reserve(keys, count)
 
 
 def describe_failures(result: GenerationResult) -> str:
@@ -93,4 +107,4 @@ def describe_failures(result: GenerationResult) -> str:
     return "\n".join(f"Image {f.index + 1} (seed {f.seed}): {f.error}" for f in result.failures)
 
 
-__all__ += ["describe_failures", "InvalidRequest"]
+__all__ += ["describe_failures"]

@@ -1,0 +1,94 @@
+"""A hosted demo's per-visitor image quota (``PLAYGROUND_QUOTA_PER_HOUR``), protecting the operator's
+credits. Images are reserved before a job starts and the ones that did not come back are refunded.
+
+A visitor is counted under every key it presents (its visitor id and its network address), so
+clearing the browser's storage does not reset the count. Visitors who paste their own API key
+spend their own credits and are not counted. Counts live in memory: a restart forgives them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+
+from .errors import QuotaExceeded
+
+__all__ = ["HourlyQuota", "Reservation"]
+
+WINDOW_S = 3600.0
+
+
+class Reservation:
+    """Images taken from the quota for one job; :meth:`refund` gives back those that failed."""
+
+    def __init__(self, quota: HourlyQuota | None, keys: tuple[str, ...], stamps: list[float]) -> None:
+        self._quota, self._keys, self._stamps = quota, keys, stamps
+
+    def refund(self, count: int) -> None:
+        if self._quota is not None and count > 0:
+            self._quota._refund(self._keys, self._stamps[:count])
+
+
+class HourlyQuota:
+    """At most ``limit`` images per rolling hour for each key."""
+
+    def __init__(self, limit: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+        if limit < 1:
+            raise ValueError("the quota must allow at least one image per hour")
+        self.limit = limit
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._used: dict[str, deque[float]] = {}
+
+    def reserve(self, keys: Iterable[str], count: int) -> Reservation:
+        """Take ``count`` images for every key, or raise :class:`QuotaExceeded` taking none."""
+        keys = tuple(dict.fromkeys(k for k in keys if k))
+        now = self._clock()
+        with self._lock:
+            for key in keys:
+                used = self._window(key, now)
+                if len(used) + count > self.limit:
+                    left = max(self.limit - len(used), 0)
+                    wait = (used[0] + WINDOW_S - now) if used else 0.0
+                    if count > self.limit:
+                        raise QuotaExceeded(
+                            f"This demo allows {self.limit} images per hour per visitor; ask for at most {self.limit}, "
+                            "or paste your own API key in Settings.",
+                            retry_after=0.0,
+                        )
+                    raise QuotaExceeded(
+                        f"You have used this demo's {self.limit} images for this hour"
+                        f"{f' ({left} left, {count} asked)' if left else ''}. "
+                        f"Try again in {_minutes(wait)}, or paste your own API key in Settings to use your own credits.",
+                        retry_after=wait,
+                    )
+            stamps = [now] * count
+            for key in keys:
+                self._used[key].extend(stamps)
+        return Reservation(self, keys, stamps)
+
+    def _window(self, key: str, now: float) -> deque[float]:
+        used = self._used.setdefault(key, deque())
+        while used and used[0] <= now - WINDOW_S:
+            used.popleft()
+        return used
+
+    def _refund(self, keys: tuple[str, ...], stamps: list[float]) -> None:
+        with self._lock:
+            for key in keys:
+                used = self._used.get(key)
+                for stamp in stamps:
+                    if used and stamp in used:
+                        used.remove(stamp)
+
+    def remaining(self, keys: Iterable[str]) -> int:
+        now = self._clock()
+        with self._lock:
+            return min((self.limit - len(self._window(k, now)) for k in keys if k), default=self.limit)
+
+
+def _minutes(seconds: float) -> str:
+    minutes = max(1, round(seconds / 60))
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
