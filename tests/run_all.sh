@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs on a fresh Debian machine, then runs the whole suite.
 # Usage: bash tests/run_all.sh [pytest arguments]
-# - Debian's chromium for the browser tests (Playwright drives it; it cannot download browsers here)
+# - Debian's chromium for the browser tests (Playwright drives it; it cannot download browsers here),
+#   and CJK + emoji fonts so the Chinese page, the grid export and the screenshots render
 # - requirements-test.txt: the app, the optional local backend (torch pinned to the CPU build), pytest
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v chromium >/dev/null 2>&1; then
+debian_packages="chromium fonts-noto-cjk fonts-noto-color-emoji"
+if ! dpkg -s $debian_packages >/dev/null 2>&1; then
     sudo=""
     [ "$(id -u)" -ne 0 ] && sudo="sudo"
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium fonts-noto-cjk fonts-noto-color-emoji >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $debian_packages >/dev/null
 fi
 
 python3 -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
