@@ -640,8 +640,10 @@ class HistoryStore:
         if not ids:
             return {}
         marks = ",".join("?" * len(ids))
+        # ``+visitor``: find the rows by their unique id. Without it SQLite walks the visitor's whole
+        # history through a (visitor, ...) index, and a page of 24 costs 4 ms at 10,000 entries.
         rows = self._conn.execute(
-            f"SELECT * FROM generations WHERE visitor = ? AND id IN ({marks})", [visitor, *ids]
+            f"SELECT * FROM generations WHERE id IN ({marks}) AND +visitor = ?", [*ids, visitor]
         ).fetchall()
         images: dict[str, list[StoredImage]] = {}
         for row in self._conn.execute(
