@@ -31,9 +31,23 @@ document.addEventListener("keydown", (event) => {
 """
 
 
-def build_app(playground: Playground, *, hosted: bool = False, generate_concurrency: int | None = 8) -> gr.Blocks:
+def build_app(
+    playground: Playground,
+    *,
+    hosted: bool = False,
+    browser_secret: str | None = None,
+    generate_concurrency: int | None = 8,
+    queue_size: int | None = None,
+) -> gr.Blocks:
+    """The page. ``hosted`` partitions history per visitor, identified by a random id kept in the
+    browser's storage (encrypted with ``browser_secret``, which must stay the same across restarts)."""
     context = SessionContext(hosted=hosted, generate_concurrency=generate_concurrency)
-    with gr.Blocks(title="Kolors Playground", analytics_enabled=False) as demo:
+    # On a shared demo, Gradio's copies of served images are dropped after an hour.
+    delete_cache = (3600, 3600) if hosted else None
+    with gr.Blocks(title="Kolors Playground", analytics_enabled=False, delete_cache=delete_cache) as demo:
+        visitor_state = (
+            gr.BrowserState("", storage_key="kolors_playground_visitor", secret=browser_secret) if hosted else None
+        )
         gr.Markdown(f"# {i18n('title')}", elem_id="title")
         gr.Markdown(i18n("subtitle"))
         with gr.Tabs():
@@ -42,8 +56,8 @@ def build_app(playground: Playground, *, hosted: bool = False, generate_concurre
                 with gr.Accordion(i18n("tab_history"), open=True, elem_id="history"):
                     build_history_panel(playground, context, tab)
         build_settings_panel(playground, context)
-        context.wire_load(demo)
-    demo.queue(default_concurrency_limit=4)
+        context.wire_load(demo, visitor_state=visitor_state)
+    demo.queue(default_concurrency_limit=4, max_size=queue_size)
     return demo
 
 

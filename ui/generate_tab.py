@@ -13,7 +13,6 @@ from typing import Any
 
 import gradio as gr
 
-from backends.base import CancelToken
 from backends.errors import GenerationCancelled, PlaygroundError
 from backends.history import match_scheduler, read_png_parameters
 from backends.playground import Playground, describe_failures
@@ -145,7 +144,8 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
         try:
             outcome = await playground.generate(
                 backend, {k: v for k, v in values.items() if v is not None}, visitor=session.visitor,
-                api_key=session.api_key_for(backend), progress=report, cancel=token,
+                quota_keys=session.quota_keys if context.hosted else (), api_key=session.api_key_for(backend),
+                progress=report, cancel=token,
             )
         except PlaygroundError as exc:
             raise gr.Error(str(exc), duration=None, print_exception=False) from None

@@ -4,6 +4,7 @@ that partitions history in hosted mode."""
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,12 @@ class Session:
     visitor: str
     job_key: str
     keys: dict[str, str] = field(repr=False)
+    address: str = ""
+
+    @property
+    def quota_keys(self) -> tuple[str, ...]:
+        """Who this is for the hourly quota: the visitor id and the network address."""
+        return tuple(k for k in (self.visitor, self.address and f"ip:{self.address}") if k)
 
     def api_key_for(self, backend_id: str) -> str | None:
         return self.keys.get(backend_id) or None
@@ -60,6 +67,7 @@ class SessionContext:
         self.hosted = hosted
         self.generate_concurrency = generate_concurrency
         self._keys: dict[str, dict[str, ApiKey]] = {}
+        self._visitors: dict[str, str] = {}
         self._lock = threading.Lock()
         self._load_hooks: list[tuple[Callable, dict[str, Any]]] = []
         self._keys_listeners: list[tuple[Callable, dict[str, Any]]] = []
@@ -68,8 +76,25 @@ class SessionContext:
         session_hash = getattr(request, "session_hash", None) or ""
         with self._lock:
             keys = {backend: key.reveal() for backend, key in self._keys.get(session_hash, {}).items()}
-        visitor = session_hash if self.hosted else ""
-        return Session(visitor=visitor, job_key=session_hash or "anonymous", keys=keys)
+            visitor = self._visitors.get(session_hash, "")
+        if self.hosted and not visitor:
+            # An API client has no browser storage: its history is its session's alone.
+            visitor = f"session:{session_hash or secrets.token_urlsafe(16)}"
+        return Session(visitor=visitor if self.hosted else "", job_key=session_hash or "anonymous", keys=keys,
+                       address=_address(request))
+
+    def assign_visitor(self, stored: str | None, request: gr.Request) -> str:
+        """Page load in hosted mode: adopt the visitor id kept in this browser, or make one.
+
+        The id is a secret (whoever knows it sees that history), so it is random, long, and kept in
+        the browser's encrypted storage, never in a URL."""
+        visitor = stored if isinstance(stored, str) and len(stored) >= 32 and stored.isascii() else ""
+        visitor = visitor or secrets.token_urlsafe(24)
+        session_hash = getattr(request, "session_hash", None)
+        if session_hash:
+            with self._lock:
+                self._visitors[session_hash] = visitor
+        return visitor
 
     def set_key(self, request: gr.Request | None, backend_id: str, key: str) -> None:
         session_hash = getattr(request, "session_hash", None)
@@ -87,6 +112,7 @@ class SessionContext:
         session_hash = getattr(request, "session_hash", None)
         with self._lock:
             self._keys.pop(session_hash or "", None)
+            self._visitors.pop(session_hash or "", None)
 
     # Hooks let each tab ask for work on page load or on a key change without knowing the others.
     def on_load(self, fn: Callable, **event: Any) -> None:
@@ -95,10 +121,27 @@ class SessionContext:
     def on_keys_change(self, fn: Callable, **event: Any) -> None:
         self._keys_listeners.append((fn, event))
 
-    def wire_load(self, demo: gr.Blocks) -> None:
-        for fn, event in self._load_hooks:
-            demo.load(fn, api_visibility="private", **event)
+    def wire_load(self, demo: gr.Blocks, *, visitor_state: gr.BrowserState | None = None) -> None:
+        """Run the tabs' load hooks; in hosted mode only after the visitor is known."""
+        if visitor_state is not None:
+            event = demo.load(self.assign_visitor, inputs=visitor_state, outputs=visitor_state, api_visibility="private")
+            for fn, kwargs in self._load_hooks:
+                event.then(fn, api_visibility="private", **kwargs)
+        else:
+            for fn, kwargs in self._load_hooks:
+                demo.load(fn, api_visibility="private", **kwargs)
         demo.unload(self.forget)
 
     def keys_listeners(self) -> list[tuple[Callable, dict[str, Any]]]:
         return list(self._keys_listeners)
+
+
+def _address(request: gr.Request | None) -> str:
+    """The visitor's address: the first X-Forwarded-For hop behind a proxy (as on Spaces), else the peer."""
+    if request is None:
+        return ""
+    forwarded = (request.headers or {}).get("x-forwarded-for", "") if hasattr(request, "headers") else ""
+    if forwarded:
+        return forwarded.split(",")[0].strip()
+    client = getattr(request, "client", None)
+    return getattr(client, "host", "") or ""

@@ -1,0 +1,146 @@
+"""Hosted mode (a public Space): each visitor sees only their own history, through the page, the API
+and guessed file URLs; the hourly quota stops the third image of a quota of 2; a key a visitor pastes
+works for that visitor alone."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from gradio_client import Client
+from gradio_client.exceptions import AppError
+
+from tests.app_harness import emulator_env, running_app
+from tests.browser_fixtures import VIEWPORT, AppUnderTest, PlaygroundPage, browser_fixture  # noqa: F401
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def hosted_app(tmp_path_factory, dieyuyun_emulator_session, segmind_emulator_session):
+    """A hosted app whose operator configured dieyuyun only; Segmind needs a visitor's own key."""
+    folder = tmp_path_factory.mktemp("hosted-app")
+    env = {**emulator_env(("dieyuyun", dieyuyun_emulator_session)), "PLAYGROUND_MODE": "hosted",
+           "SEGMIND_BASE_URL": segmind_emulator_session.base_url}
+    app = AppUnderTest(env=env, data_dir=folder / "data", log_path=folder / "app.log")
+    app.start()
+    try:
+        yield app
+    finally:
+        app.stop()
+
+
+def visitor(browser, app) -> tuple[object, PlaygroundPage]:
+    context = browser.new_context(viewport=VIEWPORT, locale="en-US")
+    context.set_default_timeout(20_000)
+    page = PlaygroundPage(context.new_page(), app)
+    page.open()
+    return context, page
+
+
+def entries_shown(page: PlaygroundPage) -> str:
+    return page.page.locator("#history-page-info").inner_text()
+
+
+def test_two_visitors_see_only_their_own_history(browser, hosted_app):
+    alpha, beta = f"alpha {uuid.uuid4().hex[:8]}", f"beta {uuid.uuid4().hex[:8]}"
+    context_a, a = visitor(browser, hosted_app)
+    context_b, b = visitor(browser, hosted_app)
+    try:
+        a.fill("prompt", alpha)
+        a.generate(expect_images=1)
+        b.fill("prompt", beta)
+        b.generate(expect_images=1)
+        a.expect("#history-page-info").to_contain_text("1 entry")
+        b.expect("#history-page-info").to_contain_text("1 entry")
+        b.search_history(alpha.split()[1], expect_entries=0)
+        a.search_history(beta.split()[1], expect_entries=0)
+        assert alpha not in b.page.content() and beta not in a.page.content()
+        # A comes back later in the same browser: the visitor id kept in its storage brings the history back.
+        a.page.reload()
+        a.wait_until_loaded()
+        a.expect("#history-page-info").to_contain_text("1 entry")
+        a.search_history(alpha.split()[1], expect_entries=1)
+    finally:
+        context_a.close()
+        context_b.close()
+    context_c, c = visitor(browser, hosted_app)  # a new browser starts empty
+    try:
+        c.expect("#history-page-info").to_contain_text("0 entries")
+    finally:
+        context_c.close()
+    with sqlite3.connect(hosted_app.data_dir / "history.sqlite3") as db:
+        owners = {row[0]: row[1] for row in db.execute("select prompt, visitor from generations")}
+    assert owners[alpha] != owners[beta] and len(owners[alpha]) >= 32
+
+
+def test_api_clients_are_partitioned_too(hosted_app):
+    first, second = Client(hosted_app.url, verbose=False), Client(hosted_app.url, verbose=False)
+    marker = uuid.uuid4().hex[:8]
+    first.predict(backend="dieyuyun", prompt=f"api one {marker}", api_name="/generate")
+    second.predict(backend="dieyuyun", prompt=f"api two {marker}", api_name="/generate")
+    with sqlite3.connect(hosted_app.data_dir / "history.sqlite3") as db:
+        visitors = {prompt: who for prompt, who in db.execute("select prompt, visitor from generations where prompt like ?", (f"%{marker}",))}
+    assert visitors[f"api one {marker}"] != visitors[f"api two {marker}"]
+    assert list(first.view_api(return_format="dict", print_info=False)["named_endpoints"]) == ["/generate"]
+
+
+def test_guessed_file_urls_reveal_nothing(hosted_app):
+    client = Client(hosted_app.url, verbose=False)
+    client.predict(backend="dieyuyun", prompt="a private picture", api_name="/generate")
+    stored = sorted((hosted_app.data_dir / "images").glob("*.png"))
+    assert stored
+    data_dir = hosted_app.data_dir.resolve()
+    guesses = [
+        f"gradio_api/file={stored[0].resolve()}", f"gradio_api/file={data_dir / 'history.sqlite3'}",
+        f"gradio_api/file={data_dir / '.browser-secret'}", f"gradio_api/file=images/{stored[0].name}",
+        "gradio_api/file=../../etc/passwd", "gradio_api/file=/etc/passwd", "file=/etc/passwd",
+        f"gradio_api/file={Path(__file__).resolve()}",
+    ]
+    for guess in guesses:
+        response = httpx.get(hosted_app.url + guess, timeout=10)
+        assert response.status_code in (403, 404), (guess, response.status_code)
+        assert b"PNG" not in response.content[:8] and b"root:" not in response.content
+
+
+def test_the_quota_stops_the_third_image_with_a_clear_message(tmp_path, dieyuyun_emulator):
+    env = {**emulator_env(("dieyuyun", dieyuyun_emulator)), "PLAYGROUND_MODE": "hosted", "PLAYGROUND_QUOTA_PER_HOUR": "2"}
+    with running_app(env, data_dir=tmp_path / "data", log_path=tmp_path / "app.log") as app:
+        client = Client(app.url, verbose=False)
+        _, info = client.predict(backend="dieyuyun", prompt="one and two", n=2, api_name="/generate")
+        assert len(info["seeds"]) == 2
+        with pytest.raises(AppError, match="used this demo's 2 images for this hour.*Try again in"):
+            client.predict(backend="dieyuyun", prompt="three", api_name="/generate")
+        assert len(dieyuyun_emulator.requests) == 2  # refused before the provider was called
+        other = Client(app.url, verbose=False)  # same address: the quota counts it too
+        with pytest.raises(AppError, match="for this hour"):
+            other.predict(backend="dieyuyun", prompt="from another tab", api_name="/generate")
+
+
+def test_a_pasted_key_works_for_its_visitor_only(browser, hosted_app, segmind_emulator):
+    context_a, a = visitor(browser, hosted_app)
+    context_b, b = visitor(browser, hosted_app)
+    try:
+        a.page.locator("#settings").get_by_text("Settings").first.click()
+        a.page.locator("#key-segmind input").fill(segmind_emulator.api_key)
+        a.page.locator("#key-segmind input").blur()
+        a.expect("#backend-status").not_to_contain_text("Segmind")
+        a.choose("backend", "Segmind")
+        a.fill("prompt", "with my own key")
+        a.generate(expect_images=1)
+        assert segmind_emulator.requests[-1].headers["x-api-key"] == segmind_emulator.api_key
+
+        b.choose("backend", "Segmind")
+        b.fill("prompt", "without a key")
+        b.page.click("#generate-btn")
+        b.page.wait_for_selector(".toast-body.error")
+        assert any("SEGMIND_API_KEY" in text for text in b.error_toasts())
+        assert len(segmind_emulator.requests) == 1
+        assert segmind_emulator.api_key not in b.page.content() and segmind_emulator.api_key not in a.page.content()
+    finally:
+        context_a.close()
+        context_b.close()
+    assert segmind_emulator.api_key not in hosted_app.log()
