@@ -16,7 +16,7 @@ One ``[[backend]]`` table per endpoint::
     response_format = "b64_json"           # "url", "b64_json", or leave out to send none
     extensions = true                      # send negative_prompt, seed, num_inference_steps, guidance_scale
     max_concurrency = 2
-    timeout_s = 300
+    timeout_s = 300                        # optional; default PLAYGROUND_HTTP_TIMEOUT, else 300
     price_per_image = 0.01                 # optional, with currency = "CNY"
 """
 
@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from .base import Capabilities, Price
 from .errors import ConfigurationError
-from .http import Timeouts
+from .http import Timeouts, http_settings_from_env
 from .openai_compatible import OpenAICompatibleBackend
 from .validation import parse_size
 
@@ -58,7 +58,7 @@ class EndpointConfig(BaseModel):
     response_format: Literal["url", "b64_json"] | None = None
     extensions: bool = True
     max_concurrency: int = Field(default=2, ge=1, le=32)
-    timeout_s: float = Field(default=300.0, gt=0, le=3600)
+    timeout_s: float | None = Field(default=None, gt=0, le=3600, description="Seconds to wait for an answer")
     price_per_image: float | None = Field(default=None, ge=0)
     currency: str = "USD"
 
@@ -127,11 +127,14 @@ def endpoint_backends(
     endpoints: list[EndpointConfig], env: Mapping[str, str], **overrides: Any
 ) -> list[OpenAICompatibleBackend]:
     backends = []
+    from_env = http_settings_from_env(env)
     for endpoint in endpoints:
+        if endpoint.timeout_s is not None:  # the entry's own bound wins over PLAYGROUND_HTTP_TIMEOUT
+            timeouts = Timeouts(read=endpoint.timeout_s, total=endpoint.timeout_s + 60)
+        else:
+            timeouts = from_env.get("timeouts", Timeouts(read=300.0, total=360.0))
         settings: dict[str, Any] = {
-            "max_concurrency": endpoint.max_concurrency,
-            "timeouts": Timeouts(read=endpoint.timeout_s, total=endpoint.timeout_s + 60),
-            **overrides,
+            "max_concurrency": endpoint.max_concurrency, **from_env, "timeouts": timeouts, **overrides,
         }
         backends.append(
             OpenAICompatibleBackend(

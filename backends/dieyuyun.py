@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .base import Capabilities, Price
+from .http import http_settings_from_env
 from .openai_compatible import OpenAICompatibleBackend
 
 __all__ = ["DIEYUYUN_CAPABILITIES", "DEFAULT_BASE_URL", "dieyuyun_from_env"]
@@ -36,5 +37,5 @@ def dieyuyun_from_env(env: Mapping[str, str], **overrides: Any) -> OpenAICompati
         api_key=env.get("DIEYUYUN_API_KEY"),
         key_env_var="DIEYUYUN_API_KEY",
         capabilities=DIEYUYUN_CAPABILITIES,
-        **overrides,
+        **{**http_settings_from_env(env), **overrides},
     )

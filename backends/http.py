@@ -24,6 +24,7 @@ from PIL import Image
 from .errors import (
     AuthenticationFailed,
     BadProviderResponse,
+    ConfigurationError,
     ImageDownloadFailed,
     InsufficientCredits,
     ProviderError,
@@ -35,7 +36,16 @@ from .errors import (
     redact,
 )
 
-__all__ = ["Timeouts", "RetryPolicy", "ProviderHttp", "HttpAnswer", "ImageLimits", "inspect_image", "ErrorDescriber"]
+__all__ = [
+    "Timeouts",
+    "RetryPolicy",
+    "ProviderHttp",
+    "HttpAnswer",
+    "ImageLimits",
+    "inspect_image",
+    "ErrorDescriber",
+    "http_settings_from_env",
+]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +66,15 @@ class Timeouts:
     def httpx(self) -> httpx.Timeout:
         return httpx.Timeout(connect=self.connect, read=self.read, write=self.write, pool=self.pool)
 
+    @classmethod
+    def within(cls, seconds: float) -> Timeouts:
+        """Every bound at most ``seconds``: one call, connect to last byte, and one image download."""
+        default = cls()
+        return cls(
+            connect=min(default.connect, seconds), read=seconds, write=min(default.write, seconds),
+            pool=min(default.pool, seconds), download=seconds, total=seconds,
+        )
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -69,6 +88,43 @@ class RetryPolicy:
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
         return rng.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+
+
+def http_settings_from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    """The operator's bounds on provider calls, as ``timeouts=``/``retry=`` for a remote backend.
+
+    ``PLAYGROUND_HTTP_TIMEOUT``: the longest wait in seconds for one provider answer, and for one
+    image download (default: each backend's own, 120 s to read; Segmind 180 s).
+    ``PLAYGROUND_HTTP_RETRIES``: how many times a transient failure is retried (default 2; 0: never).
+    ``PLAYGROUND_HTTP_BACKOFF``: the longest wait in seconds before the first retry, doubling after
+    (default 1). Only what is set is returned, so each backend keeps its own defaults otherwise.
+    """
+    settings: dict[str, Any] = {}
+    timeout = _env_number(env, "PLAYGROUND_HTTP_TIMEOUT", 0.1, 3600, "a number of seconds")
+    if timeout is not None:
+        settings["timeouts"] = Timeouts.within(timeout)
+    retries = _env_number(env, "PLAYGROUND_HTTP_RETRIES", 0, 10, "a whole number", whole=True)
+    backoff = _env_number(env, "PLAYGROUND_HTTP_BACKOFF", 0, 60, "a number of seconds")
+    if retries is not None or backoff is not None:
+        default = RetryPolicy()
+        settings["retry"] = RetryPolicy(
+            attempts=int(retries) + 1 if retries is not None else default.attempts,
+            base_delay=backoff if backoff is not None else default.base_delay,
+        )
+    return settings
+
+
+def _env_number(env: Mapping[str, str], name: str, low: float, high: float, kind: str, *, whole: bool = False) -> float | None:
+    text = (env.get(name) or "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (low <= value <= high) or (whole and not value.is_integer()):
+        raise ConfigurationError(f"{name} must be {kind} from {low:g} to {high:g}; it is {text[:40]!r}. Fix or unset it.")
+    return value
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Any
 
 from .base import BackendOutput, Capabilities, GeneratedImage, GenerationRequest
 from .errors import BadProviderResponse, InsufficientCredits, ProviderError
-from .http import ErrorDescriber, HttpAnswer, Timeouts, inspect_image
+from .http import ErrorDescriber, HttpAnswer, Timeouts, http_settings_from_env, inspect_image
 from .remote import RemoteBackend
 
 __all__ = ["SEGMIND_CAPABILITIES", "SEGMIND_SCHEDULERS", "DEFAULT_BASE_URL", "SegmindBackend", "segmind_from_env"]
@@ -118,5 +118,5 @@ def segmind_from_env(env: Mapping[str, str], **overrides: Any) -> SegmindBackend
         api_key=env.get("SEGMIND_API_KEY"),
         key_env_var="SEGMIND_API_KEY",
         capabilities=SEGMIND_CAPABILITIES,
-        **overrides,
+        **{**http_settings_from_env(env), **overrides},
     )

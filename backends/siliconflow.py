@@ -13,7 +13,7 @@ from typing import Any
 
 from .base import BackendOutput, Capabilities, GeneratedImage, GenerationRequest
 from .errors import BadProviderResponse
-from .http import HttpAnswer
+from .http import HttpAnswer, http_settings_from_env
 from .remote import RemoteBackend
 
 __all__ = ["SILICONFLOW_CAPABILITIES", "DEFAULT_BASE_URL", "SiliconFlowBackend", "siliconflow_from_env"]
@@ -74,5 +74,5 @@ def siliconflow_from_env(env: Mapping[str, str], **overrides: Any) -> SiliconFlo
         api_key=env.get("SILICONFLOW_API_KEY"),
         key_env_var="SILICONFLOW_API_KEY",
         capabilities=SILICONFLOW_CAPABILITIES,
-        **overrides,
+        **{**http_settings_from_env(env), **overrides},
     )
