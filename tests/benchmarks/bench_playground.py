@@ -1,0 +1,757 @@
+"""What the playground adds to the provider's wait: overhead, fan-out, history at scale, start-up, load.
+
+Every row is a ratio of two figures measured side by side in the same run, against the dieyuyun
+emulator (its own process, a fixed latency) and the real ``python app.py`` (its own process):
+
+1. Overhead: ``/generate`` through gradio_client, n=1, against calling the emulator directly with
+   httpx (request + image download), same size; Gradio's own round trip for an endpoint that does
+   nothing (``tests/benchmarks/bare_app.py``'s ``/echo``) is printed for scale.
+2. Fan-out: ``/generate`` with n=4 against n=1.
+3. History at scale: the first page and a prompt search of a store of 10,000 entries against one of
+   10, both seeded through ``HistoryStore.save_many``.
+4. Start-up and memory: ``python app.py`` until the first HTTP 200 against the bare app launched the
+   same way; resident memory at idle (the process tree) against the same.
+5. Load: 32 concurrent gradio_client clients x 5 generations each: every one succeeds, the history
+   holds exactly 160 new entries; p50/p95 latency against the single-client latency of row 1.
+6. Bytes to the browser: what the page fetches for one 4-image generation's gallery (the files
+   Gradio serves for ``/generate``'s output) against the stored PNG originals; lighter previews
+   (WebP, JPEG) of the same images are encoded here to show what they would weigh and cost.
+
+Medians of several repetitions, sides interleaved so drift hits both alike. Not part of the test
+suite's timing (tests/test_bench_smoke.py runs ``--quick`` only to see every row come out). Run from
+the repository root:
+
+    python -m tests.benchmarks.bench_playground [--latency 1.0] [--quick] [--markdown PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import math
+import os
+import platform
+import random
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # python tests/benchmarks/bench_playground.py
+    sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+
+from backends.base import GeneratedImage, GenerationRequest, GenerationResult  # noqa: E402
+from backends.history import HistoryStore  # noqa: E402
+from tests.app_harness import free_port  # noqa: E402
+
+APP = ROOT / "app.py"
+BARE_APP = ROOT / "tests" / "benchmarks" / "bare_app.py"
+API_KEY = "bench-key"
+MODEL = "Kwai-Kolors/Kolors"
+PROMPT = "a lighthouse on a cliff at dusk, oil painting"
+PAGE_SIZE = 24  # ui.history_panel.PAGE_SIZE (not imported: that would import gradio here)
+SEARCH_TERM = "lighthouse"
+ROWS = ("overhead", "fanout", "history", "startup", "load", "bytes")
+
+# Targets from issue #7.
+OVERHEAD_TARGET = 1.10
+FANOUT_TARGET = 1.25
+HISTORY_MS_TARGET = 100.0
+HISTORY_RATIO_TARGET = 1.5
+STARTUP_RATIO_TARGET = 1.3
+MEMORY_MB_TARGET = 50.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    latency: float
+    size: str
+    repeats: int
+    history_small: int
+    history_big: int
+    history_repeats: int
+    startup_repeats: int
+    load_clients: int
+    load_each: int
+    quick: bool
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Settings:
+        quick = args.quick
+        return cls(
+            latency=args.latency if args.latency is not None else (0.05 if quick else 1.0),
+            size=args.size,
+            repeats=args.repeats or (2 if quick else 7),
+            history_small=10,
+            history_big=args.history or (200 if quick else 10_000),
+            history_repeats=5 if quick else 50,
+            startup_repeats=args.startup_repeats or (1 if quick else 3),
+            load_clients=args.clients or (4 if quick else 32),
+            load_each=args.each or (2 if quick else 5),
+            quick=quick,
+        )
+
+
+@dataclass
+class Row:
+    key: str
+    title: str
+    measured: str
+    ratio: float | None
+    target: str
+    passed: bool | None  # None: nothing to pass, a figure to read
+
+    @property
+    def verdict(self) -> str:
+        return "INFO" if self.passed is None else ("PASS" if self.passed else "MISS")
+
+
+@dataclass
+class Run:
+    """What the rows share: the emulator, the launched app and bare app, and notes for the footer."""
+
+    settings: Settings
+    scratch: Path
+    emulator_url: str = ""
+    app: Launched | None = None
+    bare: Launched | None = None
+    app_single_s: float | None = None  # row 1's median, the single-client latency row 5 compares to
+    notes: list[str] = field(default_factory=list)
+    seeds: Iterator[int] = field(default_factory=lambda: iter(range(random.randrange(10**9), 10**10)))
+
+
+# -- processes --------------------------------------------------------------------------------
+
+
+@dataclass
+class Launched:
+    process: subprocess.Popen
+    url: str
+    started_s: float  # from spawn to the first HTTP 200
+    data_dir: Path
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def _env(extra: Mapping[str, str]) -> dict[str, str]:
+    """The environment tests/app_harness.start_app gives the app: no real keys, telemetry off."""
+    env = {
+        key: value for key, value in os.environ.items()
+        if not key.endswith(("_API_KEY", "_BASE_URL")) and key not in ("PLAYGROUND_BACKENDS", "SPACE_ID", "PLAYGROUND_MODE")
+    }
+    env.update(GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", HF_HUB_DISABLE_TELEMETRY="1", PYTHONUNBUFFERED="1")
+    env.update(extra)
+    return env
+
+
+def launch(script: Path, env: Mapping[str, str], *, data_dir: Path, log_path: Path, timeout: float = 120.0) -> Launched:
+    """``python SCRIPT`` as app_harness.start_app does it, timing spawn -> first 200 (polled every 20 ms)."""
+    port = free_port()
+    full_env = _env({
+        **env, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), "PLAYGROUND_DATA_DIR": str(data_dir),
+    })
+    url = f"http://127.0.0.1:{port}/"
+    with open(log_path, "ab") as log:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            [sys.executable, str(script)], cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    launched = Launched(process, url, 0.0, data_dir, log_path)
+    deadline = started + timeout
+    with httpx.Client(timeout=2.0) as client:
+        while time.perf_counter() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"{script.name} exited with {process.returncode}:\n{launched.log()}")
+            try:
+                if client.get(url).status_code == 200:
+                    launched.started_s = time.perf_counter() - started
+                    return launched
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.02)
+    stop(process)
+    raise TimeoutError(f"{script.name} did not answer within {timeout:g} s:\n{launched.log()}")
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=10)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+@contextmanager
+def emulator_process(latency: float, scratch: Path) -> Iterator[str]:
+    """``python -m tests.emulators --provider dieyuyun`` in its own process (its rendering must not share
+    this process's GIL with the clients being timed); yields its base URL."""
+    log_path = scratch / "emulator.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.emulators", "--provider", "dieyuyun", "--latency", str(latency),
+         "--api-key", API_KEY],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=open(log_path, "wb"), text=True, start_new_session=True,
+    )
+    try:
+        line = process.stdout.readline() if process.stdout else ""
+        if not line.startswith("ready "):
+            raise RuntimeError(f"the emulator did not start: {line!r}\n{log_path.read_text(errors='replace')}")
+        yield line.split(" ", 1)[1].strip()
+    finally:
+        stop(process)
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants, in MB (10**6 bytes)."""
+    total_kb, pending, seen = 0, [pid], set()
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            total_kb += next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(child) for child in (task / "children").read_text().split()]
+        except (OSError, StopIteration, ValueError):
+            continue
+    return total_kb * 1024 / 1e6
+
+
+def loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"
+
+
+# -- calls ------------------------------------------------------------------------------------
+
+
+def gradio_client(url: str, downloads: Path | bool):
+    from gradio_client import Client
+
+    return Client(url, verbose=False, download_files=str(downloads) if downloads else False)
+
+
+def direct_call(client: httpx.Client, base_url: str, *, size: str, n: int, seed: int) -> float:
+    """What the backend does for one request, without the playground: POST, then download each image."""
+    started = time.perf_counter()
+    answer = client.post(
+        f"{base_url}/images/generations",
+        headers={"Authorization": f"Bearer {API_KEY}"},
+        json={"model": MODEL, "prompt": PROMPT, "size": size, "n": n, "seed": seed,
+              "num_inference_steps": 20, "guidance_scale": 7.5},
+    )
+    answer.raise_for_status()
+    for item in answer.json()["data"]:
+        image = client.get(item["url"])
+        image.raise_for_status()
+        if not image.content:
+            raise RuntimeError("empty image")
+    return time.perf_counter() - started
+
+
+def gallery_urls(gallery: list) -> list[str]:
+    urls = []
+    for item in gallery:
+        image = item["image"] if isinstance(item, dict) else item[0]
+        urls.append(image["url"] if isinstance(image, dict) else image.url)
+    return urls
+
+
+def fetch_gallery(http: httpx.Client, gallery: list) -> tuple[int, set[str]]:
+    """Fetch every image of a gallery as the page does (kept-alive connections, all at once); return the
+    bytes received and their content types."""
+
+    def fetch(url: str) -> tuple[int, str]:
+        answer = http.get(url)
+        answer.raise_for_status()
+        return len(answer.content), answer.headers.get("content-type", "?").split(";")[0]
+
+    urls = gallery_urls(gallery)
+    got = list(_POOL.map(fetch, urls)) if len(urls) > 1 else [fetch(url) for url in urls]
+    return sum(size for size, _ in got), {kind for _, kind in got}
+
+
+_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="page-fetch")
+
+
+def app_call(client, http: httpx.Client | None, *, size: str, n: int, seed: int) -> tuple[float, Any, dict]:
+    """``/generate`` through gradio_client, then the gallery's images fetched as the page fetches them.
+
+    With ``http`` None the client downloads the files itself (``download_files``), which costs a new
+    httpx client, so a new SSL context, per file, one after another: a cost of gradio_client, not of
+    the playground, reported beside row 1 but not in it.
+    """
+    started = time.perf_counter()
+    gallery, info = client.predict(
+        backend="dieyuyun", prompt=PROMPT, size=size, n=n, seed=seed, api_name="/generate"
+    )
+    if http is not None:
+        fetch_gallery(http, gallery)
+    elapsed = time.perf_counter() - started
+    if len(gallery) != n or len(info.get("seeds") or ()) != n:
+        raise RuntimeError(f"/generate returned {len(gallery)} images for n={n}: {info.get('failures')}")
+    return elapsed, gallery, info
+
+
+def echo_call(client) -> float:
+    started = time.perf_counter()
+    if client.predict("ping", api_name="/echo") != "ping":
+        raise RuntimeError("echo app answered something else")
+    return time.perf_counter() - started
+
+
+def history_count(data_dir: Path) -> int:
+    with sqlite3.connect(f"file:{data_dir / 'history.sqlite3'}?mode=ro", uri=True) as db:
+        return db.execute("SELECT count(*) FROM generations").fetchone()[0]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def spread(values: list[float], unit: float = 1.0, fmt: str = "{:.3f}") -> str:
+    return "[" + ", ".join(fmt.format(v * unit) for v in values) + "]"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q
+    low, high = math.floor(position), math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+# -- rows -------------------------------------------------------------------------------------
+
+
+def row_overhead(run: Run) -> Row:
+    s = run.settings
+    app_client = gradio_client(run.app.url, False)
+    downloading = gradio_client(run.app.url, run.scratch / "downloads")
+    echo_client = gradio_client(run.bare.url, False)
+    direct, app, client_downloads, echo = [], [], [], []
+    with httpx.Client(timeout=60) as http:
+        direct_call(http, run.emulator_url, size=s.size, n=1, seed=next(run.seeds))  # warm-up
+        app_call(app_client, http, size=s.size, n=1, seed=next(run.seeds))
+        app_call(downloading, None, size=s.size, n=1, seed=next(run.seeds))
+        echo_call(echo_client)
+        for _ in range(s.repeats):
+            direct.append(direct_call(http, run.emulator_url, size=s.size, n=1, seed=next(run.seeds)))
+            app.append(app_call(app_client, http, size=s.size, n=1, seed=next(run.seeds))[0])
+            client_downloads.append(app_call(downloading, None, size=s.size, n=1, seed=next(run.seeds))[0])
+            echo.append(echo_call(echo_client))
+    d, a, e = median(direct), median(app), median(echo)
+    run.app_single_s = a
+    run.notes.append(f"row 1 samples (s): direct {spread(direct)}; /generate {spread(app)}; echo {spread(echo)}")
+    run.notes.append(
+        f"row 1: with gradio_client downloading the image itself (download_files) /generate takes "
+        f"{median(client_downloads):.3f} s: it opens a new httpx client (a new SSL context) per file"
+    )
+    ratio = a / d
+    return Row(
+        "overhead", f"Overhead: `/generate` n=1 vs direct httpx ({s.size}, latency {s.latency:g} s)",
+        f"/generate {a:.3f} s · direct {d:.3f} s · added {1000 * (a - d):.0f} ms · Gradio echo round trip {1000 * e:.0f} ms",
+        ratio, f"≤ {OVERHEAD_TARGET:.2f}", ratio <= OVERHEAD_TARGET,
+    )
+
+
+def row_fanout(run: Run) -> Row:
+    s = run.settings
+    client = gradio_client(run.app.url, False)
+    ones, fours = [], []
+    with httpx.Client(timeout=60) as http:
+        app_call(client, http, size=s.size, n=4, seed=next(run.seeds))  # warm-up
+        for _ in range(s.repeats):
+            ones.append(app_call(client, http, size=s.size, n=1, seed=next(run.seeds))[0])
+            fours.append(app_call(client, http, size=s.size, n=4, seed=next(run.seeds))[0])
+    one, four = median(ones), median(fours)
+    run.notes.append(f"row 2 samples (s): n=1 {spread(ones)}; n=4 {spread(fours)}")
+    ratio = four / one
+    return Row(
+        "fanout", "Fan-out: `/generate` n=4 vs n=1",
+        f"n=4 {four:.3f} s · n=1 {one:.3f} s (one after another would be ×4)",
+        ratio, f"≤ {FANOUT_TARGET:.2f}", ratio <= FANOUT_TARGET,
+    )
+
+
+_ADJECTIVES = ("misty", "golden", "quiet", "neon", "ancient", "tiny", "stormy", "sunlit", "frozen", "velvet")
+_SUBJECTS = ("fox", "teapot", "castle", "robot", "orchard", "harbor", "violin", "glacier", "market", "owl",
+             "bicycle", "temple", "meadow", "train", "koi pond", "library", "desert", "lantern", "whale")
+_STYLES = ("oil painting", "watercolor", "35mm photo", "ink sketch", "isometric render", "ukiyo-e print")
+
+
+def _seed_store(store: HistoryStore, count: int, rng: random.Random, png: bytes) -> None:
+    """``count`` generations through the store's own API, in transactions of 250; 1 in 20 prompts names
+    the searched subject, and n cycles 1..4 as a person's history would."""
+    batch: list[GenerationResult] = []
+    for i in range(count):
+        subject = SEARCH_TERM if i % 20 == 7 else rng.choice(_SUBJECTS)
+        prompt = f"a {rng.choice(_ADJECTIVES)} {subject}, {rng.choice(_STYLES)}, detailed, soft light"
+        n = 1 + i % 4
+        request = GenerationRequest(prompt=prompt, negative_prompt="blurry", width=1024, height=1024, n=n, seed=i * 4)
+        images = tuple(GeneratedImage(png, "image/png", 64, 64, seed=i * 4 + k, index=k) for k in range(n))
+        batch.append(GenerationResult(
+            backend_id="dieyuyun", backend_label="dieyuyun (Kolors)", model=MODEL, request=request,
+            images=images, failures=(), elapsed_s=1.0,
+        ))
+        if len(batch) == 250 or i == count - 1:
+            store.save_many(batch)
+            batch = []
+
+
+def _time_queries(store: HistoryStore, repeats: int) -> tuple[list[float], list[float]]:
+    pages, searches = [], []
+    store.list_entries(limit=PAGE_SIZE)  # warm-up: page cache, statement cache
+    store.list_entries(limit=PAGE_SIZE, query=SEARCH_TERM)
+    for _ in range(repeats):
+        started = time.perf_counter()
+        page = store.list_entries(limit=PAGE_SIZE)
+        pages.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        found = store.list_entries(limit=PAGE_SIZE, query=SEARCH_TERM)
+        searches.append(time.perf_counter() - started)
+        if not page.entries or not found.entries:
+            raise RuntimeError("the seeded history came back empty")
+    return pages, searches
+
+
+def row_history(run: Run) -> Row:
+    from PIL import Image
+
+    s = run.settings
+    out = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 120, 40)).save(out, "PNG")
+    png = out.getvalue()
+    results: dict[int, tuple[list[float], list[float]]] = {}
+    seeding: dict[int, float] = {}
+    opening: dict[int, float] = {}
+    for count in (s.history_small, s.history_big):
+        folder = run.scratch / f"history-{count}"
+        with HistoryStore(folder) as store:
+            started = time.perf_counter()
+            _seed_store(store, count, random.Random(count), png)
+            seeding[count] = time.perf_counter() - started
+            if store.count() != count:
+                raise RuntimeError(f"seeded {store.count()} entries, not {count}")
+        started = time.perf_counter()
+        store = HistoryStore(folder)  # a reopen: migrations and the crash clean-up, as at every start
+        opening[count] = time.perf_counter() - started
+        with store:
+            results[count] = _time_queries(store, s.history_repeats)
+    small, big = results[s.history_small], results[s.history_big]
+    page_small, page_big = median(small[0]) * 1000, median(big[0]) * 1000
+    search_small, search_big = median(small[1]) * 1000, median(big[1]) * 1000
+    page_ratio, search_ratio = page_big / page_small, search_big / search_small
+    worst = max(page_ratio, search_ratio)
+    run.notes.append(
+        f"row 3: seeding {s.history_big} entries took {seeding[s.history_big]:.1f} s; reopening the store "
+        f"(migrate + recover) {1000 * opening[s.history_big]:.0f} ms at {s.history_big} vs "
+        f"{1000 * opening[s.history_small]:.0f} ms at {s.history_small}"
+    )
+    passed = max(page_big, search_big) < HISTORY_MS_TARGET and worst <= HISTORY_RATIO_TARGET
+    return Row(
+        "history", f"History: first page ({PAGE_SIZE}) and search “{SEARCH_TERM}”, {s.history_big:,} vs {s.history_small} entries",
+        f"page {page_big:.1f} ms vs {page_small:.1f} ms (×{page_ratio:.2f}) · "
+        f"search {search_big:.1f} ms vs {search_small:.1f} ms (×{search_ratio:.2f})",
+        worst, f"< {HISTORY_MS_TARGET:.0f} ms, ≤ {HISTORY_RATIO_TARGET:g}", passed,
+    )
+
+
+def row_startup(run: Run, env: Mapping[str, str]) -> Row:
+    """Launch both apps ``startup_repeats`` times, alternating; the last launch of each stays up for the
+    other rows (idle memory is read before anything has been asked of it)."""
+    s = run.settings
+    app_s, bare_s, app_mb, bare_mb = [], [], [], []
+    for attempt in range(s.startup_repeats):
+        last = attempt == s.startup_repeats - 1
+        for script, times, memory in ((APP, app_s, app_mb), (BARE_APP, bare_s, bare_mb)):
+            data_dir = run.scratch / f"{script.stem}-data-{attempt}"
+            launched = launch(script, env, data_dir=data_dir, log_path=run.scratch / f"{script.stem}-{attempt}.log")
+            time.sleep(1.5)  # idle: let start-up threads settle
+            times.append(launched.started_s)
+            memory.append(tree_rss_mb(launched.process.pid))
+            if last:
+                if script == APP:
+                    run.app = launched
+                else:
+                    run.bare = launched
+            else:
+                stop(launched.process)
+    a, b, am, bm = median(app_s), median(bare_s), median(app_mb), median(bare_mb)
+    run.notes.append(
+        f"row 4 samples: app.py {spread(app_s)} s, {spread(app_mb, fmt='{:.0f}')} MB; "
+        f"bare {spread(bare_s)} s, {spread(bare_mb, fmt='{:.0f}')} MB"
+    )
+    ratio = a / b
+    extra = am - bm
+    return Row(
+        "startup", "Start-up and idle memory: `python app.py` vs a bare `gr.Blocks` app",
+        f"first 200 after {a:.2f} s vs {b:.2f} s · RSS {am:.0f} MB vs {bm:.0f} MB (+{extra:.0f} MB)",
+        ratio, f"≤ {STARTUP_RATIO_TARGET:g}, ≤ +{MEMORY_MB_TARGET:.0f} MB",
+        ratio <= STARTUP_RATIO_TARGET and extra <= MEMORY_MB_TARGET,
+    )
+
+
+def row_load(run: Run) -> Row:
+    s = run.settings
+    clients, each = s.load_clients, s.load_each
+    before = history_count(run.app.data_dir)
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    ready = threading.Barrier(clients + 1)
+    seeds = [[next(run.seeds) for _ in range(each)] for _ in range(clients)]
+
+    http = httpx.Client(timeout=120, limits=httpx.Limits(max_connections=clients * 2))
+
+    def visitor(index: int) -> None:
+        client = None
+        try:
+            client = gradio_client(run.app.url, False)
+        finally:
+            ready.wait()
+        if client is None:
+            return
+        for seed in seeds[index]:
+            try:
+                elapsed = app_call(client, http, size=s.size, n=1, seed=seed)[0]
+            except Exception as exc:  # counted, not raised: the row reports how many failed
+                with lock:
+                    errors.append(f"{type(exc).__name__}: {exc}"[:200])
+                continue
+            with lock:
+                latencies.append(elapsed)
+
+    threads = [threading.Thread(target=visitor, args=(i,), daemon=True) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    ready.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    http.close()
+    added = history_count(run.app.data_dir) - before
+    total = clients * each
+    ok = len(latencies) == total and not errors and added == total
+    single = run.app_single_s or median(latencies or [math.nan])
+    p50 = percentile(latencies, 0.5) if latencies else math.nan
+    p95 = percentile(latencies, 0.95) if latencies else math.nan
+    if errors:
+        run.notes.append(f"row 5 errors ({len(errors)}): " + " | ".join(errors[:3]))
+    run.notes.append(
+        f"row 5: {total} generations in {wall:.1f} s = {total / wall:.2f}/s; the app calls one backend at most "
+        f"{run_max_concurrency()} at a time, so ≥ {math.ceil(total / run_max_concurrency()) * single:.1f} s "
+        f"at {single:.3f} s each"
+    )
+    return Row(
+        "load", f"Load: {clients} clients × {each} generations, n=1",
+        f"{len(latencies)}/{total} ok · {added} new history entries · p50 {p50:.2f} s, p95 {p95:.2f} s "
+        f"vs single {single:.2f} s (p95 ×{p95 / single:.1f})",
+        p50 / single, f"all ok, {total} entries", ok,
+    )
+
+
+def run_max_concurrency() -> int:
+    from backends.dieyuyun import dieyuyun_from_env
+
+    return dieyuyun_from_env({}).max_concurrency
+
+
+def _encode(png: bytes, fmt: str, **options: Any) -> tuple[int, float]:
+    from PIL import Image
+
+    started = time.perf_counter()
+    with Image.open(io.BytesIO(png)) as image:
+        out = io.BytesIO()
+        image.convert("RGB").save(out, fmt, **options)
+    return len(out.getvalue()), time.perf_counter() - started
+
+
+PREVIEWS = (("WebP q80", "WEBP", {"quality": 80, "method": 4}), ("WebP q80 m0", "WEBP", {"quality": 80, "method": 0}),
+            ("JPEG q85", "JPEG", {"quality": 85}))
+
+
+def _preview_costs(pngs: list[bytes]) -> str:
+    parts = []
+    for label, fmt, options in PREVIEWS:
+        sizes, times = zip(*(_encode(png, fmt, **options) for png in pngs))
+        parts.append(f"{label} {sum(sizes) / 1000:.0f} KB ({1000 * median(list(times)):.0f} ms/image)")
+    return ", ".join(parts)
+
+
+def _photo_like_png(size: int) -> bytes | None:
+    """A real photograph (one Gradio ships) scaled to ``size``², as PNG: emulator mosaics compress far
+    better than Kolors' photos, so the preview question is also asked of this."""
+    try:
+        from gradio.media import get_image
+        from PIL import Image
+
+        with Image.open(get_image("groot.jpeg")) as photo:
+            scaled = photo.convert("RGB").resize((size, size), Image.Resampling.LANCZOS)
+        out = io.BytesIO()
+        scaled.save(out, "PNG")
+        return out.getvalue()
+    except Exception:
+        return None
+
+
+def row_bytes(run: Run) -> Row:
+    s = run.settings
+    client = gradio_client(run.app.url, False)
+    gallery, info = client.predict(
+        backend="dieyuyun", prompt=PROMPT, size=s.size, n=4, seed=next(run.seeds), api_name="/generate"
+    )
+    with httpx.Client(timeout=60) as http:  # what the page fetches: the gallery's image URLs
+        fetched, types = fetch_gallery(http, gallery)
+    with sqlite3.connect(f"file:{run.app.data_dir / 'history.sqlite3'}?mode=ro", uri=True) as db:
+        names = [row[0] for row in db.execute(
+            "SELECT file_name FROM images WHERE generation_id = ? ORDER BY idx", (info["generation_id"],)
+        )]
+    originals = [(run.app.data_dir / "images" / name).read_bytes() for name in names]
+    stored = sum(len(png) for png in originals)
+    ratio = fetched / stored
+    run.notes.append(f"row 6: 4 emulator images as previews: {_preview_costs(originals)}")
+    photo = _photo_like_png(int(s.size.split("x")[0]))
+    if photo is not None:
+        run.notes.append(
+            f"row 6: a photograph at {s.size} (gradio's groot.jpeg, scaled): PNG {len(photo) / 1000:.0f} KB; "
+            f"as previews: {_preview_costs([photo])}"
+        )
+    return Row(
+        "bytes", "Bytes to the browser: one 4-image generation's gallery vs the PNG originals",
+        f"page fetches {fetched / 1000:.0f} KB ({', '.join(sorted(types))}) · originals {stored / 1000:.0f} KB",
+        ratio, "report", None,
+    )
+
+
+# -- the table --------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        import gradio
+
+        gradio_version = gradio.__version__
+    except Exception:
+        gradio_version = "?"
+    return (f"{cpu}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, Python "
+            f"{platform.python_version()}, Gradio {gradio_version}")
+
+
+def render_text(rows: list[Row]) -> str:
+    header = ("#", "row", "ratio", "target", "result", "measured")
+    lines = [f"{header[0]:<2} {header[1]:<64} {header[2]:>6}  {header[3]:<22} {header[4]:<6} {header[5]}"]
+    for number, row in enumerate(rows, 1):
+        ratio = f"{row.ratio:.2f}" if row.ratio is not None else "—"
+        lines.append(f"{number:<2} {row.title:<64} {ratio:>6}  {row.target:<22} {row.verdict:<6} {row.measured}")
+    return "\n".join(lines)
+
+
+def render_markdown(rows: list[Row]) -> str:
+    lines = ["| # | row | measured | ratio | target | result |", "|---|---|---|---:|---|---|"]
+    for number, row in enumerate(rows, 1):
+        ratio = f"{row.ratio:.2f}" if row.ratio is not None else "—"
+        lines.append(f"| {number} | {row.title} | {row.measured} | {ratio} | {row.target} | {row.verdict} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency", type=float, help="the emulator's fixed latency in seconds (1.0; --quick 0.05)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes and few repetitions: a smoke run of seconds")
+    parser.add_argument("--markdown", type=Path, help="also write the table as markdown to this file")
+    parser.add_argument("--size", default="1024x1024", help="image size, one of dieyuyun's (1024x1024)")
+    parser.add_argument("--repeats", type=int, help="timed runs per side of rows 1-2 (7; --quick 2)")
+    parser.add_argument("--history", type=int, help="entries of the large history (10000; --quick 200)")
+    parser.add_argument("--startup-repeats", type=int, help="launches of each app (3; --quick 1)")
+    parser.add_argument("--clients", type=int, help="concurrent clients of row 5 (32; --quick 4)")
+    parser.add_argument("--each", type=int, help="generations per client in row 5 (5; --quick 2)")
+    args = parser.parse_args(argv)
+    settings = Settings.from_args(args)
+
+    load_before = loadavg()
+    wall = time.perf_counter()
+    rows: dict[str, Row] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-playground-") as scratch_dir:
+        run = Run(settings, Path(scratch_dir))
+        print(f"machine: {machine()}", flush=True)
+        print(f"load average before: {load_before}", flush=True)
+        steps: list[tuple[str, Callable[[], Row]]] = [("history", lambda: row_history(run))]
+        rows["history"] = _step("history", steps[0][1])
+        with emulator_process(settings.latency, run.scratch) as emulator_url:
+            run.emulator_url = emulator_url
+            env = {"DIEYUYUN_API_KEY": API_KEY, "DIEYUYUN_BASE_URL": emulator_url}
+            try:
+                rows["startup"] = _step("startup", lambda: row_startup(run, env))
+                rows["overhead"] = _step("overhead", lambda: row_overhead(run))
+                rows["fanout"] = _step("fanout", lambda: row_fanout(run))
+                rows["load"] = _step("load", lambda: row_load(run))
+                rows["bytes"] = _step("bytes", lambda: row_bytes(run))
+            finally:
+                for launched in (run.app, run.bare):
+                    if launched is not None:
+                        stop(launched.process)
+        ordered = [rows[key] for key in ROWS]
+        load_after = loadavg()
+        print()
+        print(f"emulator latency {settings.latency:g} s · size {settings.size} · medians of {settings.repeats} "
+              f"(rows 1-2), {settings.history_repeats} (row 3), {settings.startup_repeats} (row 4)"
+              + (" · QUICK (figures not meaningful)" if settings.quick else ""))
+        print(render_text(ordered))
+        print()
+        for note in run.notes:
+            print(f"- {note}")
+        print(f"- load average before {load_before}, after {load_after}; whole run {time.perf_counter() - wall:.0f} s")
+        if args.markdown:
+            text = (
+                render_markdown(ordered)
+                + f"\n\nMachine: {machine()}. Emulator latency {settings.latency:g} s, size {settings.size}; "
+                f"load average {load_before} before, {load_after} after.\n"
+            )
+            args.markdown.parent.mkdir(parents=True, exist_ok=True)
+            args.markdown.write_text(text, encoding="utf-8")
+    return 0 if all(row.passed is not False for row in ordered) else 1
+
+
+def _step(name: str, measure: Callable[[], Row]) -> Row:
+    started = time.perf_counter()
+    print(f"[{name}] …", end=" ", flush=True)
+    row = measure()
+    print(f"{row.verdict} ({time.perf_counter() - started:.1f} s)", flush=True)
+    return row
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
