@@ -97,5 +97,5 @@ def test_a_partial_failure_returns_the_rest(client, dieyuyun_emulator):
     assert sorted(info["seeds"] + [info["failures"][0]["seed"]]) == [10, 11, 12]
 
 
-def test_only_generate_is_public(client):
-    assert list(client.view_api(return_format="dict", print_info=False)["named_endpoints"]) == ["/generate"]
+def test_only_generate_and_compare_are_public(client):
+    assert list(client.view_api(return_format="dict", print_info=False)["named_endpoints"]) == ["/generate", "/compare"]

@@ -85,7 +85,7 @@ def test_api_clients_are_partitioned_too(hosted_app):
     with sqlite3.connect(hosted_app.data_dir / "history.sqlite3") as db:
         visitors = {prompt: who for prompt, who in db.execute("select prompt, visitor from generations where prompt like ?", (f"%{marker}",))}
     assert visitors[f"api one {marker}"] != visitors[f"api two {marker}"]
-    assert list(first.view_api(return_format="dict", print_info=False)["named_endpoints"]) == ["/generate"]
+    assert list(first.view_api(return_format="dict", print_info=False)["named_endpoints"]) == ["/generate", "/compare"]
 
 
 def test_guessed_file_urls_reveal_nothing(hosted_app):

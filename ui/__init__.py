@@ -8,6 +8,7 @@ import gradio as gr
 
 from backends.playground import Playground
 
+from .compare_tab import build_compare_tab, confirm_threshold
 from .generate_tab import build_generate_tab
 from .history_panel import build_history_panel
 from .i18n import i18n
@@ -54,7 +55,9 @@ def build_app(
             with gr.Tab(i18n("tab_generate"), id="generate"):
                 tab = build_generate_tab(playground, context)
                 with gr.Accordion(i18n("tab_history"), open=True, elem_id="history"):
-                    build_history_panel(playground, context, tab)
+                    history = build_history_panel(playground, context, tab)
+            with gr.Tab(i18n("tab_compare"), id="compare"):
+                build_compare_tab(playground, context, tab, history, confirm_above=confirm_threshold())
         build_settings_panel(playground, context)
         context.wire_load(demo, visitor_state=visitor_state)
     demo.queue(default_concurrency_limit=4, max_size=queue_size)

@@ -39,6 +39,7 @@ class GenerateTab:
     selected_seed: gr.State
     generate_event: Any
     restore: Any  # (FormValues, fields, note=) -> updates of every form control
+    drop_hidden: Any  # (values dict, backend id) -> values without options that backend lacks
     previous_backend: gr.State
 
 
@@ -339,5 +340,5 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
     return GenerateTab(
         form=form, generate_button=generate_button, stop_button=stop_button, gallery=gallery, info=info,
         status=status, selected=selected, selected_seed=selected_seed, generate_event=generate_event,
-        restore=restore_values, previous_backend=previous_backend,
+        restore=restore_values, previous_backend=previous_backend, drop_hidden=without_options_the_backend_lacks,
     )

@@ -27,6 +27,9 @@ FAILED_THUMB = Path(__file__).resolve().parent.parent / "assets" / "failed.png"
 class HistoryPanel:
     gallery: gr.Gallery
     refresh: Any  # the private event that reloads the current page
+    selected_id: gr.State  # the entry last clicked
+    ab_button: gr.Button  # "send the selected entry to A/B", wired by the Compare tab
+    reload_after: Any  # (event) -> chains a reload of the first page after ``event``
 
 
 def entry_fields(entry: HistoryEntry) -> dict[str, Any]:
@@ -91,6 +94,7 @@ def build_history_panel(playground: Playground, context: SessionContext, tab: Ge
         rerun = gr.Button(i18n("rerun"), variant="primary", size="sm", elem_id="history-rerun")
         star = gr.Button(i18n("star"), size="sm", elem_id="history-star")
         delete = gr.Button(i18n("delete"), variant="stop", size="sm", elem_id="history-delete")
+        ab_button = gr.Button(i18n("send_ab"), size="sm", elem_id="history-ab")
     page_ids = gr.State([])
     cursors = gr.State([None])  # cursor of each page visited; the last one is the current page
     selected_id = gr.State(None)
@@ -168,7 +172,10 @@ def build_history_panel(playground: Playground, context: SessionContext, tab: Ge
         [search.submit, backend_filter.change, starred_only.change, refresh_button.click],
         first_page, inputs=filters, outputs=page_outputs, api_visibility="private",
     )
-    tab.generate_event.then(first_page, inputs=filters, outputs=page_outputs, api_visibility="private")
+    def reload_after(event) -> None:
+        event.then(first_page, inputs=filters, outputs=page_outputs, api_visibility="private")
+
+    reload_after(tab.generate_event)
     older.click(go_older, inputs=[*filters, cursors], outputs=page_outputs, api_visibility="private")
     newer.click(go_newer, inputs=[*filters, cursors], outputs=page_outputs, api_visibility="private")
     gallery.select(select_entry, inputs={page_ids, *values_in}, outputs=values_out, api_visibility="private")
@@ -181,4 +188,4 @@ def build_history_panel(playground: Playground, context: SessionContext, tab: Ge
     # Re-run: the entry's settings are already in the form (selecting it restored them).
     rerun.click(None, js="() => { document.querySelector('#generate-btn').click(); }", api_visibility="private")
     context.on_load(first_page, inputs=filters, outputs=page_outputs)
-    return HistoryPanel(gallery=gallery, refresh=refresh)
+    return HistoryPanel(gallery=gallery, refresh=refresh, selected_id=selected_id, ab_button=ab_button, reload_after=reload_after)

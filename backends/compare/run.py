@@ -194,6 +194,7 @@ async def run_grid(
     plan: GridPlan,
     *,
     visitor: str = "",
+    quota_keys: tuple[str, ...] = (),
     api_keys: Mapping[str, str] | None = None,
     progress: GridProgressHandler | None = None,
     cancel: CancelToken | None = None,
@@ -215,7 +216,9 @@ async def run_grid(
     tracker.emit(None)
 
     async def run_cell(cell: GridCell) -> CellResult:
-        result = await _run_cell(playground, cell, slots[cell.backend_id], visitor, api_keys.get(cell.backend_id), cancel, tracker)
+        result = await _run_cell(
+            playground, cell, slots[cell.backend_id], visitor, quota_keys, api_keys.get(cell.backend_id), cancel, tracker
+        )
         tracker.finished(cell.index, result)
         return result
 
@@ -237,6 +240,7 @@ async def _run_cell(
     cell: GridCell,
     slot: asyncio.Semaphore,
     visitor: str,
+    quota_keys: tuple[str, ...],
     api_key: str | None,
     cancel: CancelToken,
     tracker: _Tracker,
@@ -247,7 +251,7 @@ async def _run_cell(
         started = time.perf_counter()
         try:
             outcome = await playground.generate(
-                cell.backend_id, cell.values, visitor=visitor, api_key=api_key,
+                cell.backend_id, cell.values, visitor=visitor, quota_keys=quota_keys, api_key=api_key,
                 progress=lambda job: tracker.step(cell.index, job), cancel=cancel,
             )
         except PlaygroundError as exc:  # refused before any work (the plan was made earlier)

@@ -1,0 +1,81 @@
+"""The Compare tab end to end: the public /compare endpoint through gradio_client, and a 2×2 grid
+built and opened in Debian's chromium."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+
+import pytest
+from gradio_client import Client
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+from backends.compare import read_grid_metadata
+from tests.app_harness import running_app
+from tests.browser_fixtures import browser_app_fixture, browser_fixture, playground_fixture  # noqa: F401
+
+
+def test_compare_endpoint_returns_a_labelled_grid_whose_cells_are_history_entries(launched_app, tmp_path, dieyuyun_emulator):
+    client = Client(launched_app.url, verbose=False)
+    grid, cells, info = client.predict(
+        backend="dieyuyun", prompt="a fox in snow", seed=100, x_type="seed", x_values="2", y_type="guidance",
+        y_values="4, 8", api_name="/compare",
+    )
+    assert [(c["row"], c["col"], c["seed"], c["status"]) for c in info["cells"]] == [
+        (0, 0, 100, "ok"), (0, 1, 101, "ok"), (1, 0, 100, "ok"), (1, 1, 101, "ok"),
+    ]
+    assert [item["caption"] for item in cells] and len(cells) == 4
+    sent = sorted((r.json["seed"], r.json["guidance_scale"]) for r in dieyuyun_emulator.requests)
+    assert sent == [(100, 4.0), (100, 8.0), (101, 4.0), (101, 8.0)]
+    metadata = read_grid_metadata(grid)
+    assert metadata["x"]["values"] == [100, 101] and [c["seed"] for c in metadata["cells"]] == [100, 101, 100, 101]
+    assert Image.open(grid).size[0] > 2 * 512  # two columns plus headings
+    with sqlite3.connect(tmp_path / "data" / "history.sqlite3") as db:
+        ids = {row[0] for row in db.execute("select id from generations")}
+    assert {c["generation_id"] for c in info["cells"]} == ids
+
+
+def test_bad_axis_syntax_names_the_axis(launched_app, dieyuyun_emulator):
+    client = Client(launched_app.url, verbose=False)
+    with pytest.raises(AppError, match="x_axis.*'1-'"):
+        client.predict(backend="dieyuyun", prompt="p", x_type="guidance", x_values="4, 1-", api_name="/compare")
+    assert dieyuyun_emulator.requests == []
+
+
+def test_large_grids_ask_for_confirmation(app_env, tmp_path, dieyuyun_emulator):
+    with running_app({**app_env, "PLAYGROUND_CONFIRM_CELLS": "3"}, data_dir=tmp_path / "d", log_path=tmp_path / "a.log") as app:
+        client = Client(app.url, verbose=False)
+        with pytest.raises(AppError, match="4 cells.*confirmation"):
+            client.predict(backend="dieyuyun", prompt="p", x_type="seed", x_values="4", api_name="/compare")
+        assert dieyuyun_emulator.requests == []
+        _, cells, _ = client.predict(backend="dieyuyun", prompt="p", x_type="seed", x_values="4", confirm=True, api_name="/compare")
+        assert len(cells) == 4
+
+
+@pytest.mark.browser
+def test_a_2x2_grid_in_the_browser_opens_its_cells_and_fills_the_ab_slider(playground):
+    page = playground.page
+    prompt = f"grid {uuid.uuid4().hex[:6]}"
+    playground.fill("prompt", prompt)
+    playground.fill("seed", "500")
+    page.get_by_role("tab", name="Compare").click()
+    page.locator("#x-values textarea").fill("2")
+    page.locator("#y-type input").click()
+    page.locator("ul[role=listbox] li[role=option]", has_text="Guidance").first.click()
+    page.locator("#y-values textarea").fill("3, 9")
+    page.locator("#y-values textarea").blur()
+    playground.expect("#compare-plan").to_contain_text("4 cells (2 × 2)")
+    page.click("#compare-run")
+    page.wait_for_function("() => document.querySelectorAll('#compare-cells img').length === 4")
+    playground.expect("#compare-status").to_contain_text("4/4 cells")
+    captions = page.locator("#compare-cells img").evaluate_all("imgs => imgs.map(i => i.alt)")
+    assert [("500" in c, "501" in c) for c in captions] == [(True, False), (False, True), (True, False), (False, True)]
+    assert page.locator("#compare-grid img").count() == 1
+    page.locator("#compare-cells button.thumbnail-item").nth(3).click()
+    playground.expect("#compare-cell").to_contain_text("seed 501")
+    playground.expect("#compare-cell").to_contain_text("guidance 9")
+    page.locator("#compare-cells button.thumbnail-item").nth(0).click()
+    playground.expect("#compare-cell").to_contain_text("seed 500")
+    page.wait_for_function("() => document.querySelectorAll('#ab-slider img').length >= 2")
+    assert page.locator("#compare-export a").count() >= 1

@@ -1,0 +1,251 @@
+"""The Compare tab: one prompt over an X (and optional Y) axis of seeds, guidance, steps, schedulers,
+sizes, backends or prompt search/replace, shown as a labelled grid; cells open their parameters,
+any two images go side by side in an A/B slider, and the grid exports as one PNG with its axes.
+
+``compare`` is the public ``/compare`` endpoint. It takes the Generate tab's settings (its prompt,
+backend, size, seed…) plus the axes, so a grid is always "these settings, varied along the axes".
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from backends.compare import (
+    AXIS_KINDS,
+    DEFAULT_CONFIRM_ABOVE,
+    axis_choices,
+    export_grid_png,
+    parse_axis_kind,
+    plan_compare,
+    run_grid,
+)
+from backends.errors import PlaygroundError
+from backends.playground import Playground
+
+from .generate_tab import GenerateTab
+from .history_panel import FAILED_THUMB, HistoryPanel
+from .i18n import i18n
+from .session import JobBoard, SessionContext
+
+__all__ = ["build_compare_tab", "confirm_threshold"]
+
+NO_AXIS = "none"
+
+
+def confirm_threshold(env=os.environ) -> int:
+    """Grids with more cells than this ask for confirmation (``PLAYGROUND_CONFIRM_CELLS``)."""
+    raw = env.get("PLAYGROUND_CONFIRM_CELLS", "")
+    return int(raw) if raw.isdigit() and int(raw) > 0 else DEFAULT_CONFIRM_ABOVE
+
+
+@dataclass(frozen=True)
+class CompareTab:
+    gallery: gr.Gallery
+    event: Any
+
+
+def axis_help(x_kind: str | None, y_kind: str | None) -> str:
+    lines = []
+    for label, kind in (("X", x_kind), ("Y", y_kind)):
+        try:
+            parsed = parse_axis_kind(kind, optional=True)
+        except PlaygroundError:
+            continue
+        if parsed is not None:
+            info = AXIS_KINDS[parsed]
+            lines.append(f"**{label} · {info.title}**: {info.syntax} Example: `{info.example}`")
+    return "\n\n".join(lines)
+
+
+def build_compare_tab(
+    playground: Playground, context: SessionContext, generate: GenerateTab, history: HistoryPanel, *, confirm_above: int
+) -> CompareTab:
+    form = generate.form
+    jobs = JobBoard()
+    exports = Path(tempfile.mkdtemp(prefix="kolors-grids-"))
+    kinds = axis_choices()
+
+    gr.Markdown(i18n("compare_intro"))
+    with gr.Row():
+        x_type = gr.Dropdown(kinds, value="seed", label=i18n("x_axis"), elem_id="x-type", scale=1)
+        x_values = gr.Textbox(value="4", label=i18n("x_values"), elem_id="x-values", scale=3)
+    with gr.Row():
+        y_type = gr.Dropdown([(i18n("no_axis"), NO_AXIS), *kinds], value=NO_AXIS, label=i18n("y_axis"), elem_id="y-type", scale=1)
+        y_values = gr.Textbox(value="", label=i18n("y_values"), elem_id="y-values", scale=3)
+    syntax = gr.Markdown(axis_help("seed", None), elem_id="axis-help")
+    plan_text = gr.Markdown(elem_id="compare-plan")
+    confirm = gr.Checkbox(label=i18n("confirm_large"), value=False, elem_id="compare-confirm")
+    with gr.Row():
+        run_button = gr.Button(i18n("run_grid"), variant="primary", elem_id="compare-run", scale=3)
+        stop_button = gr.Button(i18n("stop"), variant="stop", elem_id="compare-stop", scale=1)
+    status = gr.Markdown(elem_id="compare-status")
+    grid_image = gr.Image(label=i18n("grid"), type="filepath", format="png", interactive=False, elem_id="compare-grid")
+    cells = gr.Gallery(
+        label=i18n("cells"), format="png", columns=4, height=420, object_fit="contain", allow_preview=False,
+        fit_columns=False, elem_id="compare-cells", interactive=False,
+    )
+    cell_details = gr.Markdown(elem_id="compare-cell")
+    with gr.Accordion(i18n("ab"), open=True):
+        gr.Markdown(i18n("ab_help"))
+        slider = gr.ImageSlider(label="A / B", type="filepath", interactive=False, elem_id="ab-slider")
+    export_file = gr.File(label=i18n("export"), interactive=False, elem_id="compare-export")
+    with gr.Accordion(i18n("info"), open=False):
+        result_json = gr.JSON(label=i18n("info"), elem_id="compare-info")
+    ab_paths = gr.State([])
+
+    # --- handlers ---------------------------------------------------------------------------
+
+    def form_values(values: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in values.items() if v is not None}
+
+    def estimate(data: dict, request: gr.Request) -> str:
+        values = form.values_from(data)
+        try:
+            plan = plan_compare(
+                playground, backend_id=values.backend,
+                values=form_values(generate.drop_hidden(values.request_values(), values.backend)),
+                x_kind=data[x_type], x_text=data[x_values], y_kind=data[y_type], y_text=data[y_values],
+                api_keys=context.session(request).keys,
+            )
+        except PlaygroundError as exc:
+            return f"⚠️ {exc}"
+        ask = " — **tick the box below to run it**" if plan.needs_confirmation(above=confirm_above) else ""
+        return f"📐 {plan.summary}{ask}"
+
+    async def compare(
+        backend: str,
+        prompt: str,
+        negative_prompt: str = "",
+        size: str = "1024x1024",
+        seed: float = -1,
+        steps: float | None = None,
+        guidance: float | None = None,
+        scheduler: str | None = None,
+        output_format: str | None = None,
+        output_quality: float | None = None,
+        x_type: str = "seed",
+        x_values: str = "4",
+        y_type: str = NO_AXIS,
+        y_values: str = "",
+        confirm: bool = False,
+        request: gr.Request = None,  # type: ignore[assignment]
+        progress: gr.Progress = gr.Progress(),
+    ):
+        """Run a comparison grid. Returns the labelled grid PNG, the cells, and a JSON description."""
+        session = context.session(request)
+        values = {
+            "prompt": prompt, "negative_prompt": negative_prompt, "size": size, "seed": seed, "steps": steps,
+            "guidance": guidance, "scheduler": scheduler, "output_format": output_format, "output_quality": output_quality,
+        }
+        try:
+            plan = plan_compare(
+                playground, backend_id=backend, values=form_values(generate.drop_hidden(values, backend)),
+                x_kind=x_type, x_text=x_values, y_kind=y_type, y_text=y_values, api_keys=session.keys,
+            )
+        except PlaygroundError as exc:
+            raise gr.Error(str(exc), duration=None, print_exception=False) from None
+        if plan.needs_confirmation(above=confirm_above) and not confirm:
+            raise gr.Error(
+                f"This grid has {len(plan.cells)} cells ({plan.summary}). Tick the confirmation box to run it, "
+                "or make an axis shorter.", duration=None, print_exception=False,
+            )
+        token = jobs.start(session.job_key)
+        try:
+            result = await run_grid(
+                playground, plan, visitor=session.visitor, quota_keys=session.quota_keys if context.hosted else (),
+                api_keys=session.keys, cancel=token,
+                progress=lambda p: progress(p.fraction, desc=p.label),
+            )
+        except PlaygroundError as exc:
+            raise gr.Error(str(exc), duration=None, print_exception=False) from None
+        finally:
+            jobs.finish(session.job_key, token)
+        path = exports / f"grid-{uuid.uuid4().hex}.png"
+        path.write_bytes(export_grid_png(result, playground.history))
+        items = [(str(p) if p else str(FAILED_THUMB), caption) for p, caption in result.gallery()]
+        return str(path), items, result.to_dict()
+
+    def after_run(info: dict | None, grid_path: str | None, request: gr.Request):
+        """The status line, the export download, and the A/B pair of a two-cell grid."""
+        if not info:
+            return "", None, [], gr.update()
+        visitor = context.session(request).visitor
+        paths = []
+        for cell in info["cells"]:
+            entry = playground.history.get(cell["generation_id"], visitor=visitor) if cell.get("generation_id") else None
+            if entry is not None and entry.images:
+                paths.append(str(entry.images[0].path))
+        pair = paths if len(info["cells"]) == 2 and len(paths) == 2 else []
+        columns = len(info.get("x", {}).get("values") or []) or 4
+        return f"✅ {info['result_summary']}", grid_path, pair, gr.update(columns=columns)
+
+    def select_cell(info: dict | None, pair: list, request: gr.Request, evt: gr.SelectData):
+        index = evt.index if isinstance(evt.index, int) else (evt.index or [0])[0]
+        if not info or index is None or index >= len(info["cells"]):
+            return "", pair, gr.update()
+        cell = info["cells"][index]
+        req = cell.get("request") or {}
+        text = (
+            f"**{cell.get('title') or 'Cell'}** · {cell.get('backend_label', cell.get('backend_id'))} · seed `{cell.get('seed')}`"
+            f" · status {cell['status']}" + (f" · generation `{cell['generation_id']}`" if cell.get("generation_id") else "")
+            + f"\n\n{req.get('width')}×{req.get('height')} · steps {req.get('steps')} · guidance {req.get('guidance')}"
+            + (f" · {req['scheduler']}" if req.get("scheduler") else "")
+            + f"\n\n> {req.get('prompt', '')}"
+            + (f"\n\nNegative: {req['negative_prompt']}" if req.get("negative_prompt") else "")
+            + (f"\n\n❌ {cell['error']}" if cell.get("error") else "")
+        )
+        entry = playground.history.get(cell["generation_id"], visitor=context.session(request).visitor) if cell.get("generation_id") else None
+        if entry is None or not entry.images:
+            return text, pair, gr.update()
+        pair = [*pair, str(entry.images[0].path)][-2:]
+        return text, pair, (tuple(pair) if len(pair) == 2 else gr.update())
+
+    def add_history_entry(entry_id: str | None, pair: list, request: gr.Request):
+        entry = playground.history.get(entry_id, visitor=context.session(request).visitor) if entry_id else None
+        if entry is None or not entry.images:
+            gr.Warning("Select a history entry with an image first.")
+            return pair, gr.update()
+        pair = [*pair, str(entry.images[0].path)][-2:]
+        return pair, (tuple(pair) if len(pair) == 2 else gr.update())
+
+    def stop(request: gr.Request) -> None:
+        jobs.stop(context.session(request).job_key)
+
+    # --- wiring -----------------------------------------------------------------------------
+
+    axis_inputs = {x_type, x_values, y_type, y_values, *form.value_inputs()}
+    gr.on(
+        [x_type.change, y_type.change], axis_help, inputs=[x_type, y_type], outputs=syntax, api_visibility="private",
+    )
+    gr.on(
+        [x_type.change, y_type.change, x_values.submit, y_values.submit, x_values.blur, y_values.blur, form.prompt.blur,
+         form.backend.change],
+        estimate, inputs=axis_inputs, outputs=plan_text, api_visibility="private",
+    )
+    inputs = {name: component for name, component in form.request_inputs().items() if name != "n"}
+    event = run_button.click(
+        compare,
+        inputs_kwargs={**inputs, "x_type": x_type, "x_values": x_values, "y_type": y_type, "y_values": y_values, "confirm": confirm},
+        outputs=[grid_image, cells, result_json],
+        api_name="compare",
+        concurrency_limit=context.generate_concurrency,
+        concurrency_id="compare",
+    )
+    event.success(
+        after_run, inputs=[result_json, grid_image], outputs=[status, export_file, ab_paths, cells], api_visibility="private"
+    ).then(
+        lambda pair: tuple(pair) if len(pair) == 2 else gr.update(), inputs=ab_paths, outputs=slider, api_visibility="private",
+    )
+    history.reload_after(event)
+    stop_button.click(stop, queue=False, api_visibility="private")
+    cells.select(select_cell, inputs=[result_json, ab_paths], outputs=[cell_details, ab_paths, slider], api_visibility="private")
+    history.ab_button.click(add_history_entry, inputs=[history.selected_id, ab_paths], outputs=[ab_paths, slider], api_visibility="private")
+    context.on_load(estimate, inputs=axis_inputs, outputs=plan_text)
+    return CompareTab(gallery=cells, event=event)
