@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import pytest
 from tests.app_harness import RunningApp, emulator_env, start_app, stop_app
 
 __all__ = [
-    "CHROMIUM", "CHROMIUM_ARGS", "AppUnderTest", "PlaygroundPage", "browser_app_fixture", "browser_fixture",
+    "CHROMIUM", "CHROMIUM_ARGS", "AppUnderTest", "app_under_test", "PlaygroundPage", "browser_app_fixture", "browser_fixture",
     "playground_fixture", "size_of",
 ]
 
@@ -74,6 +75,13 @@ def browser_app_fixture(tmp_path_factory, dieyuyun_emulator_session, segmind_emu
         ("dieyuyun", dieyuyun_emulator_session), ("segmind", segmind_emulator_session),
         ("siliconflow", siliconflow_emulator_session),
     )
+    with app_under_test(folder, env) as app:
+        yield app
+
+
+@contextmanager
+def app_under_test(folder: Path, env: Mapping[str, str]) -> Iterator[AppUnderTest]:
+    """The app started with ``env`` and its data under ``folder``, stopped afterwards."""
     app = AppUnderTest(env=env, data_dir=folder / "data", log_path=folder / "app.log")
     app.start()
     try:

@@ -29,6 +29,7 @@ from backends.http import Timeouts
 from backends.playground import Playground
 from backends.registry import Registry
 from tests.conftest import make_backend as _make_backend
+from tests.probes import ConcurrencyProbe
 
 PROMPT = "a lighthouse at dusk, oil painting"
 
@@ -39,28 +40,6 @@ ROOMY = Timeouts(connect=5.0, read=15.0, write=5.0, pool=15.0, download=15.0, to
 
 def make_backend(provider, emulator, **overrides):
     return _make_backend(provider, emulator, **{"timeouts": ROOMY, **overrides})
-
-
-class ConcurrencyProbe:
-    """Wraps a real backend and records how many of its calls overlap."""
-
-    def __init__(self, inner) -> None:
-        self.inner = inner
-        self.id, self.label, self.model = inner.id, inner.label, inner.model
-        self.capabilities, self.max_concurrency = inner.capabilities, inner.max_concurrency
-        self.active = self.peak = self.calls = 0
-
-    def availability(self):
-        return self.inner.availability()
-
-    async def generate(self, request, *, progress=None, cancel=None):
-        self.active += 1
-        self.calls += 1
-        self.peak = max(self.peak, self.active)
-        try:
-            return await self.inner.generate(request, progress=progress, cancel=cancel)
-        finally:
-            self.active -= 1
 
 
 def make_playground(tmp_path, *backends) -> Playground:

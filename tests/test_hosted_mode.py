@@ -14,7 +14,7 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 
 from tests.app_harness import emulator_env, running_app
-from tests.browser_fixtures import VIEWPORT, AppUnderTest, PlaygroundPage, browser_fixture  # noqa: F401
+from tests.browser_fixtures import VIEWPORT, PlaygroundPage, app_under_test, browser_fixture  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
@@ -25,12 +25,8 @@ def hosted_app(tmp_path_factory, dieyuyun_emulator_session, segmind_emulator_ses
     folder = tmp_path_factory.mktemp("hosted-app")
     env = {**emulator_env(("dieyuyun", dieyuyun_emulator_session)), "PLAYGROUND_MODE": "hosted",
            "SEGMIND_BASE_URL": segmind_emulator_session.base_url}
-    app = AppUnderTest(env=env, data_dir=folder / "data", log_path=folder / "app.log")
-    app.start()
-    try:
+    with app_under_test(folder, env) as app:
         yield app
-    finally:
-        app.stop()
 
 
 def visitor(browser, app) -> tuple[object, PlaygroundPage]:
