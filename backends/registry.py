@@ -53,7 +53,10 @@ class Registry:
         self._backends[backend.id] = backend
 
     def __contains__(self, backend_id: object) -> bool:
-        return backend_id in self._backends
+        try:
+            return backend_id in self._backends
+        except TypeError:  # an API call may send a list or a dict where an id belongs
+            return False
 
     def __len__(self) -> int:
         return len(self._backends)
