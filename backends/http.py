@@ -354,7 +354,7 @@ class ProviderHttp:
                 provider=name, status=status,
             )
         return RequestRejected(
-            f"{name} rejected the request (HTTP {status}).{said or ' Change the prompt or settings and try again.'}",
+            f"{name} rejected the request (HTTP {status}).{said} Change the prompt or settings and try again.",
             provider=name, status=status,
         )
 
@@ -395,7 +395,9 @@ class ProviderHttp:
             async with asyncio.timeout(self.timeouts.download):
                 async with self._client("download").stream("GET", url) as response:
                     if response.url.scheme not in ("http", "https"):
-                        raise ImageDownloadFailed(f"{self.provider}'s image URL redirected off http(s).", provider=self.provider)
+                        raise ImageDownloadFailed(
+                            f"{self.provider}'s image URL redirected off http(s); refused. Try again.", provider=self.provider
+                        )
                     if response.status_code in (403, 404, 410):
                         raise ImageDownloadFailed(
                             f"{self.provider}'s image link had already expired (HTTP {response.status_code}). "
@@ -434,7 +436,8 @@ class ProviderHttp:
 
     def _too_large(self, size: int) -> BadProviderResponse:
         return BadProviderResponse(
-            f"{self.provider} sent an image over {self.limits.max_bytes // (1024 * 1024)} MB ({size} bytes); refused.",
+            f"{self.provider} sent an image over {self.limits.max_bytes // (1024 * 1024)} MB ({size} bytes); refused. "
+            "Try again with a smaller size.",
             provider=self.provider,
         )
 
@@ -445,22 +448,30 @@ def inspect_image(data: bytes, *, provider: str, limits: ImageLimits = ImageLimi
     The header is read first, so a decompression bomb is refused before any pixel is decoded.
     """
     if len(data) > limits.max_bytes:
-        raise BadProviderResponse(f"{provider} sent an image over the size limit ({len(data)} bytes).", provider=provider)
+        raise BadProviderResponse(
+            f"{provider} sent an image over the size limit ({len(data)} bytes); refused. Try again with a smaller size.",
+            provider=provider,
+        )
     try:
         with Image.open(io.BytesIO(data)) as image:
             width, height = image.size
             kind = image.format
             if width * height > limits.max_pixels:
                 raise BadProviderResponse(
-                    f"{provider} sent an image of {width}x{height} pixels, over the limit of {limits.max_pixels} pixels; refused.",
+                    f"{provider} sent an image of {width}x{height} pixels, over the limit of {limits.max_pixels} pixels; "
+                    "refused. Try again with a smaller size.",
                     provider=provider,
                 )
             if kind not in IMAGE_TYPES:
-                raise BadProviderResponse(f"{provider} sent a {kind} image; expected PNG, JPEG or WebP.", provider=provider)
+                raise BadProviderResponse(
+                    f"{provider} sent a {kind} image; expected PNG, JPEG or WebP. Try again.", provider=provider
+                )
             image.load()
     except Image.DecompressionBombError as exc:
         raise BadProviderResponse(
-            f"{provider} sent an image too large to decode safely (a decompression bomb); refused.", provider=provider
+            f"{provider} sent an image too large to decode safely (a decompression bomb); refused. "
+            "Try again; if it keeps happening, the provider is sending broken images.",
+            provider=provider,
         ) from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise BadProviderResponse(

@@ -44,10 +44,12 @@ class JobProgress:
     images_done: int
     images_total: int
     fraction: float
+    phase: str = ""
 
     @property
     def label(self) -> str:
-        return f"{self.images_done}/{self.images_total} images"
+        counted = f"{self.images_done}/{self.images_total} images"
+        return f"{self.phase} · {counted}" if self.phase else counted
 
 
 ProgressHandler = Callable[[JobProgress], None]
@@ -151,7 +153,7 @@ class JobRunner:
                 )
             if len(output.images) != request.n:
                 raise PlaygroundError(
-                    f"{backend.label} returned {len(output.images)} image(s) instead of {request.n}."
+                    f"{backend.label} returned {len(output.images)} image(s) instead of {request.n}. Try again."
                 )
             images = tuple(
                 replace(image, index=first + offset, seed=(request.seed or 0) + offset)
@@ -186,11 +188,13 @@ class _Tracker:
         self.handler = handler
         self.done = 0
         self.partial: dict[int, float] = {}
+        self.phase = ""
 
     def step(self, first: int, step: StepProgress) -> None:
+        self.phase = step.phase
         if step.total > 0:
             self.partial[first] = min(step.done / step.total, 1.0)
-            self._emit()
+        self._emit()
 
     def finished(self, first: int, count: int) -> None:
         self.partial.pop(first, None)
@@ -202,6 +206,6 @@ class _Tracker:
             return
         fraction = (self.done + sum(self.partial.values())) / self.total
         try:
-            self.handler(JobProgress(self.done, self.total, min(fraction, 1.0)))
+            self.handler(JobProgress(self.done, self.total, min(fraction, 1.0), self.phase))
         except Exception:  # a progress display must never break a job
             log.debug("progress handler failed", exc_info=True)
