@@ -1,0 +1,241 @@
+"""What the reliability tests of issue #6 share: a gate in front of an emulator that can refuse
+connections, the generic OpenAI-compatible backend declared in a TOML file, short provider bounds
+for the launched app, and a check of the history on disk (integrity, whole entries, no debris)."""
+
+from __future__ import annotations
+
+import io
+import socket
+import sqlite3
+import threading
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from PIL import Image
+
+__all__ = [
+    "GENERIC_ID",
+    "GENERIC_KEY_ENV",
+    "Gate",
+    "HistoryCheck",
+    "check_history",
+    "fast_http_env",
+    "generic_backend_toml",
+]
+
+GENERIC_ID = "selfhosted"
+GENERIC_KEY_ENV = "SELFHOSTED_API_KEY"
+
+
+def fast_http_env(*, timeout: float = 1.5, retries: int = 2, backoff: float = 0.05) -> dict[str, str]:
+    """The operator's variables (README, Backends) set so that faults play out in seconds."""
+    return {
+        "PLAYGROUND_HTTP_TIMEOUT": str(timeout),
+        "PLAYGROUND_HTTP_RETRIES": str(retries),
+        "PLAYGROUND_HTTP_BACKOFF": str(backoff),
+    }
+
+
+def generic_backend_toml(
+    path: Path, base_url: str, *, max_concurrency: int = 4, label: str = "Self-hosted Kolors"
+) -> dict[str, str]:
+    """Write the PLAYGROUND_BACKENDS file for one generic endpoint (the self-hosted server emulator,
+    which answers with paths local to itself unless asked for b64_json); return the variable."""
+    path.write_text(
+        "[[backend]]\n"
+        f'id = "{GENERIC_ID}"\n'
+        f'label = "{label}"\n'
+        f'base_url = "{base_url}"\n'
+        'model = "kolors"\n'
+        f'api_key_env = "{GENERIC_KEY_ENV}"\n'
+        "size_range = [256, 2048]\n"
+        'response_format = "b64_json"\n'
+        f"max_concurrency = {max_concurrency}\n",
+        encoding="utf-8",
+    )
+    return {"PLAYGROUND_BACKENDS": str(path)}
+
+
+# --- a gate that can refuse connections ---------------------------------------------------------
+
+
+class Gate:
+    """A TCP forwarder on 127.0.0.1 in front of ``target``'s port. :meth:`close` stops listening and
+    cuts every open connection, so the next connect is refused (ECONNREFUSED), exactly what a
+    provider that is down looks like; :meth:`open` listens again on the same port."""
+
+    def __init__(self, target_url: str) -> None:
+        parts = urlsplit(target_url)
+        self._target = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self._target_url = parts
+        self._lock = threading.Lock()
+        self._links: set[socket.socket] = set()
+        self._listener: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.open()
+
+    @property
+    def url(self) -> str:
+        """``target_url`` with the gate's port in place of the target's."""
+        return urlunsplit(self._target_url._replace(netloc=f"127.0.0.1:{self.port}"))
+
+    @property
+    def is_open(self) -> bool:
+        return self._listener is not None
+
+    def open(self) -> None:
+        if self._listener is not None:
+            return
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        listener.settimeout(0.1)
+        self._listener = listener
+        self._thread = threading.Thread(target=self._accept, args=(listener,), daemon=True, name=f"gate:{self.port}")
+        self._thread.start()
+
+    def close(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is None:
+            return
+        listener.close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        with self._lock:
+            links, self._links = self._links, set()
+        for link in links:
+            _shut(link)
+
+    def _accept(self, listener: socket.socket) -> None:
+        while self._listener is listener:
+            try:
+                client, _ = listener.accept()
+            except (TimeoutError, socket.timeout):
+                continue
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self._target, timeout=5)
+            except OSError:
+                _shut(client)
+                continue
+            client.settimeout(None)
+            upstream.settimeout(None)
+            with self._lock:
+                self._links |= {client, upstream}
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while chunk := source.recv(65536):
+                sink.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for link in (source, sink):
+                _shut(link)
+                with self._lock:
+                    self._links.discard(link)
+
+
+def _shut(link: socket.socket) -> None:
+    try:
+        link.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    link.close()
+
+
+# --- the history on disk ---------------------------------------------------------------------------
+
+
+@dataclass
+class HistoryCheck:
+    """What :func:`check_history` found. ``problems`` is empty when the history is sound."""
+
+    integrity: str
+    ids: list[str] = field(default_factory=list)
+    statuses: dict[str, str] = field(default_factory=dict)
+    image_files: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.integrity == "ok" and not self.problems
+
+
+def check_history(data_dir: Path, *, decode: bool | Collection[str] = True) -> HistoryCheck:
+    """Open ``data_dir``'s SQLite file read-only and check it as a person's history must be:
+
+    - ``PRAGMA integrity_check`` is ok;
+    - every entry is whole: an ``ok`` entry has all n images, a ``partial`` one at least one, a
+      ``failed`` one none; each image's PNG (and thumbnail) exists and decodes;
+    - no file in images/ or thumbs/ is left that no row names (debris of an interrupted write).
+
+    ``decode`` is False to check only that files exist, or the ids of the entries to decode.
+    """
+    db_path = data_dir / "history.sqlite3"
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10)
+    try:
+        conn.execute("PRAGMA busy_timeout = 10000")
+        integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
+        check = HistoryCheck(integrity=integrity)
+        rows = conn.execute("SELECT id, status, n FROM generations ORDER BY created_at").fetchall()
+        images = conn.execute("SELECT generation_id, idx, file_name, thumb_name FROM images").fetchall()
+    finally:
+        conn.close()
+    by_entry: dict[str, list[tuple[int, str, str | None]]] = {}
+    for generation_id, idx, file_name, thumb_name in images:
+        by_entry.setdefault(generation_id, []).append((idx, file_name, thumb_name))
+    named_images, named_thumbs = set(), set()
+    for entry_id, status, n in rows:
+        check.ids.append(entry_id)
+        check.statuses[entry_id] = status
+        own = by_entry.pop(entry_id, [])
+        if status == "ok" and len(own) != n:
+            check.problems.append(f"entry {entry_id} is ok with {len(own)} of {n} images")
+        elif status == "partial" and not 0 < len(own) < n:
+            check.problems.append(f"entry {entry_id} is partial with {len(own)} of {n} images")
+        elif status == "failed" and own:
+            check.problems.append(f"entry {entry_id} failed but names {len(own)} images")
+        elif status not in ("ok", "partial", "failed"):
+            check.problems.append(f"entry {entry_id} has status {status!r}")
+        for _, file_name, thumb_name in own:
+            named_images.add(file_name)
+            files = [data_dir / "images" / file_name]
+            if thumb_name:
+                named_thumbs.add(thumb_name)
+                files.append(data_dir / "thumbs" / thumb_name)
+            for path in files:
+                decoding = decode is True or (decode is not False and entry_id in decode)
+                problem = _unreadable(path) if decoding else (None if path.is_file() else "is missing")
+                if problem:
+                    check.problems.append(f"entry {entry_id}: {path.relative_to(data_dir)} {problem}")
+    for entry_id in by_entry:
+        check.problems.append(f"images rows name entry {entry_id}, which does not exist")
+    for folder, named in (("images", named_images), ("thumbs", named_thumbs)):
+        for path in sorted((data_dir / folder).iterdir()) if (data_dir / folder).is_dir() else ():
+            if path.name not in named:
+                check.problems.append(f"{folder}/{path.name} is left over: no entry names it")
+    check.image_files = len(named_images)
+    return check
+
+
+def _unreadable(path: Path) -> str | None:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return "is missing"
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+    except Exception as exc:  # noqa: BLE001 - any failure to decode is the finding
+        return f"does not decode ({type(exc).__name__})"
+    return None
