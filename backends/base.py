@@ -216,10 +216,12 @@ class CancelToken:
 
 @dataclass(frozen=True)
 class StepProgress:
-    """Progress inside one backend call: ``done`` of ``total`` units (denoising steps, or images)."""
+    """Progress inside one backend call: ``done`` of ``total`` units (denoising steps, or images).
+    ``phase`` names a slow stage the person should know about ("Loading the model (first use)")."""
 
     done: int
     total: int
+    phase: str = ""
 
 
 ProgressCallback = Callable[[StepProgress], None]

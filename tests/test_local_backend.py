@@ -227,9 +227,20 @@ def test_unknown_scheduler_is_an_invalid_request(backend: LocalBackend) -> None:
     assert caught.value.fields == ("scheduler",)
 
 
+def test_the_first_load_is_reported_before_the_steps(backend: LocalBackend) -> None:
+    LOADER.unload()
+    seen: list[StepProgress] = []
+    generate(backend, replace(REQUEST, steps=2), progress=seen.append)
+    assert "Loading the Kolors weights" in seen[0].phase and seen[1:] == [StepProgress(1, 2), StepProgress(2, 2)]
+    seen.clear()
+    generate(backend, replace(REQUEST, steps=2), progress=seen.append)
+    assert all(not step.phase for step in seen)  # loaded once, not again
+
+
 def test_progress_is_reported_once_per_step(backend: LocalBackend) -> None:
     seen: list[StepProgress] = []
     generate(backend, replace(REQUEST, steps=4), progress=seen.append)
+    seen = [step for step in seen if not step.phase]  # a first load reports itself too
     assert seen == [StepProgress(done, 4) for done in range(1, 5)]
     seen.clear()
     generate(backend, replace(REQUEST, steps=2, n=2), progress=seen.append)

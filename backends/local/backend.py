@@ -18,6 +18,7 @@ from ..base import (
     GeneratedImage,
     GenerationRequest,
     ProgressCallback,
+    StepProgress,
 )
 from ..errors import GenerationCancelled
 from .pipeline import INSTALL_HINT, LOADER, PROVIDER, render_on_device
@@ -116,6 +117,8 @@ class LocalBackend:
     def _generate_blocking(
         self, request: GenerationRequest, progress: ProgressCallback | None, stop: _Stop
     ) -> BackendOutput:
+        if progress is not None and not LOADER.is_loaded(self.settings):
+            progress(StepProgress(0, 0, phase=f"Loading the Kolors weights from {self.settings.model} (first use only)"))
         with LOADER.use(self.settings, cancel=stop) as loaded:
             if stop.cancelled:
                 raise GenerationCancelled()

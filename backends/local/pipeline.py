@@ -119,6 +119,10 @@ class PipelineLoader:
     def loaded(self) -> LoadedPipeline | None:
         return self._loaded
 
+    def is_loaded(self, settings: LocalSettings) -> bool:
+        loaded = self._loaded
+        return loaded is not None and _load_key(loaded.settings) == _load_key(settings)
+
     @contextmanager
     def use(self, settings: LocalSettings, *, cancel: _Cancellable | None = None) -> Iterator[LoadedPipeline]:
         """Hold the pipeline for one job, loading it first if needed. Raises GenerationCancelled on Stop."""
@@ -137,8 +141,8 @@ class PipelineLoader:
 
     def _ensure(self, settings: LocalSettings) -> LoadedPipeline:
         loaded = self._loaded
-        if loaded is not None and _load_key(loaded.settings) == _load_key(settings):
-            return loaded
+        if self.is_loaded(settings):
+            return loaded  # type: ignore[return-value]
         self._drop()
         self._loaded = load_pipeline(settings)
         self.loads += 1
