@@ -466,7 +466,13 @@ def inspect_image(data: bytes, *, provider: str, limits: ImageLimits = ImageLimi
                 raise BadProviderResponse(
                     f"{provider} sent a {kind} image; expected PNG, JPEG or WebP. Try again.", provider=provider
                 )
-            image.load()
+            if kind == "PNG":
+                # Every chunk's CRC up to IEND: a cut or damaged PNG fails here without a pixel being
+                # decoded (0.5 ms instead of 35 ms for a 1024x1024 photo, on the event loop). The
+                # history store decodes it once, for the thumbnail.
+                image.verify()
+            else:
+                image.load()
     except Image.DecompressionBombError as exc:
         raise BadProviderResponse(
             f"{provider} sent an image too large to decode safely (a decompression bomb); refused. "
