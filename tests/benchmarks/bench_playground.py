@@ -35,15 +35,18 @@ import random
 import signal
 import sqlite3
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +89,7 @@ class Settings:
     startup_repeats: int
     load_clients: int
     load_each: int
+    images: str
     quick: bool
 
     @classmethod
@@ -101,6 +105,7 @@ class Settings:
             startup_repeats=args.startup_repeats or (1 if quick else 3),
             load_clients=args.clients or (4 if quick else 32),
             load_each=args.each or (2 if quick else 5),
+            images=args.images,
             quick=quick,
         )
 
@@ -203,13 +208,14 @@ def stop(process: subprocess.Popen) -> None:
 
 
 @contextmanager
-def emulator_process(latency: float, scratch: Path) -> Iterator[str]:
-    """``python -m tests.emulators --provider dieyuyun`` in its own process (its rendering must not share
-    this process's GIL with the clients being timed); yields its base URL."""
+def emulator_process(latency: float, scratch: Path, *, images: str = "photo", size: str = "1024x1024") -> Iterator[str]:
+    """The dieyuyun emulator in its own process (its rendering must not share this process's GIL with
+    the clients being timed), serving ``images`` ("photo" or the emulator's own "mosaic"); yields its
+    base URL."""
     log_path = scratch / "emulator.log"
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.emulators", "--provider", "dieyuyun", "--latency", str(latency),
-         "--api-key", API_KEY],
+        [sys.executable, "-m", "tests.benchmarks.bench_playground", "--serve-emulator", "--latency", str(latency),
+         "--images", images, "--size", size],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=open(log_path, "wb"), text=True, start_new_session=True,
     )
     try:
@@ -219,6 +225,50 @@ def emulator_process(latency: float, scratch: Path) -> Iterator[str]:
         yield line.split(" ", 1)[1].strip()
     finally:
         stop(process)
+
+
+PHOTO_VARIANTS = 2
+
+
+@lru_cache(maxsize=8)
+def _photo_png(width: int, height: int, variant: int) -> bytes:
+    from gradio.media import get_image  # a photograph Gradio ships (910x512)
+    from PIL import Image, ImageOps
+
+    with Image.open(get_image("groot.jpeg")) as photo:
+        photo = photo.convert("RGB")
+        if variant % 2:
+            photo = ImageOps.mirror(photo)
+        scaled = photo.resize((width, height), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    scaled.save(out, "PNG")
+    return out.getvalue()
+
+
+def photo_image(*, prompt: str, seed: int, width: int, height: int, fmt: str = "png", extra: str = "", quality: int = 80) -> bytes:
+    """A stand-in for tests.emulators.images.render_image whose PNGs weigh what Kolors' do (a 1024x1024
+    photograph: ~1.2 MB, ~35 ms to decode; the emulator's mosaics: ~17 KB, ~5 ms). A text chunk
+    naming the request makes every answer's bytes unique, so no cache on the way dedupes two images."""
+    if fmt != "png":
+        raise ValueError("photo images are PNG only")
+    png = _photo_png(width, height, seed % PHOTO_VARIANTS)
+    text = f"{prompt}|{seed}|{extra}".encode("latin-1", "replace")
+    chunk = struct.pack(">I", len(text) + 9) + b"tEXt" + b"emulator\0" + text
+    chunk += struct.pack(">I", zlib.crc32(chunk[4:]))
+    return png[:33] + chunk + png[33:]  # after the signature (8) and IHDR (25)
+
+
+def serve_emulator(latency: float, images: str, size: str) -> None:
+    if images == "photo":
+        import tests.emulators.common as emulator_common
+
+        width, height = (int(v) for v in size.split("x"))
+        for variant in range(PHOTO_VARIANTS):  # before "ready": no timed call pays for the encoding
+            _photo_png(width, height, variant)
+        emulator_common.render_image = photo_image
+    from tests.emulators.__main__ import main as serve
+
+    serve(["--provider", "dieyuyun", "--latency", str(latency), "--api-key", API_KEY])
 
 
 def tree_rss_mb(pid: int) -> float:
@@ -603,22 +653,6 @@ def _preview_costs(pngs: list[bytes]) -> str:
     return ", ".join(parts)
 
 
-def _photo_like_png(size: int) -> bytes | None:
-    """A real photograph (one Gradio ships) scaled to ``size``², as PNG: emulator mosaics compress far
-    better than Kolors' photos, so the preview question is also asked of this."""
-    try:
-        from gradio.media import get_image
-        from PIL import Image
-
-        with Image.open(get_image("groot.jpeg")) as photo:
-            scaled = photo.convert("RGB").resize((size, size), Image.Resampling.LANCZOS)
-        out = io.BytesIO()
-        scaled.save(out, "PNG")
-        return out.getvalue()
-    except Exception:
-        return None
-
-
 def row_bytes(run: Run) -> Row:
     s = run.settings
     client = gradio_client(run.app.url, False)
@@ -634,13 +668,7 @@ def row_bytes(run: Run) -> Row:
     originals = [(run.app.data_dir / "images" / name).read_bytes() for name in names]
     stored = sum(len(png) for png in originals)
     ratio = fetched / stored
-    run.notes.append(f"row 6: 4 emulator images as previews: {_preview_costs(originals)}")
-    photo = _photo_like_png(int(s.size.split("x")[0]))
-    if photo is not None:
-        run.notes.append(
-            f"row 6: a photograph at {s.size} (gradio's groot.jpeg, scaled): PNG {len(photo) / 1000:.0f} KB; "
-            f"as previews: {_preview_costs([photo])}"
-        )
+    run.notes.append(f"row 6: the same 4 images as full-size previews: {_preview_costs(originals)}")
     return Row(
         "bytes", "Bytes to the browser: one 4-image generation's gallery vs the PNG originals",
         f"page fetches {fetched / 1000:.0f} KB ({', '.join(sorted(types))}) · originals {stored / 1000:.0f} KB",
@@ -673,7 +701,8 @@ def machine() -> str:
 def render_text(rows: list[Row]) -> str:
     header = ("#", "row", "ratio", "target", "result", "measured")
     lines = [f"{header[0]:<2} {header[1]:<64} {header[2]:>6}  {header[3]:<22} {header[4]:<6} {header[5]}"]
-    for number, row in enumerate(rows, 1):
+    for row in rows:
+        number = ROWS.index(row.key) + 1
         ratio = f"{row.ratio:.2f}" if row.ratio is not None else "—"
         lines.append(f"{number:<2} {row.title:<64} {ratio:>6}  {row.target:<22} {row.verdict:<6} {row.measured}")
     return "\n".join(lines)
@@ -681,7 +710,8 @@ def render_text(rows: list[Row]) -> str:
 
 def render_markdown(rows: list[Row]) -> str:
     lines = ["| # | row | measured | ratio | target | result |", "|---|---|---|---:|---|---|"]
-    for number, row in enumerate(rows, 1):
+    for row in rows:
+        number = ROWS.index(row.key) + 1
         ratio = f"{row.ratio:.2f}" if row.ratio is not None else "—"
         lines.append(f"| {number} | {row.title} | {row.measured} | {ratio} | {row.target} | {row.verdict} |")
     return "\n".join(lines)
@@ -698,8 +728,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--startup-repeats", type=int, help="launches of each app (3; --quick 1)")
     parser.add_argument("--clients", type=int, help="concurrent clients of row 5 (32; --quick 4)")
     parser.add_argument("--each", type=int, help="generations per client in row 5 (5; --quick 2)")
+    parser.add_argument("--images", choices=("photo", "mosaic"), default="photo",
+                        help="what the emulator answers: PNGs of a photograph, as heavy as Kolors' (default), "
+                             "or its own light colour mosaics")
+    parser.add_argument("--rows", help=f"a comma-separated subset of the rows ({','.join(ROWS)}); all by default")
+    parser.add_argument("--serve-emulator", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.serve_emulator:
+        serve_emulator(args.latency or 0.0, args.images, args.size)
+        return 0
     settings = Settings.from_args(args)
+
+    wanted = [key.strip() for key in args.rows.split(",")] if args.rows else list(ROWS)
+    unknown = set(wanted) - set(ROWS)
+    if unknown:
+        parser.error(f"unknown row(s) {', '.join(sorted(unknown))}; rows are {', '.join(ROWS)}")
 
     load_before = loadavg()
     wall = time.perf_counter()
@@ -708,25 +751,29 @@ def main(argv: list[str] | None = None) -> int:
         run = Run(settings, Path(scratch_dir))
         print(f"machine: {machine()}", flush=True)
         print(f"load average before: {load_before}", flush=True)
-        steps: list[tuple[str, Callable[[], Row]]] = [("history", lambda: row_history(run))]
-        rows["history"] = _step("history", steps[0][1])
-        with emulator_process(settings.latency, run.scratch) as emulator_url:
+        if "history" in wanted:  # in this process, before any other is started
+            rows["history"] = _step("history", lambda: row_history(run))
+        with emulator_process(settings.latency, run.scratch, images=settings.images, size=settings.size) as emulator_url:
             run.emulator_url = emulator_url
             env = {"DIEYUYUN_API_KEY": API_KEY, "DIEYUYUN_BASE_URL": emulator_url}
             try:
-                rows["startup"] = _step("startup", lambda: row_startup(run, env))
-                rows["overhead"] = _step("overhead", lambda: row_overhead(run))
-                rows["fanout"] = _step("fanout", lambda: row_fanout(run))
-                rows["load"] = _step("load", lambda: row_load(run))
-                rows["bytes"] = _step("bytes", lambda: row_bytes(run))
+                if "startup" in wanted:  # launches both apps; the last launch of each serves the rows below
+                    rows["startup"] = _step("startup", lambda: row_startup(run, env))
+                elif set(wanted) - {"history"}:
+                    run.app = launch(APP, env, data_dir=run.scratch / "app-data", log_path=run.scratch / "app.log")
+                    run.bare = launch(BARE_APP, env, data_dir=run.scratch / "bare-data", log_path=run.scratch / "bare.log")
+                measures = {"overhead": row_overhead, "fanout": row_fanout, "load": row_load, "bytes": row_bytes}
+                for key, measure in measures.items():
+                    if key in wanted:
+                        rows[key] = _step(key, lambda: measure(run))
             finally:
                 for launched in (run.app, run.bare):
                     if launched is not None:
                         stop(launched.process)
-        ordered = [rows[key] for key in ROWS]
+        ordered = [rows[key] for key in ROWS if key in rows]
         load_after = loadavg()
         print()
-        print(f"emulator latency {settings.latency:g} s · size {settings.size} · medians of {settings.repeats} "
+        print(f"emulator latency {settings.latency:g} s · {settings.images} images {settings.size} · medians of {settings.repeats} "
               f"(rows 1-2), {settings.history_repeats} (row 3), {settings.startup_repeats} (row 4)"
               + (" · QUICK (figures not meaningful)" if settings.quick else ""))
         print(render_text(ordered))
@@ -737,7 +784,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.markdown:
             text = (
                 render_markdown(ordered)
-                + f"\n\nMachine: {machine()}. Emulator latency {settings.latency:g} s, size {settings.size}; "
+                + f"\n\nMachine: {machine()}. Emulator latency {settings.latency:g} s, {settings.images} PNGs of "
+                f"{settings.size}; "
                 f"load average {load_before} before, {load_after} after.\n"
             )
             args.markdown.parent.mkdir(parents=True, exist_ok=True)
