@@ -31,6 +31,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -329,44 +330,53 @@ class HistoryStore:
         return [entries[i] for i in ids]
 
     def _prepare(self, result: GenerationResult, error: str | None) -> _Prepared:
-        from PIL import Image
-
-        images: list[_PreparedImage] = []
-        failures = list(result.failures)
-        for image in sorted(result.images, key=lambda im: im.index):
-            try:
-                png = to_png(image.data, image.mime_type)
-                width, height = png_size(png)
-                with Image.open(io.BytesIO(png)) as decoded:
-                    decoded.load()
-                    thumb = self._thumbnail(decoded)
-            except Exception as exc:
-                failures.append(
-                    ImageFailure(
-                        index=image.index,
-                        seed=image.seed,
-                        error=f"Image {image.index + 1} came back but could not be stored: {exc}",
-                        error_type="BadProviderResponse",
-                    )
-                )
-                continue
-            images.append(_PreparedImage(image, png, width, height, thumb))
+        ordered = sorted(result.images, key=lambda im: im.index)
+        if len(ordered) > 1:
+            # Decoding is most of a save (35 ms for a 1024x1024 photograph) and Pillow lets go of the
+            # GIL while it decodes, resizes and encodes, so a batch's images are prepared side by side.
+            with ThreadPoolExecutor(max_workers=min(len(ordered), os.cpu_count() or 1)) as pool:
+                outcomes = list(pool.map(self._prepare_image, ordered))
+        else:
+            outcomes = [self._prepare_image(image) for image in ordered]
+        images = [item for item in outcomes if isinstance(item, _PreparedImage)]
+        failures = list(result.failures) + [item for item in outcomes if isinstance(item, ImageFailure)]
         failures.sort(key=lambda f: f.index)
         if not images and not error:
             error = failures[0].error if failures else "No image came back."
         return _Prepared(result, images, failures, error)
+
+    def _prepare_image(self, image: GeneratedImage) -> _PreparedImage | ImageFailure:
+        from PIL import Image
+
+        try:
+            png = to_png(image.data, image.mime_type)
+            width, height = png_size(png)
+            with Image.open(io.BytesIO(png)) as decoded:
+                decoded.load()
+                thumb = self._thumbnail(decoded)
+        except Exception as exc:
+            return ImageFailure(
+                index=image.index,
+                seed=image.seed,
+                error=f"Image {image.index + 1} came back but could not be stored: {exc}",
+                error_type="BadProviderResponse",
+            )
+        return _PreparedImage(image, png, width, height, thumb)
 
     def _thumbnail(self, image: Any) -> bytes | None:
         if max(image.size) <= self.thumb_size:
             return None
         try:
             thumb = image.copy()
-            thumb.thumbnail((self.thumb_size, self.thumb_size))
+            # reducing_gap=1.0: an integer box reduction does most of the way (1024 -> 256 is all of it),
+            # 1.5 ms instead of 5.6 ms; WebP method 2 encodes in 3.6 ms instead of 8 ms, 3% larger.
+            thumb.thumbnail((self.thumb_size, self.thumb_size), reducing_gap=1.0)
             if self._thumb_format == "JPEG" or thumb.mode not in ("RGB", "RGBA"):
                 has_alpha = thumb.mode in ("RGBA", "LA", "PA") or "transparency" in thumb.info
                 thumb = thumb.convert("RGBA" if has_alpha and self._thumb_format == "WEBP" else "RGB")
             out = io.BytesIO()
-            thumb.save(out, format=self._thumb_format, quality=80)
+            options = {"method": 2} if self._thumb_format == "WEBP" else {}
+            thumb.save(out, format=self._thumb_format, quality=80, **options)
             return out.getvalue()
         except Exception:
             return None  # no thumbnail; the UI shows the image itself
