@@ -21,6 +21,7 @@ MAX_PROMPT_CHARS = 2000
 RANDOM_SEED = -1
 _SIZE = re.compile(r"^\s*(\d{1,5})\s*[x×X*]\s*(\d{1,5})\s*$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")  # half of a pair: only a broken client sends one
 
 
 def parse_size(text: str) -> tuple[int, int] | None:
@@ -100,6 +101,9 @@ class _Checker:
             self.problem(field, value, "it must be text")
             return ""
         value = _CONTROL.sub("", value).strip()
+        if _SURROGATE.search(value):
+            self.problem(field, value, "it contains a broken character (half of a UTF-16 pair); type or paste it again")
+            return ""
         if required and not value:
             self.problem(field, value, "type a description of the image you want")
         elif len(value) > MAX_PROMPT_CHARS:
