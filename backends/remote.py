@@ -5,11 +5,13 @@ from __future__ import annotations
 import abc
 import copy
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import httpx
 
 from .base import ApiKey, Availability, BackendOutput, CancelToken, Capabilities, GenerationRequest, ProgressCallback
+from .errors import redact
 from .http import ErrorDescriber, HttpAnswer, ImageLimits, ProviderHttp, RetryPolicy, Timeouts
 
 __all__ = ["RemoteBackend"]
@@ -108,7 +110,9 @@ class RemoteBackend(abc.ABC):
         if cancel is not None:
             cancel.raise_if_cancelled()
         answer = await self.http.post(self.path, json=self.build_payload(request))
-        return await self.read_answer(answer, request)
+        output = await self.read_answer(answer, request)
+        # What the provider reports is shown and stored; a provider (or a proxy) may echo the key in it.
+        return replace(output, info=_redacted(output.info, self._api_key.reveal()))
 
     @abc.abstractmethod
     def build_payload(self, request: GenerationRequest) -> Mapping[str, Any]:
@@ -117,3 +121,14 @@ class RemoteBackend(abc.ABC):
     @abc.abstractmethod
     async def read_answer(self, answer: HttpAnswer, request: GenerationRequest) -> BackendOutput:
         """The images (downloaded at once where the provider sends URLs) and what it reported."""
+
+
+def _redacted(value: Any, secret: str) -> Any:
+    """``value`` with ``secret`` replaced by ``***`` in every string, however deeply nested."""
+    if isinstance(value, str):
+        return redact(value, secret)
+    if isinstance(value, Mapping):
+        return {_redacted(key, secret): _redacted(item, secret) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redacted(item, secret) for item in value]
+    return value
