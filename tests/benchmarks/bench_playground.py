@@ -1,7 +1,8 @@
 """What the playground adds to the provider's wait: overhead, fan-out, history at scale, start-up, load.
 
 Every row is a ratio of two figures measured side by side in the same run, against the dieyuyun
-emulator (its own process, a fixed latency) and the real ``python app.py`` (its own process):
+emulator (its own process, a fixed latency, answering with 1024x1024 PNGs of a photograph, ~1.2 MB
+like Kolors' own) and the real ``python app.py`` (its own process):
 
 1. Overhead: ``/generate`` through gradio_client, n=1, against calling the emulator directly with
    httpx (request + image download), same size; Gradio's own round trip for an endpoint that does
@@ -22,6 +23,10 @@ suite's timing (tests/test_bench_smoke.py runs ``--quick`` only to see every row
 the repository root:
 
     python -m tests.benchmarks.bench_playground [--latency 1.0] [--quick] [--markdown PATH]
+        [--rows overhead,fanout,history,startup,load,bytes] [--images photo|mosaic] [--repeats N]
+
+The machine is usually shared: the load average before and after is printed, and every sample of
+rows 1, 2 and 4 is listed under the table, so a noisy run shows itself.
 """
 
 from __future__ import annotations
