@@ -28,11 +28,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from gradio_client import Client
 
 from tests.app_harness import ROOT, start_app, stop_app
 from tests.emulators import make_emulator
-from tests.reliability_support import GENERIC_ID, GENERIC_KEY_ENV, check_history, generic_backend_toml
+from tests.reliability_support import (
+    GENERIC_ID,
+    GENERIC_KEY_ENV,
+    api_client,
+    check_history,
+    generic_backend_toml,
+)
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -154,7 +159,7 @@ def test_kill_minus_nine_at_five_moments_leaves_a_whole_history(tmp_path):
         ctx = Context(tmp_path, emulator)
         app = ctx.start()
         try:
-            client = Client(app.url, verbose=False, download_files=False)
+            client = api_client(app.url)
             _, info = client.predict(backend=GENERIC_ID, prompt="before the crashes", size="512x512", n=2, api_name="/generate")
             assert len(info["seeds"]) == 2
             check = check_history(ctx.data_dir)
@@ -167,13 +172,15 @@ def test_kill_minus_nine_at_five_moments_leaves_a_whole_history(tmp_path):
                     api_name="/generate",
                 )
                 reached(ctx)
-                assert not job.done(), f"{moment}: the generation ended before the kill"
                 left_behind = files(ctx.data_dir) - files_before
+                finished = job.done()
                 kill_group(app)
+                if moment != "just after the commit":  # there, Gradio may just have handed the answer over
+                    assert not finished, f"{moment}: the generation ended before the kill"
                 survived.append((moment, len(left_behind)))
 
                 app = ctx.start()  # recovery runs when the history opens
-                client = Client(app.url, verbose=False, download_files=False)
+                client = api_client(app.url)
                 after = check_history(ctx.data_dir)
                 assert after.ok, (moment, after.integrity, after.problems)
                 new = [i for i in after.ids if i not in check.ids]

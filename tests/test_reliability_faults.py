@@ -58,6 +58,7 @@ from tests.reliability_support import (
     GENERIC_ID,
     GENERIC_KEY_ENV,
     Gate,
+    api_client,
     check_history,
     fast_http_env,
     generic_backend_toml,
@@ -210,7 +211,7 @@ def fault_app(
     env[GENERIC_KEY_ENV] = emulators["openai"].api_key
     try:
         with running_app(env, data_dir=tmp / "data", log_path=tmp / "app.log") as app:
-            client = Client(app.url, verbose=False, download_files=False)
+            client = api_client(app.url)
             yield FaultApp(app.url, client, tmp / "data", emulators, gates, app.log)
             client.close()
     finally:

@@ -20,9 +20,9 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import pytest
-from gradio_client import Client
 
 from tests.app_harness import ROOT, running_app
+from tests.reliability_support import api_client
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -38,7 +38,7 @@ def served(tmp_path_factory, dieyuyun_emulator_session):
     env = {"DIEYUYUN_API_KEY": SENTINEL, "DIEYUYUN_BASE_URL": emulator.base_url, "GRADIO_TEMP_DIR": str(tmp / "cache")}
     try:
         with running_app(env, data_dir=tmp / "data", log_path=tmp / "app.log") as app:
-            client = Client(app.url, verbose=False, download_files=False)
+            client = api_client(app.url)
             gallery, _ = client.predict(backend="dieyuyun", prompt="a locked door", size="1024x768", api_name="/generate")
             client.close()
             app.tmp, app.emulator = tmp, emulator

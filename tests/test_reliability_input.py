@@ -21,7 +21,6 @@ import re
 
 import httpx
 import pytest
-from gradio_client import Client
 from gradio_client.exceptions import AppError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -38,7 +37,7 @@ from backends.validation import MAX_PROMPT_CHARS, validate_request
 from tests.app_harness import running_app
 from tests.emulators import make_emulator
 from tests.emulators.schema import ApiError
-from tests.reliability_support import GENERIC_ID, GENERIC_KEY_ENV, generic_backend_toml
+from tests.reliability_support import GENERIC_ID, GENERIC_KEY_ENV, api_client, generic_backend_toml
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -252,7 +251,7 @@ def input_app(
     env.update(generic_backend_toml(tmp / "backends.toml", emulators[GENERIC_ID].base_url))
     env[GENERIC_KEY_ENV] = emulators[GENERIC_ID].api_key
     with running_app(env, data_dir=tmp / "data", log_path=tmp / "app.log") as app:
-        app.client = Client(app.url, verbose=False, download_files=False)
+        app.client = api_client(app.url)
         app.emulators = emulators
         app.calls = {"ok": 0, "refused": 0}
         yield app

@@ -21,13 +21,18 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from gradio_client import Client
 from gradio_client.exceptions import AppError
 from PIL import Image
 
 from tests.app_harness import running_app
 from tests.emulators import OpenAIImagesEmulator, make_emulator
-from tests.reliability_support import GENERIC_ID, GENERIC_KEY_ENV, fast_http_env, generic_backend_toml
+from tests.reliability_support import (
+    GENERIC_ID,
+    GENERIC_KEY_ENV,
+    api_client,
+    fast_http_env,
+    generic_backend_toml,
+)
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -93,7 +98,7 @@ def keyed_app(tmp_path_factory):
             env[f"{provider.upper()}_BASE_URL"] = emulators[provider].base_url
         with running_app(env, data_dir=tmp / "data", log_path=tmp / "app.log") as app:
             app.emulators, app.tmp = emulators, tmp
-            app.client = Client(app.url, verbose=False, download_files=str(tmp / "downloads"))
+            app.client = api_client(app.url, download_files=str(tmp / "downloads"))
             yield app
             app.client.close()
     finally:

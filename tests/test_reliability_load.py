@@ -21,7 +21,13 @@ import pytest
 from gradio_client import Client
 
 from tests.app_harness import running_app, start_app, stop_app
-from tests.reliability_support import GENERIC_ID, GENERIC_KEY_ENV, check_history, generic_backend_toml
+from tests.reliability_support import (
+    GENERIC_ID,
+    GENERIC_KEY_ENV,
+    api_client,
+    check_history,
+    generic_backend_toml,
+)
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -65,7 +71,7 @@ def generate(client: Client, backend: str, prompt: str, seed: int) -> tuple[str,
 
 
 def client_run(url: str, number: int, count: int, start: threading.Barrier | None = None) -> list[tuple[str, float]]:
-    client = Client(url, verbose=False, download_files=False)
+    client = api_client(url)
     if start is not None:
         start.wait(timeout=120)
     try:
