@@ -39,7 +39,7 @@ from tests.reliability_support import (
     generic_backend_toml,
 )
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 LATENCY_S = 0.3
 N_IMAGES = 4

@@ -64,7 +64,7 @@ from tests.reliability_support import (
     generic_backend_toml,
 )
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 TIMEOUT_S = 1.5  # PLAYGROUND_HTTP_TIMEOUT for the app under test
 RETRIES = 2  # PLAYGROUND_HTTP_RETRIES: 3 attempts in all

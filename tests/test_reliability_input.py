@@ -303,6 +303,7 @@ def api_calls(draw) -> dict:
     return {"backend": backend, **values}
 
 
+@pytest.mark.slow
 def test_live_generate_answers_every_bad_input_with_a_field(input_app):
     seen_examples = {"n": 0}
 

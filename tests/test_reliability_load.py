@@ -29,7 +29,7 @@ from tests.reliability_support import (
     generic_backend_toml,
 )
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 CLIENTS = 32
 PER_CLIENT = 5
