@@ -313,11 +313,11 @@ def parse_axis(kind: AxisKind | str, text: str, *, field: str = "x_axis") -> Axi
     if kind is AxisKind.SEED:
         count = _SEED_COUNT.fullmatch(text)
         if count:
-            n = int(count["n"])
-            if not 1 <= n <= MAX_AXIS_VALUES:
+            n = int(count["n"]) if len(count["n"]) <= 6 else None  # int() refuses 4,300+ digits
+            if n is None or not 1 <= n <= MAX_AXIS_VALUES:
                 raise fail(
-                    f"a lone number is how many seeds to count up from the base seed, from 1 to "
-                    f"{MAX_AXIS_VALUES}; to list seeds, separate them with commas ({n},)"
+                    f"a lone number is how many seeds to count up from the base seed, from 1 to {MAX_AXIS_VALUES}"
+                    + (f"; to list seeds, separate them with commas ({n},)" if n is not None else "")
                 )
             return Axis(kind, text, (), (), field, seed_count=n)
         values: list[AxisValue] = list(_numbers(text, integer=True, fail=fail, what="seed"))
@@ -332,7 +332,7 @@ def parse_axis(kind: AxisKind | str, text: str, *, field: str = "x_axis") -> Axi
             for item in items:
                 size = parse_size(item)
                 if size is None:
-                    raise fail(f"{item!r} is not a size")
+                    raise fail(f"{_shown(item)} is not a size")
                 values.append(f"{size[0]}x{size[1]}")
         else:
             values = list(items)
@@ -355,6 +355,15 @@ _ITEM = re.compile(
 _SEED_COUNT = re.compile(r"\s*(?P<open>\[)?\s*(?P<n>\d+)\s*(?(open)\])\s*")
 
 
+_MAX_NUMBER_ITEM = 60  # "0.123456-0.654321 [10]" is 22; longer is a paste gone wrong, and int() balks
+
+
+def _shown(text: str) -> str:
+    """``text`` quoted for a message, cut short: an axis may be pasted 100,000 characters long."""
+    quoted = repr(text)
+    return quoted if len(quoted) <= 40 else quoted[:36] + "...'"
+
+
 def format_number(value: float) -> str:
     """4 → "4", 4.5 → "4.5", 0.30000000000000004 → "0.3" (at most 6 decimals)."""
     if isinstance(value, int):
@@ -368,6 +377,8 @@ def _numbers(text: str, *, integer: bool, fail, what: str) -> Iterable[float | i
         item = raw.strip()
         if not item:
             continue
+        if len(item) > _MAX_NUMBER_ITEM:
+            raise fail(f"{_shown(item)} is too long for a {what} or a range")
         match = _ITEM.fullmatch(item)
         if match is None:
             raise fail(_explain_bad_number(item, what))
@@ -455,5 +466,5 @@ def _check_count_and_duplicates(values: list[AxisValue], fail, *, casefold: bool
         key = value.casefold() if casefold and isinstance(value, str) else value
         if key in seen:
             shown = format_number(value) if isinstance(value, (int, float)) else value
-            raise fail(f"{shown!r} is given twice; list each value once")
+            raise fail(f"{_shown(shown)} is given twice; list each value once")
         seen.add(key)

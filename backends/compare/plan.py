@@ -32,7 +32,7 @@ from ..errors import BackendUnavailable, FieldProblem, InvalidRequest
 from ..history.png_metadata import match_scheduler
 from ..runner import draw_seed
 from ..validation import RANDOM_SEED, validate_request
-from .axes import Axis, AxisKind, format_number, parse_axes
+from .axes import Axis, AxisKind, _shown, format_number, parse_axes
 
 if TYPE_CHECKING:
     from ..playground import Playground
@@ -291,7 +291,7 @@ def plan_grid(
                 problems.append(
                     FieldProblem(
                         axis.field, axis.text,
-                        f"Prompt S/R axis: the first value {search!r} must occur in the prompt (or the negative "
+                        f"Prompt S/R axis: the first value {_shown(search)} must occur in the prompt (or the negative "
                         "prompt); it is searched for, and each value replaces it",
                     )
                 )
