@@ -74,10 +74,13 @@ def build_compare_tab(
 
     gr.Markdown(i18n("compare_intro"))
     with gr.Row():
-        x_type = gr.Dropdown(kinds, value="seed", label=i18n("x_axis"), elem_id="x-type", scale=1)
+        x_type = gr.Dropdown(kinds, value="seed", label=i18n("x_axis"), elem_id="x-type", scale=1, allow_custom_value=True)
         x_values = gr.Textbox(value="4", label=i18n("x_values"), elem_id="x-values", scale=3)
     with gr.Row():
-        y_type = gr.Dropdown([(i18n("no_axis"), NO_AXIS), *kinds], value=NO_AXIS, label=i18n("y_axis"), elem_id="y-type", scale=1)
+        y_type = gr.Dropdown(
+            [(i18n("no_axis"), NO_AXIS), *kinds], value=NO_AXIS, label=i18n("y_axis"), elem_id="y-type", scale=1,
+            allow_custom_value=True,  # parse_axes, not Gradio's choice check, answers an unknown kind naming the axis
+        )
         y_values = gr.Textbox(value="", label=i18n("y_values"), elem_id="y-values", scale=3)
     syntax = gr.Markdown(axis_help("seed", None), elem_id="axis-help")
     plan_text = gr.Markdown(elem_id="compare-plan")

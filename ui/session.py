@@ -29,8 +29,9 @@ class Session:
         """Who this is for the hourly quota: the visitor id and the network address."""
         return tuple(k for k in (self.visitor, self.address and f"ip:{self.address}") if k)
 
-    def api_key_for(self, backend_id: str) -> str | None:
-        return self.keys.get(backend_id) or None
+    def api_key_for(self, backend_id: object) -> str | None:
+        # Called with the raw API value, before validation has said it is a backend id.
+        return (self.keys.get(backend_id) or None) if isinstance(backend_id, str) else None
 
 
 class JobBoard:
