@@ -22,7 +22,7 @@ def test_quick_run_prints_every_row_and_writes_markdown(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "tests.benchmarks.bench_playground", "--quick", "--latency", "0.02",
          "--history", "60", "--markdown", str(markdown)],
-        cwd=ROOT, capture_output=True, text=True, timeout=240,
+        cwd=ROOT, capture_output=True, text=True, timeout=240, check=False,
     )
     # 0: every target met; 1: some missed (a figure, not a failure of the harness).
     assert done.returncode in (0, 1), done.stdout + done.stderr

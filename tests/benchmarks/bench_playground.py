@@ -51,7 +51,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -220,11 +220,12 @@ def emulator_process(latency: float, scratch: Path, *, images: str = "photo", si
     the clients being timed), serving ``images`` ("photo" or the emulator's own "mosaic"); yields its
     base URL."""
     log_path = scratch / "emulator.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.benchmarks.bench_playground", "--serve-emulator", "--latency", str(latency),
-         "--images", images, "--size", size],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=open(log_path, "wb"), text=True, start_new_session=True,
-    )
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tests.benchmarks.bench_playground", "--serve-emulator", "--latency", str(latency),
+             "--images", images, "--size", size],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True,
+        )
     try:
         line = process.stdout.readline() if process.stdout else ""
         if not line.startswith("ready "):
@@ -796,7 +797,7 @@ def main(argv: list[str] | None = None) -> int:
                 measures = {"overhead": row_overhead, "fanout": row_fanout, "load": row_load, "bytes": row_bytes}
                 for key, measure in measures.items():
                     if key in wanted:
-                        rows[key] = _step(key, lambda: measure(run))
+                        rows[key] = _step(key, partial(measure, run))
             finally:
                 for launched in (run.app, run.bare):
                     if launched is not None:
