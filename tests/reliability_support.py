@@ -187,29 +187,38 @@ class HistoryCheck:
 
 
 def check_history(data_dir: Path, *, decode: bool | Collection[str] = True) -> HistoryCheck:
-    """Open ``data_dir``'s SQLite file read-only and check it as a person's history must be:
+    """Check ``data_dir``'s history as a person's history must be:
 
     - ``PRAGMA integrity_check`` is ok;
     - every entry is whole: an ``ok`` entry has all n images, a ``partial`` one at least one, a
       ``failed`` one none; each image's PNG (and thumbnail) exists and decodes;
     - no file in images/ or thumbs/ is left that no row names (debris of an interrupted write).
 
+    The rows and the folders are read under SQLite's write lock, as the store's own clean-up does:
+    a save holds that lock from its first file to its commit, so a save (or a background thumbnail)
+    in flight is waited for rather than taken for debris. Nothing is written.
     ``decode`` is False to check only that files exist, or the ids of the entries to decode.
     """
-    db_path = data_dir / "history.sqlite3"
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10)
+    conn = sqlite3.connect(data_dir / "history.sqlite3", timeout=30, isolation_level=None)
     try:
-        conn.execute("PRAGMA busy_timeout = 10000")
-        integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
-        check = HistoryCheck(integrity=integrity)
-        rows = conn.execute("SELECT id, status, n FROM generations ORDER BY created_at").fetchall()
-        images = conn.execute("SELECT generation_id, idx, file_name, thumb_name FROM images").fetchall()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
+            rows = conn.execute("SELECT id, status, n FROM generations ORDER BY created_at").fetchall()
+            images = conn.execute("SELECT generation_id, idx, file_name, thumb_name FROM images").fetchall()
+            on_disk = {
+                folder: sorted(p.name for p in (data_dir / folder).iterdir()) if (data_dir / folder).is_dir() else []
+                for folder in ("images", "thumbs")
+            }
+        finally:
+            conn.execute("ROLLBACK")
     finally:
         conn.close()
+    check = HistoryCheck(integrity=integrity)
     by_entry: dict[str, list[tuple[int, str, str | None]]] = {}
     for generation_id, idx, file_name, thumb_name in images:
         by_entry.setdefault(generation_id, []).append((idx, file_name, thumb_name))
-    named_images, named_thumbs = set(), set()
+    named = {"images": set(), "thumbs": set()}
     for entry_id, status, n in rows:
         check.ids.append(entry_id)
         check.statuses[entry_id] = status
@@ -223,23 +232,21 @@ def check_history(data_dir: Path, *, decode: bool | Collection[str] = True) -> H
         elif status not in ("ok", "partial", "failed"):
             check.problems.append(f"entry {entry_id} has status {status!r}")
         for _, file_name, thumb_name in own:
-            named_images.add(file_name)
-            files = [data_dir / "images" / file_name]
-            if thumb_name:
-                named_thumbs.add(thumb_name)
-                files.append(data_dir / "thumbs" / thumb_name)
-            for path in files:
+            files = [("images", file_name)] + ([("thumbs", thumb_name)] if thumb_name else [])
+            for folder, name in files:
+                named[folder].add(name)
+                path = data_dir / folder / name
                 decoding = decode is True or (decode is not False and entry_id in decode)
-                problem = _unreadable(path) if decoding else (None if path.is_file() else "is missing")
+                problem = _unreadable(path) if decoding else (None if name in on_disk[folder] else "is missing")
                 if problem:
-                    check.problems.append(f"entry {entry_id}: {path.relative_to(data_dir)} {problem}")
+                    check.problems.append(f"entry {entry_id}: {folder}/{name} {problem}")
     for entry_id in by_entry:
         check.problems.append(f"images rows name entry {entry_id}, which does not exist")
-    for folder, named in (("images", named_images), ("thumbs", named_thumbs)):
-        for path in sorted((data_dir / folder).iterdir()) if (data_dir / folder).is_dir() else ():
-            if path.name not in named:
-                check.problems.append(f"{folder}/{path.name} is left over: no entry names it")
-    check.image_files = len(named_images)
+    for folder, names in on_disk.items():
+        for name in names:
+            if name not in named[folder]:
+                check.problems.append(f"{folder}/{name} is left over: no entry names it")
+    check.image_files = len(named["images"])
     return check
 
 

@@ -189,9 +189,8 @@ def test_kill_minus_nine_at_five_moments_leaves_a_whole_history(tmp_path):
                     assert len(files(ctx.data_dir) - files_before) >= N_IMAGES
                 else:
                     assert new == [], (moment, new)
-                    assert files(ctx.data_dir) == files_before, f"{moment}: debris left"
                 if pause:  # the exact moments really left files behind, and they are gone now
-                    assert left_behind, moment
+                    assert left_behind and not left_behind & files(ctx.data_dir), moment
                 check = after
 
             _, info = client.predict(backend=GENERIC_ID, prompt="after the crashes", size="512x512", n=N_IMAGES, seed=7, api_name="/generate")
