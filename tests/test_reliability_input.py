@@ -300,7 +300,7 @@ def marks(app) -> dict[str, int]:
 BACKEND_VALUES = {
     "valid": st.sampled_from(["dieyuyun", "segmind", "siliconflow", GENERIC_ID]),
     "unknown": st.sampled_from(["nope", "", "DIEYUYUN", " segmind", "local", "../dieyuyun", "dieyuyun\x00"]),
-    "junk": JUNK.filter(lambda value: not isinstance(value, (list, dict))),  # those: test_a_list_or_dict_as_backend
+    "junk": JUNK,
 }
 
 
@@ -355,16 +355,17 @@ BAD_AXIS_TEXTS = (
 @st.composite
 def compare_calls(draw) -> dict:
     """/compare's parameters: a backend, the form (no n: a cell is one image), two axes, the confirmation.
-    The axis kinds are the dropdown's own choices (others: test_an_axis_kind_outside_the_choices)."""
+    The axis kinds are mostly the dropdown's own choices, now and then anything at all."""
     backend = draw(BACKEND_VALUES[draw(st.sampled_from(["valid", "valid", "valid", "unknown", "junk"]))])
     caps = CAPABILITIES.get(backend) if isinstance(backend, str) else None
     values = draw(form_values(caps or CAPABILITIES["dieyuyun"], finite=True, corrupt=1))
     values.pop("n")
-    x_type = draw(st.sampled_from(AXIS_KINDS))
-    y_type = draw(st.sampled_from(["none", "none", *AXIS_KINDS]))
+    odd_kinds = st.one_of(st.sampled_from(["nope", "Guidance", "cfg", "", "None", "prompt s/r"]), JUNK)
+    x_type = draw(st.one_of(st.sampled_from(AXIS_KINDS), st.sampled_from(AXIS_KINDS), odd_kinds))
+    y_type = draw(st.one_of(st.sampled_from(["none", "none", *AXIS_KINDS]), odd_kinds))
 
     def axis_text(kind: str) -> st.SearchStrategy:
-        good = st.sampled_from(AXIS_TEXTS.get(kind, [""]))
+        good = st.sampled_from(AXIS_TEXTS.get(kind, [""]) if isinstance(kind, str) else [""])
         return st.one_of(good, good, st.sampled_from(BAD_AXIS_TEXTS), st.text(max_size=20))
 
     return {
