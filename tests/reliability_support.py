@@ -9,6 +9,7 @@ import socket
 import sqlite3
 import ssl
 import threading
+import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,10 +39,23 @@ GENERIC_KEY_ENV = "SELFHOSTED_API_KEY"
 _SSL_CONTEXT = ssl.create_default_context()
 
 
+class ApiClient(Client):
+    """gradio_client's Client, minus a race of its own (gradio_client 2.7): a job submitted just after
+    the previous one finished can join the event stream the server is closing, and then fails with
+    ``CancelledError`` although the app answered it. Waiting for that stream to close first (it
+    closes within milliseconds of the last answer) gives each job a stream of its own."""
+
+    def submit(self, *args, **kwargs):
+        deadline = time.monotonic() + 2.0
+        while self.stream_open and time.monotonic() < deadline:
+            time.sleep(0.002)
+        return super().submit(*args, **kwargs)
+
+
 def api_client(url: str, **options) -> Client:
     """A gradio_client Client for the launched app, as the tests use it: quiet, no file downloads."""
     options = {"verbose": False, "download_files": False, "ssl_verify": _SSL_CONTEXT, **options}
-    return Client(url, **options)
+    return ApiClient(url, **options)
 
 
 def fast_http_env(*, timeout: float = 1.5, retries: int = 2, backoff: float = 0.05) -> dict[str, str]:
