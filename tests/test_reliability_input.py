@@ -426,12 +426,6 @@ def test_a_list_or_dict_as_backend_is_refused_naming_the_field(input_app, backen
     assert_answer_is_sound(input_app, "refused", str(info.value), seen)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ui/controls.py sets the scheduler and format dropdowns' choices as plain strings at start-up; "
-    "when the first backend has schedulers (Segmind alone, or local), Gradio's Dropdown.preprocess unpacks "
-    "each choice as (label, value) and every /generate fails with its anonymous error",
-)
 def test_an_app_whose_first_backend_has_schedulers_generates(segmind_emulator, tmp_path):
     """The form starts on the first available backend; with Segmind alone, that one has schedulers."""
     env = {

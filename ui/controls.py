@@ -154,9 +154,12 @@ def form_updates(controls: FormControls, values: FormValues, caps: Capabilities,
         controls.seed: gr.update(value=values.seed, maximum=caps.seed_max, minimum=-1),
         controls.steps: gr.update(minimum=caps.steps[0], maximum=caps.steps[1], value=values.steps),
         controls.guidance: gr.update(minimum=caps.guidance[0], maximum=caps.guidance[1], value=values.guidance),
-        controls.scheduler: gr.update(choices=list(caps.schedulers), value=values.scheduler, visible=bool(caps.schedulers)),
+        # (label, value) pairs: Gradio's preprocess unpacks each choice as one, and these are set directly.
+        controls.scheduler: gr.update(
+            choices=[(name, name) for name in caps.schedulers], value=values.scheduler, visible=bool(caps.schedulers)
+        ),
         controls.output_format: gr.update(
-            choices=list(caps.output_formats), value=values.output_format, visible=bool(caps.output_formats)
+            choices=[(name, name) for name in caps.output_formats], value=values.output_format, visible=bool(caps.output_formats)
         ),
         controls.output_quality: gr.update(
             minimum=caps.output_quality[0] if caps.output_quality else 0,
