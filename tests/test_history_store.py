@@ -202,6 +202,42 @@ def test_webp_and_jpeg_are_stored_as_png_with_metadata(store, fmt):
     assert read_png_parameters(image.path).prompt == "一只橘猫坐在窗台上"
 
 
+def test_deferred_thumbnails_come_after_the_commit_and_reads_wait_for_them(store):
+    saved = store.save(result(n=2, size=(320, 200)), defer_thumbnails=True)
+    assert all(image.path.is_file() for image in saved.images)  # the PNGs are there at once
+    listed = store.list_entries().entries[0]
+    got = store.get(saved.id)
+    for entry in (listed, got):
+        for image in entry.images:
+            assert image.thumb_name == image.file_name.replace(".png", image.thumb_path.suffix)
+            with Image.open(image.thumb_path) as thumb:
+                assert max(thumb.size) == 256
+    assert files_in(store.data_dir) == {p.name for i in got.images for p in (i.path, i.thumb_path)}
+
+
+def test_deferred_thumbnails_of_small_images_are_the_images(store):
+    entry = store.save(result(size=(64, 64)), defer_thumbnails=True)
+    image = store.get(entry.id).images[0]
+    assert image.thumb_name is None and image.thumb_path == image.path
+
+
+def test_an_entry_deleted_before_its_thumbnails_leaves_no_file(tmp_path):
+    with HistoryStore(tmp_path / "data") as store:
+        for seed in range(5):
+            entry = store.save(result(seed=seed, n=2, size=(640, 480)), defer_thumbnails=True)
+            assert store.delete(entry.id)
+    assert files_in(tmp_path / "data") == set()  # closing waited for the thumbnail thread
+
+
+def test_deferred_saves_still_refuse_a_damaged_png(store):
+    good = result(size=(320, 200))
+    data = bytearray(good.images[0].data)
+    data[data.index(b"IDAT") + 10] ^= 0xFF
+    damaged = replace(good, images=(replace(good.images[0], data=bytes(data)),))
+    entry = store.save(damaged, defer_thumbnails=True)
+    assert entry.status == "failed" and "could not be stored" in entry.error
+
+
 def test_ids_and_file_names_are_unguessable(store):
     entries = [store.save(result(seed=i)) for i in range(3)]
     ids = {e.id for e in entries}

@@ -18,12 +18,18 @@ only unreferenced files, and :meth:`HistoryStore.recover` (run at every open, un
 lock, so it never sees another process's save in flight) deletes every file no row references. A
 delete commits first and removes files after, so a crash leaves orphans, never rows without files.
 Files are not fsynced: the scheme holds against a killed process, not a power cut.
+
+Thumbnails cost a full decode of each image (35 ms for a 1024x1024 photograph). ``save(...,
+defer_thumbnails=True)`` commits the entry without them and makes them on a background thread, which
+writes the files and names them in the rows the same way (write lock, files, rows, commit); until
+then an image's ``thumb_path`` is the image itself, and reads of that entry wait for them.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import re
 import secrets
@@ -53,6 +59,9 @@ __all__ = ["DB_NAME", "THUMB_SIZE", "HistoryEntry", "HistoryPage", "HistoryStore
 DB_NAME = "history.sqlite3"
 THUMB_SIZE = 256
 BUSY_TIMEOUT_MS = 5000
+THUMBNAIL_WAIT_S = 10.0  # at most, for a read of an entry whose thumbnails are being made
+
+log = logging.getLogger(__name__)
 
 _SECRET_KEY = re.compile(r"api[_-]?key|secret|passw|authorization|bearer|credential", re.IGNORECASE)
 
@@ -185,6 +194,8 @@ class HistoryStore:
         for folder in (self.data_dir, self.images_dir, self.thumbs_dir):
             folder.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        self._pending: dict[str, threading.Event] = {}  # generation id -> set once its thumbnails exist
+        self._thumbnailer: ThreadPoolExecutor | None = None
         self._thumb_format, self._thumb_ext = _thumb_format()
         conn = sqlite3.connect(
             self.db_path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
@@ -208,6 +219,8 @@ class HistoryStore:
     # -- lifecycle -----------------------------------------------------------------------------
 
     def close(self) -> None:
+        if self._thumbnailer is not None:
+            self._thumbnailer.shutdown(wait=True)  # deferred thumbnails finish first
         with self._lock:
             if self._conn is not None:
                 try:
@@ -264,13 +277,21 @@ class HistoryStore:
 
     # -- writing -------------------------------------------------------------------------------
 
-    def save(self, result: GenerationResult, *, visitor: str = "", error: str | None = None) -> HistoryEntry:
+    def save(
+        self,
+        result: GenerationResult,
+        *,
+        visitor: str = "",
+        error: str | None = None,
+        defer_thumbnails: bool = False,
+    ) -> HistoryEntry:
         """Store one generation with its images (each as PNG with its parameters embedded).
 
         A result without images is stored as ``failed``; ``error`` (or its first failure) says why.
         An image whose bytes cannot be decoded is recorded as a failure of that image.
+        ``defer_thumbnails``: return without waiting for the thumbnails (see the module's docstring).
         """
-        return self.save_many([result], visitor=visitor, errors=[error])[0]
+        return self.save_many([result], visitor=visitor, errors=[error], defer_thumbnails=defer_thumbnails)[0]
 
     def save_failure(
         self,
@@ -303,6 +324,7 @@ class HistoryStore:
         *,
         visitor: str = "",
         errors: Sequence[str | None] | None = None,
+        defer_thumbnails: bool = False,
     ) -> list[HistoryEntry]:
         """Store several generations in one transaction (all or none); same rules as :meth:`save`."""
         _check_visitor(visitor)
@@ -311,7 +333,8 @@ class HistoryStore:
         if len(errors) != len(results):
             raise ValueError("errors must have one entry per result")
         # 1. Decode and thumbnail outside the lock: the slow part, and it touches nothing shared.
-        prepared = [self._prepare(result, error) for result, error in zip(results, errors)]
+        thumbnails = not defer_thumbnails
+        prepared = [self._prepare(result, error, thumbnails) for result, error in zip(results, errors)]
         # 2. Under the write lock: files, then rows, then commit.
         ids: list[str] = []
         written: list[Path] = []
@@ -327,17 +350,20 @@ class HistoryStore:
                 self._unlink(written)
                 raise
             entries = self._load(ids, visitor)
+            if defer_thumbnails:
+                for entry_id in ids:
+                    self._thumbnail_later(entries[entry_id])
         return [entries[i] for i in ids]
 
-    def _prepare(self, result: GenerationResult, error: str | None) -> _Prepared:
+    def _prepare(self, result: GenerationResult, error: str | None, thumbnails: bool = True) -> _Prepared:
         ordered = sorted(result.images, key=lambda im: im.index)
-        if len(ordered) > 1:
+        if len(ordered) > 1 and thumbnails:
             # Decoding is most of a save (35 ms for a 1024x1024 photograph) and Pillow lets go of the
             # GIL while it decodes, resizes and encodes, so a batch's images are prepared side by side.
             with ThreadPoolExecutor(max_workers=min(len(ordered), os.cpu_count() or 1)) as pool:
                 outcomes = list(pool.map(self._prepare_image, ordered))
         else:
-            outcomes = [self._prepare_image(image) for image in ordered]
+            outcomes = [self._prepare_image(image, thumbnails) for image in ordered]
         images = [item for item in outcomes if isinstance(item, _PreparedImage)]
         failures = list(result.failures) + [item for item in outcomes if isinstance(item, ImageFailure)]
         failures.sort(key=lambda f: f.index)
@@ -345,15 +371,19 @@ class HistoryStore:
             error = failures[0].error if failures else "No image came back."
         return _Prepared(result, images, failures, error)
 
-    def _prepare_image(self, image: GeneratedImage) -> _PreparedImage | ImageFailure:
+    def _prepare_image(self, image: GeneratedImage, thumbnail: bool = True) -> _PreparedImage | ImageFailure:
         from PIL import Image
 
         try:
             png = to_png(image.data, image.mime_type)
             width, height = png_size(png)
             with Image.open(io.BytesIO(png)) as decoded:
-                decoded.load()
-                thumb = self._thumbnail(decoded)
+                if thumbnail:
+                    decoded.load()
+                    thumb = self._thumbnail(decoded)
+                else:  # whole and undamaged (every chunk's CRC); the pixels are decoded later
+                    decoded.verify()
+                    thumb = None
         except Exception as exc:
             return ImageFailure(
                 index=image.index,
@@ -380,6 +410,71 @@ class HistoryStore:
             return out.getvalue()
         except Exception:
             return None  # no thumbnail; the UI shows the image itself
+
+    def _thumbnail_later(self, entry: HistoryEntry) -> None:
+        """Make ``entry``'s thumbnails on the background thread (called under the lock, after the commit)."""
+        wanted = [
+            image for image in entry.images
+            if image.thumb_name is None and max(image.width, image.height) > self.thumb_size
+        ]
+        if not wanted:
+            return
+        done = self._pending[entry.id] = threading.Event()
+        if self._thumbnailer is None:
+            workers = os.cpu_count() or 1
+            self._thumbnailer = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="thumbnails")
+        self._thumbnailer.submit(self._add_thumbnails, entry.id, wanted, done)
+
+    def _add_thumbnails(self, entry_id: str, images: list[StoredImage], done: threading.Event) -> None:
+        from PIL import Image
+
+        written: list[Path] = []
+        try:
+            made = []
+            for image in images:
+                try:
+                    with Image.open(self.image_path(image)) as decoded:
+                        decoded.load()
+                        thumb = self._thumbnail(decoded)
+                except FileNotFoundError:  # the entry was deleted meanwhile
+                    return
+                if thumb is not None:
+                    made.append((image.id + self._thumb_ext, image.id, thumb))
+            gone: list[Path] = []
+            with self._lock:
+                if not made or self._conn is None:
+                    return
+                # As in a save: under the write lock, so no other process's recover() takes them for debris.
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for name, image_id, thumb in made:
+                        self._write_file(self.thumbs_dir / name, thumb, written)
+                        named = self._conn.execute(
+                            "UPDATE images SET thumb_name = ? WHERE id = ? AND thumb_name IS NULL",
+                            (name, image_id),
+                        ).rowcount
+                        if not named:  # the entry was deleted meanwhile
+                            gone.append(self.thumbs_dir / name)
+                    self._commit()
+                except BaseException:
+                    if self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")
+                    self._unlink(written)
+                    raise
+            self._unlink(gone)
+        except Exception:
+            log.warning("thumbnails of %s could not be made; its images stand in", entry_id, exc_info=True)
+        finally:
+            with self._lock:
+                self._pending.pop(entry_id, None)
+            done.set()
+
+    def _await_thumbnails(self, ids: Iterable[str]) -> None:
+        """Wait (outside the lock, which the thumbnail thread needs) for thumbnails being made for ``ids``."""
+        with self._lock:
+            pending = [self._pending[i] for i in ids if i in self._pending]
+        for done in pending:
+            done.wait(THUMBNAIL_WAIT_S)
 
     def _next_created_at(self) -> float:
         now = time.time()
@@ -566,6 +661,7 @@ class HistoryStore:
     def get(self, entry_id: str, *, visitor: str = "") -> HistoryEntry | None:
         """The entry, or None when it does not exist for this visitor."""
         _check_visitor(visitor)
+        self._await_thumbnails([entry_id])
         with self._lock:
             return self._load([entry_id], visitor).get(entry_id)
 
@@ -640,7 +736,9 @@ class HistoryStore:
                 page_params + [limit + 1, max(0, offset)],
             ).fetchall()
             has_more = len(rows) > limit
-            ids = [row[0] for row in rows[:limit]]
+        ids = [row[0] for row in rows[:limit]]
+        self._await_thumbnails(ids)
+        with self._lock:
             loaded = self._load(ids, visitor)
         entries = tuple(loaded[i] for i in ids if i in loaded)
         next_cursor = f"{entries[-1].created_at!r}|{entries[-1].id}" if has_more and entries else None
