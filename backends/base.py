@@ -131,10 +131,6 @@ class GeneratedImage:
     seed: int
     index: int = 0
 
-    @property
-    def extension(self) -> str:
-        return {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}.get(self.mime_type, "bin")
-
 
 @dataclass(frozen=True)
 class BackendOutput:

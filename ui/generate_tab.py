@@ -17,7 +17,7 @@ from backends.errors import GenerationCancelled, PlaygroundError
 from backends.history import match_scheduler, read_png_parameters
 from backends.playground import Playground, describe_failures
 
-from .controls import FormControls, build_form_controls, form_updates
+from .controls import FormControls, backend_choices, build_form_controls, form_updates
 from .form import FormValues, adapt_to_backend, defaults_for, form_from_query, share_query
 from .i18n import i18n
 from .session import JobBoard, SessionContext
@@ -62,7 +62,7 @@ def png_fields(restored, registry) -> dict[str, Any]:
 def build_generate_tab(playground: Playground, context: SessionContext) -> GenerateTab:
     registry = playground.registry
     entries = registry.entries()
-    choices = [(entry.backend.label + ("" if entry.availability.available else " — unavailable"), entry.id) for entry in entries]
+    choices = backend_choices(entries)
     available = [entry.id for entry in entries if entry.availability.available]
     default_id = available[0] if available else (entries[0].id if entries else "")
     default_caps = registry.get(default_id).capabilities
