@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import io
 import sqlite3
+from urllib.parse import unquote
 
+import httpx
 import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
@@ -99,3 +101,21 @@ def test_a_partial_failure_returns_the_rest(client, dieyuyun_emulator):
 
 def test_only_generate_and_compare_are_public(client):
     assert list(client.view_api(return_format="dict", print_info=False)["named_endpoints"]) == ["/generate", "/compare"]
+
+
+def test_gallery_files_are_served_in_place_not_copied(launched_app, tmp_path):
+    """The gallery's URLs name the stored files themselves (no hashed copy in Gradio's cache per
+    update), and what they serve is the stored file, metadata included."""
+    client = Client(launched_app.url, verbose=False, download_files=False)
+    gallery, info = client.predict(backend="dieyuyun", prompt="served in place", n=2, seed=5, api_name="/generate")
+    images_dir = (tmp_path / "data" / "images").resolve()
+    with sqlite3.connect(tmp_path / "data" / "history.sqlite3") as db:
+        names = [row[0] for row in db.execute(
+            "select file_name from images where generation_id = ? order by idx", (info["generation_id"],)
+        )]
+    assert len(names) == 2
+    for item, name in zip(gallery, names):
+        url = item["image"]["url"]
+        assert unquote(url).endswith(f"file={images_dir / name}"), url
+        served = httpx.get(url, timeout=10)
+        assert served.status_code == 200 and served.content == (images_dir / name).read_bytes()

@@ -13,6 +13,7 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
+from backends.history import HistoryStore
 from tests.app_harness import emulator_env, running_app
 from tests.browser_fixtures import VIEWPORT, PlaygroundPage, app_under_test, browser_fixture  # noqa: F401
 
@@ -85,21 +86,35 @@ def test_api_clients_are_partitioned_too(hosted_app):
 
 
 def test_guessed_file_urls_reveal_nothing(hosted_app):
-    client = Client(hosted_app.url, verbose=False)
-    client.predict(backend="dieyuyun", prompt="a private picture", api_name="/generate")
+    """Stored files are served in place, by names carrying 128 random bits: only a visitor who was
+    shown a URL knows it. Nothing else under the data dir, no listing, no near guess, is served, and
+    once the entry is deleted its URL is refused."""
+    client = Client(hosted_app.url, verbose=False, download_files=False)
+    gallery, info = client.predict(backend="dieyuyun", prompt="a private picture", api_name="/generate")
+    shown_url = gallery[0]["image"]["url"]
+    assert httpx.get(shown_url, timeout=10).status_code == 200
     stored = sorted((hosted_app.data_dir / "images").glob("*.png"))
     assert stored
     data_dir = hosted_app.data_dir.resolve()
+    near_miss = stored[0].resolve().with_name(("0" if stored[0].name[0] != "0" else "1") + stored[0].name[1:])
     guesses = [
-        f"gradio_api/file={stored[0].resolve()}", f"gradio_api/file={data_dir / 'history.sqlite3'}",
-        f"gradio_api/file={data_dir / '.browser-secret'}", f"gradio_api/file=images/{stored[0].name}",
+        f"gradio_api/file={near_miss}", f"gradio_api/file={data_dir / 'images'}", f"gradio_api/file={data_dir / 'thumbs'}",
+        f"gradio_api/file={data_dir / 'history.sqlite3'}", f"gradio_api/file={data_dir / '.browser-secret'}",
+        f"gradio_api/file={data_dir / 'images' / '..' / 'history.sqlite3'}", f"gradio_api/file=images/{stored[0].name}",
         "gradio_api/file=../../etc/passwd", "gradio_api/file=/etc/passwd", "file=/etc/passwd",
         f"gradio_api/file={Path(__file__).resolve()}",
     ]
     for guess in guesses:
         response = httpx.get(hosted_app.url + guess, timeout=10)
         assert response.status_code in (403, 404), (guess, response.status_code)
-        assert b"PNG" not in response.content[:8] and b"root:" not in response.content
+        assert b"PNG" not in response.content[:8] and b"root:" not in response.content and b"SQLite" not in response.content[:16]
+
+    with sqlite3.connect(hosted_app.data_dir / "history.sqlite3") as db:
+        owner = db.execute("select visitor from generations where id = ?", (info["generation_id"],)).fetchone()[0]
+    with HistoryStore(hosted_app.data_dir) as store:  # a second process on the same store, as the app's delete does
+        assert store.delete(info["generation_id"], visitor=owner)
+    gone = httpx.get(shown_url, timeout=10)
+    assert gone.status_code in (403, 404) and b"PNG" not in gone.content[:8]
 
 
 def test_the_quota_stops_the_third_image_with_a_clear_message(tmp_path, dieyuyun_emulator):

@@ -1,7 +1,7 @@
-"""Issue #6, item 7 (file serving): Gradio serves the files it made for answers, and nothing else.
+"""Issue #6, item 7 (file serving): Gradio serves the files it answered with, and nothing else.
 
-The launched app has made a generation, so its data dir holds the SQLite file and PNGs and Gradio's
-cache holds the copy it served. Requests are sent byte for byte as written (``http.client`` does not
+The launched app has made a generation, so its data dir holds the SQLite file and the PNG it served
+in place (``gr.set_static_paths`` on the images and thumbnails folders: names with 128 random bits). Requests are sent byte for byte as written (``http.client`` does not
 remove ``../``): absolute paths, ``../`` from the working directory and from the cache, URL-encoded
 and doubled slashes, the deprecated ``/file/`` route, ``/static`` and ``/assets``, ``/proc/self``,
 a NUL byte, and URLs that would make the app fetch from 127.0.0.1. None may answer with the file,
@@ -69,7 +69,6 @@ def secrets_of(app) -> dict[str, bytes]:
         "history.sqlite3": b"SQLite format 3",
         "app.py": b"Kolors Playground",
         "key": SENTINEL.encode(),
-        "stored PNG": (app.data_image).read_bytes()[:64],
     }
 
 
@@ -79,8 +78,8 @@ def forbidden_paths(app) -> list[str]:
     hops = "../" * 12
     paths = [
         "/etc/passwd", f"{hops}etc/passwd", f"{cache}/{hops}etc/passwd", f"{cache}/../../{data}/history.sqlite3",
-        str(data / "history.sqlite3"), str(data / "history.sqlite3-wal"), str(app.data_image),
-        str(data / "images"), f"{data}/images/../history.sqlite3", "app.py", "./app.py", str(ROOT / "app.py"),
+        str(data / "history.sqlite3"), str(data / "history.sqlite3-wal"), f"{app.data_image}/../../history.sqlite3",
+        str(data / "images"), str(data / "thumbs"), f"{data}/thumbs/../history.sqlite3", f"{data}/images/../history.sqlite3", "app.py", "./app.py", str(ROOT / "app.py"),
         ".env", "backends/http.py", f"{hops}{str(ROOT / 'app.py').lstrip('/')}", "/proc/self/environ",
         "/proc/self/cmdline", "/proc/self/cwd/app.py", f"/proc/{app.process.pid}/environ", "//etc/passwd",
         "/etc/passwd\x00.png", "~/.bashrc", "file:///etc/passwd", "http://127.0.0.1:1/", f"{app.emulator.server_url}/",
@@ -114,6 +113,7 @@ def assert_not_served(app, raw_path: str) -> None:
 def test_the_file_gradio_made_for_the_answer_is_served(served):
     status, body = get(served, f"/gradio_api/file={served.cache_file}")
     assert status == 200 and body.startswith(b"\x89PNG")  # so the refusals below are not a broken route
+    assert Path(served.cache_file) == served.data_image.resolve() and body == served.data_image.read_bytes()
 
 
 def test_nothing_outside_gradios_own_files_is_served(served):
