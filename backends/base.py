@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
@@ -116,7 +117,7 @@ class GenerationRequest:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GenerationRequest:
-        known = {f.name for f in fields(cls)}
+        known = _field_names(cls)
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
@@ -277,3 +278,8 @@ class Backend(Protocol):
         progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
     ) -> BackendOutput: ...
+
+
+@functools.cache
+def _field_names(cls: type) -> frozenset[str]:
+    return frozenset(f.name for f in fields(cls))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import random
 import sqlite3
 import subprocess
 import sys
@@ -645,3 +646,86 @@ def test_ten_thousand_entries(tmp_path):
         assert segmind.total == 3334 and all(e.request.seed % 3 == 0 for e in segmind.entries)
     finally:
         store.close()
+
+
+# -- counts and search plans at scale ----------------------------------------------------------------
+
+
+def _true_counts(db_path: Path) -> dict[tuple[str, str], int]:
+    with sqlite3.connect(db_path) as conn:
+        return {(v, b): n for v, b, n in conn.execute("SELECT visitor, backend_id, count(*) FROM generations GROUP BY 1, 2")}
+
+
+def _kept_counts(db_path: Path) -> dict[tuple[str, str], int]:
+    with sqlite3.connect(db_path) as conn:
+        return {(v, b): n for v, b, n in conn.execute("SELECT visitor, backend_id, entries FROM entry_counts WHERE entries > 0")}
+
+
+def test_an_old_database_at_migration_2_gets_its_entry_counts(tmp_path):
+    conn = sqlite3.connect(tmp_path / "history.sqlite3", isolation_level=None)
+    migrate(conn, upto="m002_prompt_search")
+    for i, (visitor, backend) in enumerate([("", "dieyuyun"), ("", "dieyuyun"), ("", "segmind"), ("v" * 32, "segmind")]):
+        conn.execute(
+            "INSERT INTO generations (id, created_at, visitor, backend_id, request, prompt, status) "
+            "VALUES (?, ?, ?, ?, '{\"prompt\": \"old\"}', 'old', 'failed')", (f"old{i}", float(i), visitor, backend),
+        )
+    conn.close()
+    with HistoryStore(tmp_path) as store:
+        assert store.count() == 3 and store.count(visitor="v" * 32) == 1
+        assert store.list_entries(backend_id="segmind").total == 1
+        assert store.list_entries(visitor="v" * 32, backend_id="segmind").total == 1
+        assert store.list_entries(backend_id="local").total == 0
+    assert _kept_counts(tmp_path / "history.sqlite3") == _true_counts(tmp_path / "history.sqlite3")
+
+
+def test_kept_counts_follow_saves_deletes_and_visitors(store):
+    rng = random.Random(7)
+    visitors, backends = ["", "a" * 32, "b" * 32], ["dieyuyun", "segmind", "siliconflow"]
+    saved: list[tuple[str, str]] = []
+    for step in range(120):
+        action = rng.random()
+        if action < 0.65 or not saved:
+            visitor = rng.choice(visitors)
+            entry = store.save(result(f"step {step}", backend_id=rng.choice(backends)), visitor=visitor)
+            saved.append((entry.id, visitor))
+        elif action < 0.95:
+            entry_id, visitor = saved.pop(rng.randrange(len(saved)))
+            assert store.delete(entry_id, visitor=visitor)
+        else:
+            visitor = rng.choice(visitors)
+            store.delete_all(visitor=visitor)
+            saved = [item for item in saved if item[1] != visitor]
+        if step % 10 == 0:
+            truth = _true_counts(store.db_path)
+            assert _kept_counts(store.db_path) == truth
+            for visitor in visitors:
+                assert store.count(visitor=visitor) == sum(n for (v, _), n in truth.items() if v == visitor)
+                for backend in backends:
+                    assert store.list_entries(visitor=visitor, backend_id=backend).total == truth.get((visitor, backend), 0)
+    assert store.count() + store.count(visitor="a" * 32) + store.count(visitor="b" * 32) == len(saved)
+
+
+@pytest.mark.parametrize("word", ["lighthouse", "harbor", "zebra"])  # matches: one in 3, one in 30, one only
+def test_search_pages_are_the_newest_matches_whichever_plan_runs(store, word):
+    """The store walks the history newest first for frequent words and sorts the matches for rare
+    ones; either way a page is exactly the newest matching entries, and the pages join up."""
+    rng = random.Random(word)
+    prompts = []
+    for i in range(240):
+        subject = "lighthouse" if i % 3 == 0 else ("harbor" if i % 30 == 1 else rng.choice(["owl", "fox", "teapot"]))
+        prompts.append("zebra at noon" if i == 200 else f"a {subject} number {i}")
+    results = [result(prompt, backend_id=rng.choice(["dieyuyun", "segmind"])) for prompt in prompts]
+    store.save_many(results)
+    everything = store.list_entries(limit=1000).entries
+    for backend in (None, "segmind"):
+        expected = [e.id for e in everything if word in e.request.prompt and (backend is None or e.backend_id == backend)]
+        got, cursor = [], None
+        while True:
+            page = store.list_entries(query=word, backend_id=backend, limit=7, before=cursor)
+            assert page.total == len(expected)
+            got += [e.id for e in page.entries]
+            if not page.has_more:
+                break
+            cursor = page.next_cursor
+        assert got == expected
+        assert [e.id for e in store.list_entries(query=word, backend_id=backend, limit=5, offset=5).entries] == expected[5:10]

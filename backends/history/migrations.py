@@ -182,3 +182,50 @@ def m002_prompt_search(conn: sqlite3.Connection) -> None:
         """
     )
     conn.execute("INSERT INTO generations_fts (generations_fts) VALUES ('rebuild')")
+
+
+@migration
+def m003_entry_counts(conn: sqlite3.Connection) -> None:
+    # How many entries each visitor has per backend, kept by triggers: the history's "N entries" and a
+    # backend filter's count become a lookup instead of a walk over the visitor's whole history
+    # (0.9 ms at 10,000 entries, growing with it).
+    conn.execute(
+        """
+        CREATE TABLE entry_counts (
+            visitor TEXT NOT NULL,
+            backend_id TEXT NOT NULL,
+            entries INTEGER NOT NULL,
+            PRIMARY KEY (visitor, backend_id)
+        ) WITHOUT ROWID
+        """
+    )
+    conn.execute(
+        """
+        CREATE TRIGGER entry_counts_insert AFTER INSERT ON generations BEGIN
+            INSERT INTO entry_counts (visitor, backend_id, entries) VALUES (new.visitor, new.backend_id, 1)
+            ON CONFLICT (visitor, backend_id) DO UPDATE SET entries = entries + 1;
+        END
+        """
+    )
+    conn.execute(
+        """
+        CREATE TRIGGER entry_counts_delete AFTER DELETE ON generations BEGIN
+            UPDATE entry_counts SET entries = entries - 1
+            WHERE visitor = old.visitor AND backend_id = old.backend_id;
+        END
+        """
+    )
+    conn.execute(
+        """
+        CREATE TRIGGER entry_counts_update AFTER UPDATE OF visitor, backend_id ON generations BEGIN
+            UPDATE entry_counts SET entries = entries - 1
+            WHERE visitor = old.visitor AND backend_id = old.backend_id;
+            INSERT INTO entry_counts (visitor, backend_id, entries) VALUES (new.visitor, new.backend_id, 1)
+            ON CONFLICT (visitor, backend_id) DO UPDATE SET entries = entries + 1;
+        END
+        """
+    )
+    conn.execute(
+        "INSERT INTO entry_counts (visitor, backend_id, entries) "
+        "SELECT visitor, backend_id, count(*) FROM generations GROUP BY visitor, backend_id"
+    )

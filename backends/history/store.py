@@ -668,9 +668,16 @@ class HistoryStore:
     def count(self, *, visitor: str = "") -> int:
         _check_visitor(visitor)
         with self._lock:
-            return self._conn.execute(
-                "SELECT count(*) FROM generations WHERE visitor = ?", (visitor,)
-            ).fetchone()[0]
+            return self._count_entries(visitor)
+
+    def _count_entries(self, visitor: str, backend_id: str | None = None) -> int:
+        """Entries of a visitor (of one backend), from the counts the triggers keep (migration m003)."""
+        sql = "SELECT coalesce(sum(entries), 0) FROM entry_counts WHERE visitor = ?"
+        params: list[Any] = [visitor]
+        if backend_id:
+            sql += " AND backend_id = ?"
+            params.append(backend_id)
+        return self._conn.execute(sql, params).fetchone()[0]
 
     def backends(self, *, visitor: str = "") -> list[tuple[str, str]]:
         """(backend_id, latest label) of every backend this visitor's history uses, by label."""
@@ -721,20 +728,36 @@ class HistoryStore:
         if fts_terms:
             where.append("g.seq IN (SELECT rowid FROM generations_fts WHERE generations_fts MATCH ?)")
             params.append(" AND ".join(fts_terms))
-        page_where, page_params = list(where), list(params)
-        if before:
-            created_at, entry_id = _parse_cursor(before)
-            page_where.append("(g.created_at, g.id) < (?, ?)")
-            page_params += [created_at, entry_id]
+        cursor = _parse_cursor(before) if before else None
         with self._lock:
-            total = self._conn.execute(
-                f"SELECT count(*) FROM generations g WHERE {' AND '.join(where)}", params
-            ).fetchone()[0]
-            rows = self._conn.execute(
-                f"SELECT g.id FROM generations g WHERE {' AND '.join(page_where)} "
-                "ORDER BY g.created_at DESC, g.id DESC LIMIT ? OFFSET ?",
-                page_params + [limit + 1, max(0, offset)],
-            ).fetchall()
+            if fts_terms:
+                # The prompt index finds the matches; counting them and taking the newest page are then
+                # one pass over them ("+": not through the (visitor, ...) index, which would walk the
+                # visitor's whole history): 3.9 ms instead of 5.7 ms for 500 matches among 10,000.
+                matches = self._conn.execute(
+                    f"SELECT g.created_at, g.id FROM generations g WHERE {_unindexed(' AND '.join(where))} "
+                    "ORDER BY g.created_at DESC, g.id DESC",
+                    params,
+                ).fetchall()
+                total = len(matches)
+                if cursor:
+                    matches = [match for match in matches if tuple(match) < cursor]
+                rows = [(match[1],) for match in matches[max(0, offset) : max(0, offset) + limit + 1]]
+            else:
+                if not query.split() and not starred_only:
+                    total = self._count_entries(visitor, backend_id)
+                else:
+                    total = self._conn.execute(
+                        f"SELECT count(*) FROM generations g WHERE {' AND '.join(where)}", params
+                    ).fetchone()[0]
+                if cursor:
+                    where.append("(g.created_at, g.id) < (?, ?)")
+                    params += list(cursor)
+                rows = self._conn.execute(
+                    f"SELECT g.id FROM generations g WHERE {' AND '.join(where)} "
+                    "ORDER BY g.created_at DESC, g.id DESC LIMIT ? OFFSET ?",
+                    params + [limit + 1, max(0, offset)],
+                ).fetchall()
             has_more = len(rows) > limit
         ids = [row[0] for row in rows[:limit]]
         self._await_thumbnails(ids)
@@ -799,6 +822,11 @@ class HistoryStore:
                 failures=tuple(ImageFailure(**f) for f in json.loads(row["failures"])),
             )
         return entries
+
+
+def _unindexed(sql: str) -> str:
+    """``sql`` with the visitor and backend comparisons kept off the (visitor, ...) indexes."""
+    return sql.replace("g.visitor = ?", "+g.visitor = ?").replace("g.backend_id = ?", "+g.backend_id = ?")
 
 
 def _parse_cursor(cursor: str) -> tuple[float, str]:
