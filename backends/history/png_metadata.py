@@ -16,6 +16,8 @@ pixel data):
     generation it came from, so dropping the file back in restores every control exactly.
 
 Both are ``iTXt`` chunks, UTF-8, so Chinese prompts survive. Nothing here ever sees an API key.
+JPEG and WebP files carry the same two texts in EXIF and XMP, spliced in by :mod:`.image_metadata`,
+which also reads all three formats back (:func:`read_png_parameters` is its old name).
 """
 
 from __future__ import annotations
@@ -244,6 +246,9 @@ def embed_png_metadata(png_bytes: bytes, chunks: Mapping[str, str]) -> bytes:
 def to_png(data: bytes, mime_type: str) -> bytes:
     """The image as PNG bytes: a PNG is returned unchanged; anything else is decoded and re-saved.
 
+    The history keeps JPEG and WebP as they came (:mod:`.image_metadata`); this is its fallback for
+    files whose container it cannot splice metadata into, and for other formats.
+
     WebP and JPEG become a PNG whose pixels equal the decoded image exactly (the ICC profile is kept).
     Lossless PNG of a lossy source is larger, typically 3-10x the WebP/JPEG size (a 1024x1024 photo:
     ~150 KB JPEG → ~1.5 MB PNG). CMYK images are converted to RGB, the one lossy case.
@@ -274,9 +279,9 @@ def to_png(data: bytes, mime_type: str) -> bytes:
 
 @dataclass(frozen=True)
 class RestoredParameters:
-    """Parameters read back from a PNG. A field is None when the file did not say.
+    """Parameters read back from an image file. A field is None when the file did not say.
 
-    ``source`` is ``"kolors_playground"`` (our JSON chunk: every field exact) or ``"a1111"`` (parsed
+    ``source`` is ``"kolors_playground"`` (our JSON: every field exact) or ``"a1111"`` (parsed
     from a ``parameters`` text). ``scheduler`` is our name for the sampler when known (the local
     backend's A1111-style name, or exactly what the request had for our own files); pass it through
     :func:`match_scheduler` to get a given backend's spelling. ``sampler`` is the raw A1111 name.
@@ -325,36 +330,10 @@ class RestoredParameters:
 
 
 def read_png_parameters(data: bytes | os.PathLike[str] | str) -> RestoredParameters | None:
-    """Parameters from a PNG's ``kolors_playground`` chunk, else its A1111 ``parameters`` chunk.
+    """The old name of :func:`.image_metadata.read_image_parameters`, which reads JPEG and WebP too."""
+    from .image_metadata import read_image_parameters  # that module builds on this one
 
-    ``data`` is the file's bytes or its path. Only text chunks before the image data are read (where
-    every writer we know puts them); the pixels are never decoded. Returns None for anything else: a
-    non-PNG, a corrupt file, no parameters, text without an A1111 settings line. Never raises.
-    """
-    try:
-        from PIL import Image
-
-        source = data if isinstance(data, (bytes, bytearray, memoryview)) else None
-        with Image.open(io.BytesIO(source) if source is not None else data) as image:  # type: ignore[arg-type]
-            if image.format != "PNG":
-                return None
-            info = dict(image.info)
-    except Exception:
-        return None
-    try:
-        ours = info.get(JSON_KEY)
-        if isinstance(ours, str):
-            restored = _from_playground_json(ours)
-            if restored is not None:
-                return restored
-        text = info.get(PARAMETERS_KEY)
-        if isinstance(text, bytes):
-            text = text.decode("utf-8", "replace")
-        if isinstance(text, str):
-            return parse_a1111_parameters(text)
-    except Exception:
-        return None
-    return None
+    return read_image_parameters(data)
 
 
 def _int(value: Any) -> int | None:
