@@ -14,7 +14,7 @@ from typing import Any
 import gradio as gr
 
 from backends.errors import GenerationCancelled, PlaygroundError
-from backends.history import match_scheduler, read_png_parameters
+from backends.history import match_scheduler, read_image_parameters
 from backends.playground import Playground, describe_failures
 
 from .controls import FormControls, backend_choices, build_form_controls, form_updates
@@ -76,7 +76,9 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
                 generate_button = gr.Button(i18n("generate"), variant="primary", elem_id="generate-btn", scale=3)
                 stop_button = gr.Button(i18n("stop"), variant="stop", elem_id="stop-btn", scale=1)
             with gr.Accordion(i18n("drop_png"), open=False):
-                png_drop = gr.File(label=i18n("drop_png"), file_types=[".png"], type="filepath", elem_id="png-drop")
+                png_drop = gr.File(
+                    label=i18n("drop_png"), file_types=[".png", ".jpg", ".jpeg", ".webp"], type="filepath", elem_id="png-drop",
+                )
             with gr.Row(equal_height=True):
                 copy_link = gr.Button(i18n("copy_link"), size="sm", elem_id="copy-link", scale=1)
                 share_link = gr.Textbox(label=i18n("share_link"), interactive=False, buttons=["copy"], elem_id="share-link", scale=3)
@@ -263,10 +265,12 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
         path = data[png_drop]
         if not path:
             return {form.note: gr.update()}
-        with open(path, "rb") as handle:
-            restored = read_png_parameters(handle.read())
+        restored = read_image_parameters(path)
         if restored is None:
-            gr.Warning("That file carries no generation parameters we can read (no 'parameters' text chunk).")
+            gr.Warning(
+                "That file carries no generation parameters we can read (no 'parameters' text in a PNG, "
+                "no EXIF UserComment in a JPEG or WebP)."
+            )
             return {form.note: gr.update()}
         return restore_values(form.values_from(data), png_fields(restored, registry), note=f"Restored from {restored.source} metadata.")
 
