@@ -191,16 +191,19 @@ def test_small_images_are_their_own_thumbnails(store):
     assert image.thumb_name is None and image.thumb_path == image.path
 
 
-@pytest.mark.parametrize("fmt", ["WEBP", "JPEG"])
-def test_webp_and_jpeg_are_stored_as_png_with_metadata(store, fmt):
+@pytest.mark.parametrize(("fmt", "suffix"), [("WEBP", ".webp"), ("JPEG", ".jpg")])
+def test_webp_and_jpeg_are_stored_as_sent_with_metadata(store, fmt, suffix):
+    # Issue #7: the provider's bytes plus metadata, no PNG re-encoding (tests/test_image_metadata.py
+    # checks the splicing itself).
     entry = store.save(result(prompt="一只橘猫坐在窗台上", fmt=fmt))
     image = entry.images[0]
-    assert image.source_mime_type == f"image/{fmt.lower()}"
-    assert image.path.suffix == ".png"
-    with Image.open(image.path) as png:
-        assert png.format == "PNG"
-        assert png.text[PARAMETERS_KEY].startswith("一只橘猫坐在窗台上\n")
-    assert read_png_parameters(image.path).prompt == "一只橘猫坐在窗台上"
+    assert image.source_mime_type == image.mime_type == f"image/{fmt.lower()}"
+    assert image.path.suffix == suffix and image.size_bytes == image.path.stat().st_size
+    with Image.open(image.path) as stored:
+        assert stored.format == fmt
+        assert "exif" in stored.info and "xmp" in stored.info
+    restored = read_png_parameters(image.path)
+    assert restored.prompt == "一只橘猫坐在窗台上" and restored.seed == image.seed
 
 
 def test_deferred_thumbnails_come_after_the_commit_and_reads_wait_for_them(store):
