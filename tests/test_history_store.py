@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import random
 import sqlite3
 import subprocess
@@ -732,3 +733,14 @@ def test_search_pages_are_the_newest_matches_whichever_plan_runs(store, word):
             cursor = page.next_cursor
         assert got == expected
         assert [e.id for e in store.list_entries(query=word, backend_id=backend, limit=5, offset=5).entries] == expected[5:10]
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="thread priorities are a Linux feature")
+def test_deferred_thumbnails_run_at_a_lower_priority(store):
+    """They are made as the answer goes out and its image is fetched: on a small machine they wait."""
+    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    saved = store.save(result(n=2, size=(320, 200)), defer_thumbnails=True)
+    assert all(image.thumb_path.is_file() for image in store.get(saved.id).images)  # waits for them
+    workers = [t for t in threading.enumerate() if t.name.startswith("thumbnails")]
+    assert workers
+    assert {os.getpriority(os.PRIO_PROCESS, t.native_id) for t in workers} == {min(base + 10, 19)}

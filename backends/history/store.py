@@ -442,7 +442,9 @@ class HistoryStore:
         done = self._pending[entry.id] = threading.Event()
         if self._thumbnailer is None:
             workers = os.cpu_count() or 1
-            self._thumbnailer = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="thumbnails")
+            self._thumbnailer = ThreadPoolExecutor(
+                max_workers=workers, thread_name_prefix="thumbnails", initializer=_yield_the_cpu
+            )
         self._thumbnailer.submit(self._add_thumbnails, entry.id, wanted, done)
 
     def _add_thumbnails(self, entry_id: str, images: list[StoredImage], done: threading.Event) -> None:
@@ -838,6 +840,15 @@ class HistoryStore:
                 failures=tuple(ImageFailure(**f) for f in json.loads(row["failures"])),
             )
         return entries
+
+
+def _yield_the_cpu() -> None:
+    """Lower this thread's priority (Linux: threads have their own nice value). Thumbnails are made
+    just as the answer goes out and its image is fetched; on a small machine they should wait."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    except (AttributeError, OSError):
+        pass
 
 
 def _unindexed(sql: str) -> str:

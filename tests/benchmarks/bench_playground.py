@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import math
 import os
 import platform
@@ -375,6 +376,52 @@ def app_call(client, http: httpx.Client | None, *, size: str, n: int, seed: int)
     return elapsed, gallery, info
 
 
+class RawEndpoint:
+    """An endpoint called over Gradio's HTTP API (POST ``/gradio_api/call/NAME``, then its SSE stream),
+    as a page or any HTTP client does, without gradio_client: that client checks for new messages
+    every 50 ms from a worker thread, a wait of its own that the raw figures leave out."""
+
+    def __init__(self, client, http: httpx.Client, base_url: str, api_name: str) -> None:
+        spec = client.view_api(return_format="dict", print_info=False)["named_endpoints"][api_name]
+        self.defaults = {p["parameter_name"]: p.get("parameter_default") for p in spec["parameters"]}
+        self.http, self.url = http, f"{base_url.rstrip('/')}/gradio_api/call/{api_name.strip('/')}"
+
+    def __call__(self, **values: Any) -> list:
+        unknown = set(values) - set(self.defaults)
+        if unknown:
+            raise TypeError(f"no parameters {sorted(unknown)}")
+        data = [values.get(name, default) for name, default in self.defaults.items()]
+        event_id = self.http.post(self.url, json={"data": data}).raise_for_status().json()["event_id"]
+        event = None
+        with self.http.stream("GET", f"{self.url}/{event_id}") as stream:
+            for line in stream.iter_lines():
+                if line.startswith("event: "):
+                    event = line[7:].strip()
+                elif line.startswith("data: ") and event in ("complete", "error"):
+                    if event == "error":
+                        raise RuntimeError(f"{self.url} answered an error: {line[6:200]}")
+                    return json.loads(line[6:])
+        raise RuntimeError(f"{self.url} closed its stream without an answer")
+
+
+def raw_app_call(endpoint: RawEndpoint, http: httpx.Client, *, size: str, n: int, seed: int) -> float:
+    """``/generate`` over the raw HTTP API, then the gallery's images fetched as the page fetches them."""
+    started = time.perf_counter()
+    gallery, info = endpoint(backend="dieyuyun", prompt=PROMPT, size=size, n=n, seed=seed)
+    fetch_gallery(http, gallery)
+    elapsed = time.perf_counter() - started
+    if len(gallery) != n or len(info.get("seeds") or ()) != n:
+        raise RuntimeError(f"/generate returned {len(gallery)} images for n={n}: {info.get('failures')}")
+    return elapsed
+
+
+def raw_echo_call(endpoint: RawEndpoint) -> float:
+    started = time.perf_counter()
+    if endpoint(text="ping") != ["ping"]:
+        raise RuntimeError("echo app answered something else")
+    return time.perf_counter() - started
+
+
 def echo_call(client) -> float:
     started = time.perf_counter()
     if client.predict("ping", api_name="/echo") != "ping":
@@ -410,20 +457,35 @@ def row_overhead(run: Run) -> Row:
     app_client = gradio_client(run.app.url, False)
     downloading = gradio_client(run.app.url, run.scratch / "downloads")
     echo_client = gradio_client(run.bare.url, False)
-    direct, app, client_downloads, echo = [], [], [], []
+    direct, app, client_downloads, echo, raw_app, raw_echo = [], [], [], [], [], []
     with httpx.Client(timeout=60) as http:
+        raw_generate = RawEndpoint(app_client, http, run.app.url, "/generate")
+        raw_echoing = RawEndpoint(echo_client, http, run.bare.url, "/echo")
         direct_call(http, run.emulator_url, size=s.size, n=1, seed=next(run.seeds))  # warm-up
         app_call(app_client, http, size=s.size, n=1, seed=next(run.seeds))
         app_call(downloading, None, size=s.size, n=1, seed=next(run.seeds))
+        raw_app_call(raw_generate, http, size=s.size, n=1, seed=next(run.seeds))
         echo_call(echo_client)
+        raw_echo_call(raw_echoing)
         for _ in range(s.repeats):
             direct.append(direct_call(http, run.emulator_url, size=s.size, n=1, seed=next(run.seeds)))
             app.append(app_call(app_client, http, size=s.size, n=1, seed=next(run.seeds))[0])
+            raw_app.append(raw_app_call(raw_generate, http, size=s.size, n=1, seed=next(run.seeds)))
             client_downloads.append(app_call(downloading, None, size=s.size, n=1, seed=next(run.seeds))[0])
             echo.append(echo_call(echo_client))
-    d, a, e = median(direct), median(app), median(echo)
+            raw_echo.append(raw_echo_call(raw_echoing))
+    d, a, e, ra, re_ = median(direct), median(app), median(echo), median(raw_app), median(raw_echo)
     run.app_single_s, run.direct_s = a, d
-    run.notes.append(f"row 1 samples (s): direct {spread(direct)}; /generate {spread(app)}; echo {spread(echo)}")
+    run.notes.append(
+        f"row 1 samples (s): direct {spread(direct)}; /generate {spread(app)}; over raw HTTP {spread(raw_app)}; "
+        f"echo {spread(echo)}; echo over raw HTTP {spread(raw_echo)}"
+    )
+    run.notes.append(
+        f"row 1: over Gradio's HTTP API without gradio_client, /generate takes {ra:.3f} s (×{ra / d:.2f} of direct, "
+        f"+{1000 * (ra - d):.0f} ms) and the echo {1000 * re_:.0f} ms: of that, the playground itself adds "
+        f"{1000 * (ra - d - re_):.0f} ms (validation, download, storing with metadata, the history write, the gallery). "
+        f"gradio_client's own wait is {1000 * (e - re_):.0f} ms per call"
+    )
     run.notes.append(
         f"row 1: with gradio_client downloading the image itself (download_files) /generate takes "
         f"{median(client_downloads):.3f} s: it opens a new httpx client (a new SSL context) per file"
@@ -431,7 +493,9 @@ def row_overhead(run: Run) -> Row:
     ratio = a / d
     return Row(
         "overhead", f"Overhead: `/generate` n=1 vs direct httpx ({s.size}, latency {s.latency:g} s)",
-        f"/generate {a:.3f} s · direct {d:.3f} s · added {1000 * (a - d):.0f} ms · Gradio echo round trip {1000 * e:.0f} ms",
+        f"/generate {a:.3f} s · direct {d:.3f} s · added {1000 * (a - d):.0f} ms · Gradio echo round trip "
+        f"{1000 * e:.0f} ms through gradio_client, {1000 * re_:.0f} ms over raw HTTP · over raw HTTP /generate "
+        f"×{ra / d:.2f} (+{1000 * (ra - d):.0f} ms)",
         ratio, f"≤ {OVERHEAD_TARGET:.2f}", ratio <= OVERHEAD_TARGET,
     )
 
