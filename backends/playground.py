@@ -92,7 +92,7 @@ class Playground:
             raise
         reservation.refund(request.n - len(result.images))
         error = result.failures[0].error if not result.images and result.failures else None
-        # Writing PNGs takes milliseconds per image: off the event loop every visitor shares. Thumbnails
+        # Writing the images with their metadata takes milliseconds: off the event loop every visitor shares. Thumbnails
         # (a 35 ms decode per image) are made after the commit, while the gallery is already on its way.
         entry = await asyncio.to_thread(
             self.history.save, result, visitor=visitor, error=error, defer_thumbnails=True

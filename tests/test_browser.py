@@ -224,7 +224,7 @@ def test_the_history_survives_a_restart(playground, browser_app):
 
 
 def drop_png(page: PlaygroundPage, path: Path) -> None:
-    page.page.get_by_text("Drop a PNG to restore its settings").first.click()  # open the accordion
+    page.page.get_by_text("Drop an image (PNG, JPEG, WebP) to restore its settings").first.click()  # open the accordion
     page.page.set_input_files("#png-drop input[type=file]", str(path))
 
 

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.browser
 
 
 def test_the_drop_zone_takes_jpeg_and_webp(playground):
-    playground.page.get_by_text("Drop a PNG to restore its settings").first.click()  # open the accordion
+    playground.page.get_by_text("Drop an image (PNG, JPEG, WebP) to restore its settings").first.click()  # open the accordion
     accept = playground.page.locator("#png-drop input[type=file]").get_attribute("accept")
     assert {".png", ".jpg", ".jpeg", ".webp"} <= {kind.strip() for kind in accept.split(",")}
 

@@ -44,7 +44,7 @@ class GenerateTab:
 
 
 def png_fields(restored, registry) -> dict[str, Any]:
-    """Form fields from a PNG's parameters; the scheduler is matched to the target backend's names."""
+    """Form fields from an image's stored parameters; the scheduler is matched to the target backend's names."""
     backend_id = restored.backend_id if restored.backend_id in registry else None
     fields: dict[str, Any] = {"prompt": restored.prompt, "negative_prompt": restored.negative_prompt}
     if backend_id:
@@ -130,7 +130,7 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
         request: gr.Request = None,  # type: ignore[assignment]
         progress: gr.Progress = gr.Progress(),
     ):
-        """Generate images. Returns the gallery (PNG files with their parameters) and a JSON info."""
+        """Generate images. Returns the gallery (the stored files, PNG, JPEG or WebP as the provider sent them, each with its parameters) and a JSON info."""
         values = {
             "prompt": prompt, "negative_prompt": negative_prompt, "size": size, "n": n, "seed": seed,
             "steps": steps, "guidance": guidance, "scheduler": scheduler, "output_format": output_format,
