@@ -109,7 +109,7 @@ class Settings:
             history_small=10,
             history_big=args.history or (200 if quick else 10_000),
             history_repeats=5 if quick else 50,
-            startup_repeats=args.startup_repeats or (1 if quick else 3),
+            startup_repeats=args.startup_repeats or (1 if quick else 5),
             load_clients=args.clients or (4 if quick else 32),
             load_each=args.each or (2 if quick else 5),
             images=args.images,
@@ -830,7 +830,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", default="1024x1024", help="image size, one of dieyuyun's (1024x1024)")
     parser.add_argument("--repeats", type=int, help="timed runs per side of rows 1-2 (7; --quick 2)")
     parser.add_argument("--history", type=int, help="entries of the large history (10000; --quick 200)")
-    parser.add_argument("--startup-repeats", type=int, help="launches of each app (3; --quick 1)")
+    parser.add_argument("--startup-repeats", type=int, help="launches of each app (5; --quick 1)")
     parser.add_argument("--clients", type=int, help="concurrent clients of row 5 (32; --quick 4)")
     parser.add_argument("--each", type=int, help="generations per client in row 5 (5; --quick 2)")
     parser.add_argument("--images", choices=("photo", "mosaic"), default="photo",
