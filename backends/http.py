@@ -258,18 +258,22 @@ class ProviderHttp:
             last = attempt == self.retry.attempts - 1
             try:
                 response = await self._post_once(url, json)
-            except httpx.ConnectError as exc:
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                # Nothing was sent, so nothing was charged: safe to try again.
+                waited_for = f" within {self.timeouts.connect:g} s" if isinstance(exc, httpx.ConnectTimeout) else ""
                 error: ProviderError = ProviderUnreachable(
-                    f"Could not connect to {self.provider} at {self.base_url}. "
+                    f"Could not connect to {self.provider} at {self.base_url}{waited_for}. "
                     "Check your network and the base URL, then try again.",
                     provider=self.provider,
                 )
                 delay = self.retry.backoff(attempt, self._rng)
                 cause: BaseException = exc
             except (httpx.TimeoutException, TimeoutError) as exc:
-                # A timeout after the request was sent may still have cost money: not retried.
+                # A timeout after the request was sent may still have cost money: not retried. The
+                # read bound fires when the provider goes quiet, the total one (ours) when it trickles.
+                limit = self.timeouts.total if isinstance(exc, TimeoutError) else self.timeouts.read
                 raise ProviderTimeout(
-                    f"{self.provider} did not answer within {self.timeouts.read:g} s. "
+                    f"{self.provider} did not answer within {limit:g} s. "
                     "The service may be overloaded; try again in a minute, or with fewer steps or a smaller size.",
                     provider=self.provider,
                 ) from exc

@@ -361,3 +361,47 @@ def test_b64_answers_decode(openai_emulator):
     output = generate(make_backend("openai", openai_emulator))
     assert output.images[0].data.startswith(b"\x89PNG")
     assert base64.b64encode(output.images[0].data)  # the bytes are the provider's, untouched
+
+
+def test_a_connect_timeout_is_retried_and_names_the_connect_limit(caplog):
+    """A server whose accept queue is full drops new connections: a real connect timeout. Nothing was
+    sent, so it is retried like a refused connection, and the message names the connect limit."""
+    from backends.dieyuyun import dieyuyun_from_env
+    from backends.http import Timeouts
+    from tests.conftest import FAST_RETRY
+
+    caplog.set_level(logging.INFO, logger="backends.http")
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(0)
+        port = server.getsockname()[1]
+        queued = []
+        for _ in range(3):  # fill the accept queue; the server never accepts
+            client = socket.socket()
+            client.setblocking(False)
+            client.connect_ex(("127.0.0.1", port))
+            queued.append(client)
+        try:
+            backend = dieyuyun_from_env(
+                {"DIEYUYUN_API_KEY": "k", "DIEYUYUN_BASE_URL": f"http://127.0.0.1:{port}/v1"},
+                retry=FAST_RETRY, timeouts=Timeouts(connect=0.3, read=5, total=10),
+            )
+            with pytest.raises(ProviderUnreachable, match=r"Could not connect to .* within 0\.3 s\. Check your network"):
+                generate(backend)
+        finally:
+            for client in queued:
+                client.close()
+    retries = [r for r in caplog.records if "ProviderUnreachable; retrying" in r.getMessage()]
+    assert len(retries) == FAST_RETRY.attempts - 1
+
+
+def test_a_trickling_answer_is_cut_off_by_the_total_limit_and_says_so(dieyuyun_emulator):
+    """The read limit never fires while bytes keep coming; the total limit does, and the message
+    names the limit that fired, not the read limit."""
+    from backends.http import Timeouts
+
+    backend = make_backend("dieyuyun", dieyuyun_emulator, timeouts=Timeouts(connect=2, read=30, total=1.5))
+    dieyuyun_emulator.fault("slow_body", target="response", interval=0.2)
+    with pytest.raises(ProviderTimeout, match=r"did not answer within 1\.5 s\. "):
+        generate(backend)
+    assert len(dieyuyun_emulator.requests) == 1  # sent, maybe charged: not retried
