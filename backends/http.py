@@ -260,12 +260,18 @@ class ProviderHttp:
                 response = await self._post_once(url, json)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 # Nothing was sent, so nothing was charged: safe to try again.
-                waited_for = f" within {self.timeouts.connect:g} s" if isinstance(exc, httpx.ConnectTimeout) else ""
-                error: ProviderError = ProviderUnreachable(
-                    f"Could not connect to {self.provider} at {self.base_url}{waited_for}. "
-                    "Check your network and the base URL, then try again.",
-                    provider=self.provider,
-                )
+                if isinstance(exc, httpx.PoolTimeout):  # every kept connection was busy that long
+                    message = (
+                        f"All connections to {self.provider} stayed busy for {self.timeouts.pool:g} s. "
+                        "Try again with fewer images at once."
+                    )
+                else:
+                    waited_for = f" within {self.timeouts.connect:g} s" if isinstance(exc, httpx.ConnectTimeout) else ""
+                    message = (
+                        f"Could not connect to {self.provider} at {self.base_url}{waited_for}. "
+                        "Check your network and the base URL, then try again."
+                    )
+                error: ProviderError = ProviderUnreachable(message, provider=self.provider)
                 delay = self.retry.backoff(attempt, self._rng)
                 cause: BaseException = exc
             except (httpx.TimeoutException, TimeoutError) as exc:

@@ -66,6 +66,8 @@ __all__ = [
     "ImageKind",
     "decode_user_comment",
     "embed_metadata",
+    "exif_is_safe",
+    "exif_user_comment",
     "exif_with_user_comment",
     "image_kind",
     "metadata_problem",
@@ -126,6 +128,81 @@ def image_kind(data: bytes) -> ImageKind | None:
 
 
 # ---------------------------------------------------------------------------------------------
+# A bounded look into EXIF (TIFF) bytes
+#
+# Pillow copies the data of every IFD entry separately, so 65,535 entries pointing at one block turn a
+# 60 KB EXIF into gigabytes. These walks read only the offsets and counts, touch each IFD once, and
+# decide whether Pillow may see the block at all (every data byte referenced about once).
+
+_TIFF_TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8, 17: 8, 18: 8}
+_IFD_POINTERS = frozenset({0x8769, 0x8825, 0xA005})  # Exif, GPS, Interop
+_USER_COMMENT = 0x9286
+_MAX_IFD_ENTRIES = 1024
+_MAX_IFDS = 16
+
+
+def _tiff_order(tiff: bytes) -> str:
+    if tiff[:4] == b"II*\0":
+        return "<"
+    if tiff[:4] == b"MM\0*":
+        return ">"
+    raise ValueError("not TIFF data")
+
+
+def _tiff_entries(tiff: bytes):
+    """(tag, type, count, value offset or inline position) of every entry of every IFD reachable from
+    IFD0 (the chain, Exif, GPS, Interop), each IFD once; ValueError when an IFD lies about its size."""
+    if tiff[:6] == _JPEG_EXIF:
+        tiff = tiff[6:]
+    order = _tiff_order(tiff)
+    (first,) = struct.unpack_from(order + "I", tiff, 4)
+    pending, seen = [first], set()
+    while pending:
+        offset = pending.pop()
+        if offset == 0 or offset in seen:
+            continue
+        seen.add(offset)
+        if len(seen) > _MAX_IFDS:
+            raise ValueError("too many EXIF directories")
+        if offset + 2 > len(tiff):
+            raise ValueError("an EXIF directory outside the block")
+        (count,) = struct.unpack_from(order + "H", tiff, offset)
+        if count > _MAX_IFD_ENTRIES or offset + 2 + 12 * count + 4 > len(tiff):
+            raise ValueError("an EXIF directory larger than its block")
+        for i in range(count):
+            entry = offset + 2 + 12 * i
+            tag, kind, items = struct.unpack_from(order + "HHI", tiff, entry)
+            size = _TIFF_TYPE_SIZES.get(kind, 1) * items
+            (where,) = struct.unpack_from(order + "I", tiff, entry + 8) if size > 4 else (entry + 8,)
+            if tag in _IFD_POINTERS and kind in (4, 13):
+                pending.append(where if size > 4 else struct.unpack_from(order + "I", tiff, entry + 8)[0])
+            yield tiff, tag, kind, size, where
+        (following,) = struct.unpack_from(order + "I", tiff, offset + 2 + 12 * count)
+        pending.append(following)
+
+
+def exif_is_safe(tiff: bytes) -> bool:
+    """Whether ``tiff`` (EXIF, with or without ``Exif\\0\\0``) can go to Pillow: well formed, and its
+    entries' data adding up to about the block's own size."""
+    try:
+        referenced = sum(size for _, _, _, size, _ in _tiff_entries(bytes(tiff)) if size > 4)
+    except (ValueError, struct.error):
+        return False
+    return referenced <= len(tiff) + 4096
+
+
+def exif_user_comment(tiff: bytes) -> str | None:
+    """The UserComment of an EXIF block, decoded as A1111 does; None when it has none or is damaged."""
+    try:
+        for block, tag, kind, size, where in _tiff_entries(bytes(tiff)):
+            if tag == _USER_COMMENT and kind in (1, 2, 7) and where + size <= len(block):
+                return decode_user_comment(block[where : where + size])
+    except (ValueError, struct.error):
+        return None
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
 # The two metadata blocks
 
 
@@ -137,18 +214,23 @@ def exif_with_user_comment(text: str, existing: bytes | None = None) -> bytes:
     """
     from PIL import ExifTags, Image
 
-    exif = Image.Exif()
-    sub: dict[int, Any] = {}
-    if existing:
+    comment = _UNICODE_PREFIX + text.encode("utf-16-be", "replace")
+    if existing and exif_is_safe(existing):
         try:
+            exif = Image.Exif()
             exif.load(existing)
             sub = dict(exif.get_ifd(ExifTags.IFD.Exif))
             if ExifTags.IFD.Interop in sub and not isinstance(sub[ExifTags.IFD.Interop], dict):
                 sub[ExifTags.IFD.Interop] = exif.get_ifd(ExifTags.IFD.Interop)
-        except Exception:
-            exif, sub = Image.Exif(), {}
-    sub[ExifTags.Base.UserComment] = _UNICODE_PREFIX + text.encode("utf-16-be", "replace")
-    exif[ExifTags.IFD.Exif] = sub
+            sub[ExifTags.Base.UserComment] = comment
+            exif[ExifTags.IFD.Exif] = sub
+            return _retype_undefined(bytearray(exif.tobytes()[len(_JPEG_EXIF) :]))
+        except Exception:  # tags Pillow reads but cannot write back: ours alone, below
+            log.info("a provider's EXIF could not be kept; the image gets ours alone")
+    elif existing:
+        log.info("a provider's EXIF is malformed or refers to its data many times over; it is replaced")
+    exif = Image.Exif()
+    exif[ExifTags.IFD.Exif] = {ExifTags.Base.UserComment: comment}
     return _retype_undefined(bytearray(exif.tobytes()[len(_JPEG_EXIF) :]))
 
 
@@ -424,17 +506,6 @@ def _utf16_order(body: bytes) -> str:
     return "utf-16-le" if zeros_odd > zeros_even else "utf-16-be"
 
 
-def _exif_user_comment(exif_bytes: Any) -> str | None:
-    if not isinstance(exif_bytes, (bytes, bytearray)) or not exif_bytes:
-        return None
-    from PIL import ExifTags, Image
-
-    exif = Image.Exif()
-    exif.load(bytes(exif_bytes))
-    value = exif.get_ifd(ExifTags.IFD.Exif).get(ExifTags.Base.UserComment)
-    return decode_user_comment(value) if isinstance(value, (bytes, str)) else None
-
-
 def _xmp_json(packet: Any) -> str | None:
     if isinstance(packet, str):
         packet = packet.encode("utf-8")
@@ -452,37 +523,71 @@ def _xmp_json(packet: Any) -> str | None:
     return None
 
 
+_MAX_METADATA_BYTES = 1 << 20  # an XMP packet or EXIF block larger than this is not ours, nor A1111's
+
+
 def read_image_parameters(data: bytes | os.PathLike[str] | str) -> RestoredParameters | None:
     """Parameters from a PNG, JPEG or WebP: our JSON first, else the A1111 ``parameters`` text.
 
     The JSON is the PNG ``kolors_playground`` chunk or the XMP property; the A1111 text is the PNG
     ``parameters`` chunk or the EXIF UserComment (A1111's JPEG and WebP files). ``data`` is the file's
-    bytes or its path. Only the metadata is read (in a PNG, the text chunks before the image data, where
-    every writer we know puts them); the pixels are never decoded. Returns None for
-    anything else: another format, a corrupt file, no parameters, text without an A1111 settings line.
-    Never raises.
+    bytes or its path. Only the metadata is read, and the pixels are never decoded. JPEG and WebP are
+    walked here rather than opened with Pillow, whose EXIF reading a crafted file can make take
+    gigabytes. Returns None for anything else: another format, a corrupt file, no parameters, text
+    without an A1111 settings line. Never raises.
     """
     try:
-        from PIL import Image
-
-        source = data if isinstance(data, (bytes, bytearray, memoryview)) else None
-        with Image.open(io.BytesIO(source) if source is not None else data) as image:  # type: ignore[arg-type]
-            if image.format not in ("PNG", "JPEG", "MPO", "WEBP"):
-                return None
-            info: Mapping[str, Any] = dict(image.info)
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            with open(data, "rb") as handle:
+                data = handle.read()
+        data = bytes(data)
+        kind = image_kind(data)
+        if kind is PNG:
+            json_text, parameters = _png_texts(data)
+        elif kind in (JPEG, WEBP):
+            exif, xmp = _jpeg_blocks(data) if kind is JPEG else _webp_blocks(data)
+            json_text = _quietly(_xmp_json, xmp) if xmp and len(xmp) <= _MAX_METADATA_BYTES else None
+            parameters = exif_user_comment(exif) if exif and len(exif) <= _MAX_METADATA_BYTES else None
+        else:
+            return None
     except Exception:
         return None
-    for text in (info.get(JSON_KEY), _quietly(_xmp_json, info.get("xmp"))):
-        restored = _quietly(_from_playground_json, text) if isinstance(text, str) else None
-        if restored is not None:
-            return restored
-    for text in (info.get(PARAMETERS_KEY), _quietly(_exif_user_comment, info.get("exif"))):
-        if isinstance(text, bytes):
-            text = text.decode("utf-8", "replace")
-        restored = _quietly(parse_a1111_parameters, text) if isinstance(text, str) else None
-        if restored is not None:
-            return restored
-    return None
+    restored = _quietly(_from_playground_json, json_text) if isinstance(json_text, str) else None
+    if restored is None and isinstance(parameters, str):
+        restored = _quietly(parse_a1111_parameters, parameters)
+    return restored
+
+
+def _png_texts(data: bytes) -> tuple[Any, Any]:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:  # text chunks only; Pillow caps each at 1 MB
+        info = dict(image.info)
+    parameters = info.get(PARAMETERS_KEY)
+    if isinstance(parameters, bytes):
+        parameters = parameters.decode("utf-8", "replace")
+    return info.get(JSON_KEY), parameters
+
+
+def _jpeg_blocks(data: bytes) -> tuple[bytes | None, bytes | None]:
+    """The first EXIF (TIFF bytes) and XMP packet of a JPEG's APP1 segments."""
+    exif = xmp = None
+    segments, _ = _jpeg_segments(data)
+    for marker, start, end in segments:
+        payload = data[start + 4 : end]
+        if marker == _APP1 and payload.startswith(_JPEG_EXIF) and exif is None:
+            exif = payload[len(_JPEG_EXIF) :]
+        elif marker == _APP1 and payload.startswith(_JPEG_XMP) and xmp is None:
+            xmp = payload[len(_JPEG_XMP) :]
+    return exif, xmp
+
+
+def _webp_blocks(data: bytes) -> tuple[bytes | None, bytes | None]:
+    """The EXIF (TIFF bytes) and XMP chunks of a WebP file."""
+    chunks = _riff_chunks(data)
+    exif = next((_riff_payload(data, s) for fourcc, s, _ in chunks if fourcc == b"EXIF"), None)
+    xmp = next((_riff_payload(data, s) for fourcc, s, _ in chunks if fourcc == b"XMP "), None)
+    return exif, xmp
 
 
 def _quietly(read: Any, value: Any) -> Any:

@@ -54,6 +54,9 @@ DB_NAME = "history.sqlite3"
 THUMB_SIZE = 256
 BUSY_TIMEOUT_MS = 5000
 THUMBNAIL_WAIT_S = 10.0  # at most, for a read of an entry whose thumbnails are being made
+# A page does not wait that long: the thumbnail thread runs at a low priority, and until it is done an
+# entry shows its image itself (already in the browser's cache from the gallery that just showed it).
+PAGE_THUMBNAIL_WAIT_S = 0.5
 
 log = logging.getLogger(__name__)
 
@@ -390,8 +393,11 @@ class HistoryStore:
                 if problem:
                     log.info("image %d is stored as PNG: %s", image.index, problem)
                 data, kind = to_png(data, image.mime_type), PNG
-            # 2. Size from the header; then the check that the file is whole.
-            with Image.open(io.BytesIO(data)) as decoded:
+            # 2. Size from the header; then the check that the file is whole. A JPEG or WebP is opened
+            #    with our EXIF in place of the provider's: Pillow reads a JPEG's EXIF as it opens it,
+            #    and a crafted one can cost it gigabytes (image_metadata.exif_is_safe).
+            opened = data if kind is PNG else embed_metadata(data, parameters=parameters, playground_json="")
+            with Image.open(io.BytesIO(opened)) as decoded:
                 width, height = decoded.size
                 if thumbnail:
                     decoded.load()
@@ -491,12 +497,14 @@ class HistoryStore:
                 self._pending.pop(entry_id, None)
             done.set()
 
-    def _await_thumbnails(self, ids: Iterable[str]) -> None:
-        """Wait (outside the lock, which the thumbnail thread needs) for thumbnails being made for ``ids``."""
+    def _await_thumbnails(self, ids: Iterable[str], within: float = THUMBNAIL_WAIT_S) -> None:
+        """Wait (outside the lock, which the thumbnail thread needs) up to ``within`` seconds in all for
+        thumbnails being made for ``ids``."""
         with self._lock:
             pending = [self._pending[i] for i in ids if i in self._pending]
+        deadline = time.monotonic() + within
         for done in pending:
-            done.wait(THUMBNAIL_WAIT_S)
+            done.wait(max(0.0, deadline - time.monotonic()))
 
     def _next_created_at(self) -> float:
         now = time.time()
@@ -778,7 +786,7 @@ class HistoryStore:
                 ).fetchall()
             has_more = len(rows) > limit
         ids = [row[0] for row in rows[:limit]]
-        self._await_thumbnails(ids)
+        self._await_thumbnails(ids, within=PAGE_THUMBNAIL_WAIT_S)
         with self._lock:
             loaded = self._load(ids, visitor)
         entries = tuple(loaded[i] for i in ids if i in loaded)
