@@ -14,7 +14,7 @@ from typing import Any
 
 from .base import BackendOutput, GeneratedImage, GenerationRequest
 from .errors import BadProviderResponse
-from .http import HttpAnswer, inspect_image
+from .http import HttpAnswer, inspect_image_off_the_loop
 from .remote import RemoteBackend
 
 __all__ = ["OpenAICompatibleBackend"]
@@ -74,7 +74,7 @@ class OpenAICompatibleBackend(RemoteBackend):
                 blob = base64.b64decode(item["b64_json"], validate=True)
             except (binascii.Error, ValueError) as exc:
                 raise BadProviderResponse(f"{self.label} sent an image that is not valid base64.", provider=self.label) from exc
-            return (blob, *inspect_image(blob, provider=self.label, limits=self.http.limits))
+            return (blob, *await inspect_image_off_the_loop(blob, provider=self.label, limits=self.http.limits))
         if isinstance(item.get("url"), str):
             return await self.http.download_image(item["url"])
         raise BadProviderResponse(f"{self.label} sent an image entry with neither url nor b64_json.", provider=self.label)

@@ -13,7 +13,7 @@ from typing import Any
 
 from .base import BackendOutput, Capabilities, GeneratedImage, GenerationRequest
 from .errors import BadProviderResponse, InsufficientCredits, ProviderError
-from .http import ErrorDescriber, HttpAnswer, Timeouts, http_settings_from_env, inspect_image
+from .http import ErrorDescriber, HttpAnswer, Timeouts, http_settings_from_env, inspect_image_off_the_loop
 from .remote import RemoteBackend
 
 __all__ = ["SEGMIND_CAPABILITIES", "SEGMIND_SCHEDULERS", "DEFAULT_BASE_URL", "SegmindBackend", "segmind_from_env"]
@@ -92,7 +92,7 @@ class SegmindBackend(RemoteBackend):
                 f"{self.label} answered with {content_type or 'an untyped body'} instead of an image. Try again.",
                 provider=self.label, status=answer.status_code,
             )
-        mime, width, height = inspect_image(answer.content, provider=self.label, limits=self.http.limits)
+        mime, width, height = await inspect_image_off_the_loop(answer.content, provider=self.label, limits=self.http.limits)
         expected = _FORMAT_MIME.get(request.output_format or "webp")
         if expected and mime != expected:
             raise BadProviderResponse(

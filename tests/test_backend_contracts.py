@@ -405,3 +405,29 @@ def test_a_trickling_answer_is_cut_off_by_the_total_limit_and_says_so(dieyuyun_e
     with pytest.raises(ProviderTimeout, match=r"did not answer within 1\.5 s\. "):
         generate(backend)
     assert len(dieyuyun_emulator.requests) == 1  # sent, maybe charged: not retried
+
+
+@pytest.mark.parametrize("output_format, off_the_loop", [("webp", True), ("jpg", True), ("png", False)])
+def test_jpeg_and_webp_are_checked_off_the_event_loop(segmind_emulator, monkeypatch, output_format, off_the_loop):
+    """Checking a JPEG or WebP decodes it (5-20 ms): that happens in a worker thread, not on the loop
+    every visitor shares. A PNG's check reads its chunks only and stays."""
+    import threading
+
+    from backends import http
+
+    checked_in: list[int] = []
+    real = http.inspect_image
+
+    def spy(data, **kwargs):
+        checked_in.append(threading.get_ident())
+        return real(data, **kwargs)
+
+    monkeypatch.setattr(http, "inspect_image", spy)
+    backend = make_backend("segmind", segmind_emulator)
+
+    async def on_the_loop():
+        return threading.get_ident(), await backend.generate(request_for(backend, output_format=output_format, width=512, height=512))
+
+    loop_thread, output = run(on_the_loop())
+    assert len(output.images) == 1 and len(checked_in) == 1
+    assert (checked_in[0] != loop_thread) is off_the_loop

@@ -42,7 +42,6 @@ import logging
 import os
 import re
 import struct
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape
