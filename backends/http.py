@@ -50,6 +50,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+# A kept-alive connection the server closed while idle fails within milliseconds of the send; one
+# that fails later may have been working on the request.
+STALE_CONNECTION_WINDOW_S = 1.0
+STALE_CONNECTION_RETRIES = 2
+
 IMAGE_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 
 
@@ -308,14 +313,37 @@ class ProviderHttp:
 
     async def _post_once(self, url: str, payload: Mapping[str, Any]) -> HttpAnswer:
         async with asyncio.timeout(self.timeouts.total):
-            client = self._client()
-            request = client.build_request("POST", url, json=payload)
-            response = await client.send(request, stream=True)
+            response = await self._send_on_a_live_connection(url, payload)
             try:
                 content = await self._read_capped(response)
             finally:
                 await response.aclose()
         return HttpAnswer(response.status_code, response.headers, content)
+
+    async def _send_on_a_live_connection(self, url: str, payload: Mapping[str, Any]) -> httpx.Response:
+        """Send the POST; when a kept-alive connection turns out to have been closed by the server
+        (it drops idle ones after a few seconds: uvicorn after 5, gunicorn after 2) and fails at
+        once, before any answer, send it again on a new connection. The server closed that connection
+        while idle, so it never read the request: nothing ran, nothing was charged. A failure on a
+        new connection, or after a while, may have run, and goes up as it is."""
+        client = self._client()
+        for attempt in range(STALE_CONNECTION_RETRIES + 1):
+            connected: list[str] = []
+
+            async def trace(name: str, info: Mapping[str, Any], connected: list[str] = connected) -> None:
+                if name == "connection.connect_tcp.started":
+                    connected.append(name)
+
+            request = client.build_request("POST", url, json=payload, extensions={"trace": trace})
+            sent = time.monotonic()
+            try:
+                return await client.send(request, stream=True)
+            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+                stale = not connected and time.monotonic() - sent < STALE_CONNECTION_WINDOW_S
+                if not stale or attempt == STALE_CONNECTION_RETRIES:
+                    raise
+                log.info("%s: a kept-alive connection had been closed (%s); sending again", self.provider, type(exc).__name__)
+        raise AssertionError("unreachable")
 
     async def _read_capped(self, response: httpx.Response) -> bytes:
         declared = response.headers.get("content-length")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import json
 import logging
 import socket
 
@@ -431,3 +432,90 @@ def test_jpeg_and_webp_are_checked_off_the_event_loop(segmind_emulator, monkeypa
     loop_thread, output = run(on_the_loop())
     assert len(output.images) == 1 and len(checked_in) == 1
     assert (checked_in[0] != loop_thread) is off_the_loop
+
+
+class ScriptedHttpServer:
+    """A raw HTTP/1.1 server on 127.0.0.1 that keeps connections alive and plays ``script``, one
+    word per request received: "answer" (200 with a JSON body) or "drop" (close the connection
+    without a word, as a server does to a kept-alive connection it just timed out)."""
+
+    def __init__(self, script: list[str]) -> None:
+        self.script, self.requests, self.connections = list(script), 0, 0
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(8)
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        import threading
+
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            with conn:
+                buffer = b""
+                while True:
+                    while b"\r\n\r\n" not in buffer:
+                        chunk = conn.recv(65536)
+                        if not chunk:
+                            break
+                        buffer += chunk
+                    if b"\r\n\r\n" not in buffer:
+                        break
+                    head, _, buffer = buffer.partition(b"\r\n\r\n")
+                    length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                                   if line.lower().startswith(b"content-length:")), 0)
+                    while len(buffer) < length:
+                        buffer += conn.recv(65536)
+                    buffer = buffer[length:]
+                    self.requests += 1
+                    action = self.script.pop(0) if self.script else "answer"
+                    if action == "drop":
+                        break
+                    body = json.dumps({"request": self.requests}).encode()
+                    conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
+                                 + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+def _plain_http(url: str):
+    from backends.http import ProviderHttp, Timeouts
+    from tests.conftest import FAST_RETRY
+
+    return ProviderHttp(provider="Scripted", base_url=url, headers={}, timeouts=Timeouts.within(5), retry=FAST_RETRY)
+
+
+def test_a_kept_alive_connection_the_server_closed_is_replaced_and_the_request_sent_again():
+    server = ScriptedHttpServer(["answer", "drop", "answer"])
+    http = _plain_http(server.url)
+
+    async def two_posts():
+        first = await http.post("/x", json={"n": 1})
+        second = await http.post("/x", json={"n": 2})  # goes out on the kept-alive connection first
+        await http.aclose()
+        return first, second
+
+    try:
+        first, second = run(two_posts())
+    finally:
+        server.close()
+    assert json.loads(first.content) == {"request": 1} and json.loads(second.content) == {"request": 3}
+    assert server.connections == 2
+
+
+def test_a_new_connection_closed_without_an_answer_is_not_sent_again():
+    """That request may have run (and cost money): no second try, and a message that says so."""
+    server = ScriptedHttpServer(["drop", "answer"])
+    http = _plain_http(server.url)
+    try:
+        with pytest.raises(ProviderUnreachable, match="connection to Scripted failed"):
+            run(http.post("/x", json={"n": 1}))
+    finally:
+        server.close()
+    assert server.requests == 1
