@@ -313,20 +313,22 @@ class ProviderHttp:
 
     async def _post_once(self, url: str, payload: Mapping[str, Any]) -> HttpAnswer:
         async with asyncio.timeout(self.timeouts.total):
-            response = await self._send_on_a_live_connection(url, payload)
+            response = await self._send_on_a_live_connection("POST", url, payload=payload)
             try:
                 content = await self._read_capped(response)
             finally:
                 await response.aclose()
         return HttpAnswer(response.status_code, response.headers, content)
 
-    async def _send_on_a_live_connection(self, url: str, payload: Mapping[str, Any]) -> httpx.Response:
-        """Send the POST; when a kept-alive connection turns out to have been closed by the server
+    async def _send_on_a_live_connection(
+        self, method: str, url: str, *, payload: Mapping[str, Any] | None = None, purpose: str = "api"
+    ) -> httpx.Response:
+        """Send the request; when a kept-alive connection turns out to have been closed by the server
         (it drops idle ones after a few seconds: uvicorn after 5, gunicorn after 2) and fails at
         once, before any answer, send it again on a new connection. The server closed that connection
         while idle, so it never read the request: nothing ran, nothing was charged. A failure on a
         new connection, or after a while, may have run, and goes up as it is."""
-        client = self._client()
+        client = self._client(purpose)
         for attempt in range(STALE_CONNECTION_RETRIES + 1):
             connected: list[str] = []
 
@@ -334,7 +336,7 @@ class ProviderHttp:
                 if name == "connection.connect_tcp.started":
                     connected.append(name)
 
-            request = client.build_request("POST", url, json=payload, extensions={"trace": trace})
+            request = client.build_request(method, url, json=payload, extensions={"trace": trace})
             sent = time.monotonic()
             try:
                 return await client.send(request, stream=True)
@@ -432,7 +434,8 @@ class ProviderHttp:
         started = time.monotonic()
         try:
             async with asyncio.timeout(self.timeouts.download):
-                async with self._client("download").stream("GET", url) as response:
+                response = await self._send_on_a_live_connection("GET", url, purpose="download")
+                try:
                     if response.url.scheme not in ("http", "https"):
                         raise ImageDownloadFailed(
                             f"{self.provider}'s image URL redirected off http(s); refused. Try again.", provider=self.provider
@@ -450,6 +453,8 @@ class ProviderHttp:
                         )
                     data = await self._read_capped(response)
                     content_type = response.headers.get("content-type", "")
+                finally:
+                    await response.aclose()
         except TimeoutError as exc:
             raise ImageDownloadFailed(
                 f"Downloading the image from {self.provider} took longer than {self.timeouts.download:g} s. Try again.",

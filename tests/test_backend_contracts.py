@@ -439,8 +439,9 @@ class ScriptedHttpServer:
     word per request received: "answer" (200 with a JSON body) or "drop" (close the connection
     without a word, as a server does to a kept-alive connection it just timed out)."""
 
-    def __init__(self, script: list[str]) -> None:
+    def __init__(self, script: list[str], *, body: bytes | None = None, content_type: str = "application/json") -> None:
         self.script, self.requests, self.connections = list(script), 0, 0
+        self.body, self.content_type = body, content_type
         self._listener = socket.socket()
         self._listener.bind(("127.0.0.1", 0))
         self._listener.listen(8)
@@ -476,9 +477,9 @@ class ScriptedHttpServer:
                     action = self.script.pop(0) if self.script else "answer"
                     if action == "drop":
                         break
-                    body = json.dumps({"request": self.requests}).encode()
-                    conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
-                                 + str(len(body)).encode() + b"\r\n\r\n" + body)
+                    body = self.body or json.dumps({"request": self.requests}).encode()
+                    conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: " + self.content_type.encode()
+                                 + b"\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
 
     def close(self) -> None:
         self._listener.close()
@@ -519,3 +520,23 @@ def test_a_new_connection_closed_without_an_answer_is_not_sent_again():
     finally:
         server.close()
     assert server.requests == 1
+
+
+def test_an_image_download_on_a_closed_kept_alive_connection_is_fetched_again():
+    out = io.BytesIO()
+    Image.new("RGB", (32, 24), (10, 200, 90)).save(out, "PNG")
+    server = ScriptedHttpServer(["answer", "drop", "answer"], body=out.getvalue(), content_type="image/png")
+    http = _plain_http(server.url)
+
+    async def two_downloads():
+        first = await http.download_image(f"{server.url}/a.png")
+        second = await http.download_image(f"{server.url}/b.png")
+        await http.aclose()
+        return first, second
+
+    try:
+        first, second = run(two_downloads())
+    finally:
+        server.close()
+    assert first[1:] == second[1:] == ("image/png", 32, 24) and second[0] == out.getvalue()
+    assert server.connections == 2 and server.requests == 3
