@@ -283,7 +283,8 @@ def embed_metadata(data: bytes, *, parameters: str, playground_json: str) -> byt
 
     The image data is copied byte for byte. An empty ``playground_json`` writes the A1111 text alone.
     Raises ValueError when the bytes are not a container this module can splice safely, or (JPEG) when
-    the A1111 text is over the 64 KB a segment holds; :func:`metadata_problem` tells beforehand.
+    the A1111 text is over the 64 KB a segment holds; :func:`metadata_problem` tells beforehand, and
+    the history store tries it once and falls back to PNG.
     """
     kind = image_kind(data)
     if kind is PNG:

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from ..base import GeneratedImage, GenerationRequest, GenerationResult, ImageFailure, Price
-from .image_metadata import PNG, ImageKind, embed_metadata, image_kind, metadata_problem
+from .image_metadata import PNG, ImageKind, embed_metadata, image_kind
 from .migrations import has_prompt_index, migrate
 from .png_metadata import a1111_parameters, playground_metadata, to_png
 
@@ -387,16 +387,20 @@ class HistoryStore:
         try:
             # 1. The provider's bytes when the metadata can be spliced into them (PNG, and JPEG or WebP
             #    whose container we can walk); otherwise a PNG made from the pixels, as before.
+            #    A JPEG or WebP is then opened with our EXIF in place of the provider's: Pillow reads a
+            #    JPEG's EXIF as it opens it, and a crafted one can cost it gigabytes (exif_is_safe).
             data, kind = image.data, image_kind(image.data)
-            problem = metadata_problem(data, parameters) if kind is not None and kind is not PNG else None
-            if kind is None or problem:
-                if problem:
+            opened = data
+            if kind is not None and kind is not PNG:
+                try:
+                    opened = embed_metadata(data, parameters=parameters, playground_json="")
+                except ValueError as problem:
                     log.info("image %d is stored as PNG: %s", image.index, problem)
+                    kind = None
+            if kind is None:
                 data, kind = to_png(data, image.mime_type), PNG
-            # 2. Size from the header; then the check that the file is whole. A JPEG or WebP is opened
-            #    with our EXIF in place of the provider's: Pillow reads a JPEG's EXIF as it opens it,
-            #    and a crafted one can cost it gigabytes (image_metadata.exif_is_safe).
-            opened = data if kind is PNG else embed_metadata(data, parameters=parameters, playground_json="")
+                opened = data
+            # 2. Size from the header; then the check that the file is whole.
             with Image.open(io.BytesIO(opened)) as decoded:
                 width, height = decoded.size
                 if thumbnail:
