@@ -37,8 +37,9 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -340,16 +341,9 @@ class HistoryStore:
         ids: list[str] = []
         written: list[Path] = []
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
+            with self._write_transaction(written):
                 for item in prepared:
                     ids.append(self._write(item, visitor, written))
-                self._commit()
-            except BaseException:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-                self._unlink(written)
-                raise
             entries = self._load(ids, visitor)
             if defer_thumbnails:
                 for entry_id in ids:
@@ -477,8 +471,7 @@ class HistoryStore:
                 if not made or self._conn is None:
                     return
                 # As in a save: under the write lock, so no other process's recover() takes them for debris.
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
+                with self._write_transaction(written):
                     for name, image_id, thumb in made:
                         self._write_file(self.thumbs_dir / name, thumb, written)
                         named = self._conn.execute(
@@ -487,12 +480,6 @@ class HistoryStore:
                         ).rowcount
                         if not named:  # the entry was deleted meanwhile
                             gone.append(self.thumbs_dir / name)
-                    self._commit()
-                except BaseException:
-                    if self._conn.in_transaction:
-                        self._conn.execute("ROLLBACK")
-                    self._unlink(written)
-                    raise
             self._unlink(gone)
         except Exception:
             log.warning("thumbnails of %s could not be made; its images stand in", entry_id, exc_info=True)
@@ -651,8 +638,7 @@ class HistoryStore:
 
     def _delete_where(self, where: str, params: tuple[Any, ...]) -> int:
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
+            with self._write_transaction():
                 ids = [
                     row[0]
                     for row in self._conn.execute(f"SELECT g.id FROM generations g WHERE {where}", params)
@@ -668,14 +654,23 @@ class HistoryStore:
                         if row[1]:
                             files.append(self.thumbs_dir / row[1])
                     self._conn.execute(f"DELETE FROM generations WHERE id IN ({marks})", chunk)
-                self._commit()
-            except BaseException:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-                raise
         # After the commit: a crash here leaves orphan files, which recover() removes.
         self._remove_files(files)
         return len(ids)
+
+    @contextmanager
+    def _write_transaction(self, written: list[Path] | None = None) -> Iterator[None]:
+        """One write transaction (call under ``self._lock``): committed when the block ends; on any
+        error rolled back, and the files the block wrote (``written``) removed."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self._commit()
+        except BaseException:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            self._unlink(written or [])
+            raise
 
     def _remove_files(self, files: list[Path]) -> None:
         self._unlink(files)
