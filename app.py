@@ -1,65 +1,58 @@
-"""Kolors Playground: `python app.py`, locally or as a Hugging Face Space.
+"""Kolors Playground: ``python app.py`` (or ``kolors-playground``), locally or as a Hugging Face Space.
 
-Reads the configuration from the environment (see README and .env.example), builds the backend
-registry and the history store, and launches the Gradio page. GRADIO_SERVER_NAME and
-GRADIO_SERVER_PORT choose where it listens; telemetry is off.
+Reads the settings once (the environment and a ``.env`` file in the working directory; see README and
+.env.example), builds the backend registry and the history store, and launches the Gradio page.
+Telemetry is off.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import secrets
 import sys
 from pathlib import Path
 
+# Telemetry must be off before gradio is imported.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-import gradio as gr  # noqa: E402  (telemetry must be off before gradio is imported)
+import gradio as gr
 
-from backends.errors import ConfigurationError  # noqa: E402
-from backends.history import HistoryStore  # noqa: E402
-from backends.playground import Playground  # noqa: E402
-from backends.quota import HourlyQuota  # noqa: E402
-from backends.registry import build_registry  # noqa: E402
-from ui import build_app, launch_options  # noqa: E402
+from backends.errors import ConfigurationError
+from backends.history import HistoryStore
+from backends.playground import Playground
+from backends.quota import HourlyQuota
+from backends.registry import build_registry
+from backends.settings import PlaygroundSettings
+from ui import build_app, launch_options
 
 log = logging.getLogger("kolors_playground")
 
 
-def hosted_mode(env=os.environ) -> bool:
-    """On a Space (SPACE_ID set) or when PLAYGROUND_MODE=hosted: history is partitioned per visitor."""
-    mode = env.get("PLAYGROUND_MODE", "").strip().lower()
-    if mode in ("local", "hosted"):
-        return mode == "hosted"
-    return bool(env.get("SPACE_ID"))
-
-
-def create_app(env=os.environ) -> tuple[gr.Blocks, Playground]:
-    registry = build_registry(env)
-    history = HistoryStore(env.get("PLAYGROUND_DATA_DIR") or "data")
-    hosted = hosted_mode(env)
-    playground = Playground(registry=registry, history=history, quota=quota_from_env(env))
+def create_app(settings: PlaygroundSettings) -> tuple[gr.Blocks, Playground]:
+    registry = build_registry(settings)
+    history = HistoryStore(settings.playground_data_dir)
+    quota = settings.playground_quota_per_hour
+    playground = Playground(registry=registry, history=history, quota=HourlyQuota(quota) if quota else None)
+    hosted = settings.hosted
     demo = build_app(
         playground,
         hosted=hosted,
-        browser_secret=browser_secret(env, history.data_dir) if hosted else None,
-        queue_size=_positive_int(env, "PLAYGROUND_QUEUE_SIZE", default=100) if hosted else None,
+        browser_secret=browser_secret(settings, history.data_dir) if hosted else None,
+        queue_size=settings.playground_queue_size if hosted else None,
+        confirm_above=settings.playground_confirm_cells,
+        font=str(settings.playground_font) if settings.playground_font else None,
     )
     return demo, playground
 
 
-def quota_from_env(env) -> HourlyQuota | None:
-    limit = _positive_int(env, "PLAYGROUND_QUOTA_PER_HOUR", default=None)
-    return HourlyQuota(limit) if limit else None
-
-
-def browser_secret(env, data_dir: Path) -> str:
+def browser_secret(settings: PlaygroundSettings, data_dir: Path) -> str:
     """The key that encrypts the visitor id in the browser: PLAYGROUND_SECRET, or one made once and
     kept beside the history, so visitors keep their history across restarts."""
-    if env.get("PLAYGROUND_SECRET"):
-        return env["PLAYGROUND_SECRET"]
+    if settings.playground_secret is not None:
+        return settings.playground_secret.get_secret_value()
     path = Path(data_dir) / ".browser-secret"
     try:
         return path.read_text().strip()
@@ -71,25 +64,33 @@ def browser_secret(env, data_dir: Path) -> str:
         return secret
 
 
-def _positive_int(env, name: str, *, default: int | None) -> int | None:
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or int(raw) < 1:
-        raise ConfigurationError(f"{name} must be a whole number of at least 1; it is {raw!r}.")
-    return int(raw)
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="kolors-playground",
+        description="A browser playground for the Kolors text-to-image model. Settings come from the "
+        "environment and a .env file in the working directory (see .env.example).",
+    )
+    return parser.parse_args(argv)
 
 
-def main() -> int:
-    logging.basicConfig(level=os.environ.get("PLAYGROUND_LOG_LEVEL", "INFO"), format="%(levelname)s %(name)s: %(message)s")
+def main(argv: list[str] | None = None) -> int:
+    parse_arguments(argv)
     try:
-        demo, playground = create_app()
+        settings = PlaygroundSettings.load()
+    except ConfigurationError as exc:
+        print(f"Kolors Playground cannot start: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.playground_log_level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        demo, playground = create_app(settings)
     except ConfigurationError as exc:
         print(f"Kolors Playground cannot start: {exc}", file=sys.stderr)
         return 2
     available = [b.id for b in playground.registry.available()]
     log.info("backends available: %s", ", ".join(available) or "none (set a key; see README)")
-    demo.launch(**launch_options())
+    demo.launch(
+        server_name=settings.gradio_server_name, server_port=settings.gradio_server_port, **launch_options()
+    )
     return 0
 
 

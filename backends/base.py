@@ -11,18 +11,18 @@ from typing import Any, Protocol, runtime_checkable
 from .errors import GenerationCancelled
 
 __all__ = [
-    "Price",
-    "Capabilities",
-    "GenerationRequest",
-    "GeneratedImage",
-    "BackendOutput",
-    "ImageFailure",
-    "GenerationResult",
-    "Availability",
-    "CancelToken",
-    "StepProgress",
-    "Backend",
     "ApiKey",
+    "Availability",
+    "Backend",
+    "BackendOutput",
+    "CancelToken",
+    "Capabilities",
+    "GeneratedImage",
+    "GenerationRequest",
+    "GenerationResult",
+    "ImageFailure",
+    "Price",
+    "StepProgress",
 ]
 
 

@@ -20,7 +20,7 @@ from .registry import Registry
 from .runner import JobRunner, ProgressHandler
 from .validation import validate_request
 
-__all__ = ["Playground", "GenerationOutcome"]
+__all__ = ["GenerationOutcome", "Playground"]
 
 log = logging.getLogger(__name__)
 

@@ -1,26 +1,27 @@
 """Which backends exist here, and whether each can run.
 
-Built from the environment: the three hosted providers (listed even without a key, as unavailable
+Built from the settings: the three hosted providers (listed even without a key, as unavailable
 with the variable to set), the generic endpoints of ``PLAYGROUND_BACKENDS``, the local diffusers
 backend, and third-party packages registered under the entry-point group ``kolors_playground.backends``.
 A plugin's entry point names a callable ``register_backends(register, env)`` that calls
-``register(backend)`` once per backend it provides (simonw/llm's hook style, without pluggy).
+``register(backend)`` once per backend it provides (simonw/llm's hook style, without pluggy); ``env``
+is a read-only mapping of the environment and ``.env`` variables, for the plugin's own settings.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 
 from .base import Availability, Backend
-from .config import endpoint_backends, load_endpoints
-from .dieyuyun import dieyuyun_from_env
-from .errors import ConfigurationError, InvalidRequest, FieldProblem
-from .segmind import segmind_from_env
-from .siliconflow import siliconflow_from_env
+from .errors import ConfigurationError, FieldProblem, InvalidRequest
+from .providers.dieyuyun import dieyuyun_from_settings
+from .providers.endpoints import endpoint_backends, load_endpoints
+from .providers.segmind import segmind_from_settings
+from .providers.siliconflow import siliconflow_from_settings
+from .settings import PlaygroundSettings
 
 __all__ = ["ENTRY_POINT_GROUP", "RegisteredBackend", "Registry", "build_registry"]
 
@@ -81,22 +82,23 @@ class Registry:
 
 
 def build_registry(
-    env: Mapping[str, str] | None = None,
+    settings: PlaygroundSettings,
     *,
     include_plugins: bool = True,
     include_local: bool = True,
 ) -> Registry:
-    env = os.environ if env is None else env
-    registry = Registry([dieyuyun_from_env(env), segmind_from_env(env), siliconflow_from_env(env)])
-    if env.get("PLAYGROUND_BACKENDS"):
-        for backend in endpoint_backends(load_endpoints(env["PLAYGROUND_BACKENDS"]), env):
+    registry = Registry(
+        [dieyuyun_from_settings(settings), segmind_from_settings(settings), siliconflow_from_settings(settings)]
+    )
+    if settings.playground_backends is not None:
+        for backend in endpoint_backends(load_endpoints(settings.playground_backends), settings):
             registry.add(backend)
     if include_local:
-        from .local import LocalBackend
+        from .providers.local import LocalBackend
 
-        registry.add(LocalBackend.from_env(env))
+        registry.add(LocalBackend.from_settings(settings))
     if include_plugins:
-        _load_plugins(registry.add, env)
+        _load_plugins(registry.add, settings.variables)
     return registry
 
 

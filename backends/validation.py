@@ -15,7 +15,7 @@ from typing import Any
 from .base import Capabilities, GenerationRequest
 from .errors import FieldProblem, InvalidRequest
 
-__all__ = ["validate_request", "parse_size", "MAX_PROMPT_CHARS", "RANDOM_SEED"]
+__all__ = ["MAX_PROMPT_CHARS", "RANDOM_SEED", "parse_size", "validate_request"]
 
 MAX_PROMPT_CHARS = 2000
 RANDOM_SEED = -1

@@ -21,6 +21,10 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 
+APP_ALLOWED = True
+"""Set by tests/conftest.py for each test: whether it carries the ``e2e`` marker. The fast tier
+deselects e2e tests, so a test that starts the app without the marker would slow it down unseen."""
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -33,6 +37,7 @@ class RunningApp:
     url: str
     process: subprocess.Popen
     log_path: Path
+    data_dir: Path
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -58,6 +63,8 @@ def running_app(env: Mapping[str, str], *, data_dir: Path, log_path: Path, timeo
 
 
 def start_app(env: Mapping[str, str], *, data_dir: Path, log_path: Path, timeout: float = 60.0) -> RunningApp:
+    if not APP_ALLOWED:
+        raise RuntimeError("This test starts the app: mark it (or its module) with pytest.mark.e2e.")
     port = free_port()
     full_env = {
         key: value for key, value in os.environ.items()
@@ -69,12 +76,13 @@ def start_app(env: Mapping[str, str], *, data_dir: Path, log_path: Path, timeout
     )
     full_env.update(env)
     log = open(log_path, "ab")
+    # The working directory is the test's own folder: a developer's .env in the repository stays out.
     process = subprocess.Popen(
-        [sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
+        [sys.executable, str(ROOT / "app.py")], cwd=Path(data_dir).parent, env=full_env, stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}/"
-    app = RunningApp(url=url, process=process, log_path=log_path)
+    app = RunningApp(url=url, process=process, log_path=log_path, data_dir=Path(data_dir))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -20,8 +20,15 @@ import pytest
 from tests.app_harness import RunningApp, emulator_env, start_app, stop_app
 
 __all__ = [
-    "CHROMIUM", "CHROMIUM_ARGS", "AppUnderTest", "app_under_test", "PlaygroundPage", "browser_app_fixture", "browser_fixture",
-    "playground_fixture", "size_of",
+    "CHROMIUM",
+    "CHROMIUM_ARGS",
+    "AppUnderTest",
+    "PlaygroundPage",
+    "app_under_test",
+    "browser_app_fixture",
+    "browser_fixture",
+    "playground_fixture",
+    "size_of",
 ]
 
 CHROMIUM = "/usr/bin/chromium"

@@ -7,13 +7,33 @@ import os
 
 import pytest
 
-from backends.config import EndpointConfig, endpoint_backends
-from backends.dieyuyun import dieyuyun_from_env
-from backends.http import RetryPolicy, Timeouts
-from backends.segmind import segmind_from_env
-from backends.siliconflow import siliconflow_from_env
+from backends.providers.dieyuyun import dieyuyun_from_settings
+from backends.providers.endpoints import EndpointConfig, endpoint_backends
+from backends.providers.http import RetryPolicy, Timeouts
+from backends.providers.segmind import segmind_from_settings
+from backends.providers.siliconflow import siliconflow_from_settings
+from backends.settings import PlaygroundSettings
 
 pytest_plugins = ["tests.emulators.fixtures"]
+
+# Fixtures that launch the app: a test using one is end-to-end (marker ``e2e``) whatever its module.
+APP_FIXTURES = frozenset(
+    {"launched_app", "browser_app", "hosted_app", "fault_app", "served", "input_app", "keyed_app"}
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if APP_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    # Before any fixture of this test is set up: only e2e tests may start the app (tests/app_harness.py).
+    from tests import app_harness
+
+    app_harness.APP_ALLOWED = item.get_closest_marker("e2e") is not None
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -28,17 +48,17 @@ def make_backend(provider: str, emulator, *, key: str | None = None, **overrides
     overrides = {"retry": FAST_RETRY, "timeouts": SHORT_TIMEOUTS, **overrides}
     key = emulator.api_key if key is None else key
     if provider == "dieyuyun":
-        return dieyuyun_from_env({"DIEYUYUN_API_KEY": key, "DIEYUYUN_BASE_URL": emulator.base_url}, **overrides)
+        return dieyuyun_from_settings(PlaygroundSettings.from_mapping({"DIEYUYUN_API_KEY": key, "DIEYUYUN_BASE_URL": emulator.base_url}), **overrides)
     if provider == "segmind":
-        return segmind_from_env({"SEGMIND_API_KEY": key, "SEGMIND_BASE_URL": emulator.base_url}, **overrides)
+        return segmind_from_settings(PlaygroundSettings.from_mapping({"SEGMIND_API_KEY": key, "SEGMIND_BASE_URL": emulator.base_url}), **overrides)
     if provider == "siliconflow":
-        return siliconflow_from_env({"SILICONFLOW_API_KEY": key, "SILICONFLOW_BASE_URL": emulator.base_url}, **overrides)
+        return siliconflow_from_settings(PlaygroundSettings.from_mapping({"SILICONFLOW_API_KEY": key, "SILICONFLOW_BASE_URL": emulator.base_url}), **overrides)
     if provider == "openai":
         config = EndpointConfig(
             id="selfhosted", label="Self-hosted Kolors", base_url=emulator.base_url, model="kolors",
             api_key_env="SELFHOSTED_KEY", size_range=(256, 2048), max_images=4, response_format="b64_json",
         )
-        (backend,) = endpoint_backends([config], {"SELFHOSTED_KEY": key}, **overrides)
+        (backend,) = endpoint_backends([config], PlaygroundSettings.from_mapping({"SELFHOSTED_KEY": key}), **overrides)
         return backend
     raise ValueError(provider)
 
@@ -58,18 +78,23 @@ def backend(provider, emulator):
     return make_backend(provider, emulator)
 
 
-@pytest.fixture
-def app_env(dieyuyun_emulator, segmind_emulator, siliconflow_emulator):
-    """Environment for ``python app.py`` with the three hosted backends on their emulators."""
+@pytest.fixture(scope="module")
+def app_env(dieyuyun_emulator_session, segmind_emulator_session, siliconflow_emulator_session):
+    """Environment for ``python app.py`` with the three hosted backends on their emulators (which the
+    function-scoped ``*_emulator`` fixtures reset before each test)."""
     from tests.app_harness import emulator_env
 
-    return emulator_env(("dieyuyun", dieyuyun_emulator), ("segmind", segmind_emulator), ("siliconflow", siliconflow_emulator))
+    return emulator_env(
+        ("dieyuyun", dieyuyun_emulator_session), ("segmind", segmind_emulator_session),
+        ("siliconflow", siliconflow_emulator_session),
+    )
 
 
-@pytest.fixture
-def launched_app(app_env, tmp_path):
-    """The real app in a subprocess, with its own data dir under ``tmp_path``."""
+@pytest.fixture(scope="module")
+def launched_app(app_env, tmp_path_factory):
+    """The real app in a subprocess, one per test module, with its own data dir (``app.data_dir``)."""
     from tests.app_harness import running_app
 
-    with running_app(app_env, data_dir=tmp_path / "data", log_path=tmp_path / "app.log") as app:
+    folder = tmp_path_factory.mktemp("app")
+    with running_app(app_env, data_dir=folder / "data", log_path=folder / "app.log") as app:
         yield app

@@ -23,3 +23,24 @@ class ConcurrencyProbe:
             return await self.inner.generate(request, progress=progress, cancel=cancel)
         finally:
             self.active -= 1
+
+
+def restored_request(restored):
+    """The request an image's metadata describes: an empty request with every field the file set."""
+    from backends.base import GenerationRequest
+
+    return GenerationRequest(**{**GenerationRequest(prompt="").to_dict(), **restored.request_fields()})
+
+
+def grid_metadata_of(png):
+    """The ``kolors_playground_grid`` JSON of an exported grid PNG (bytes or path); None for another file."""
+    import json
+
+    from backends.compare import GRID_JSON_KEY
+    from backends.history import png_texts
+
+    try:
+        data = png if isinstance(png, (bytes, bytearray)) else open(png, "rb").read()
+        return json.loads(png_texts(bytes(data))[GRID_JSON_KEY])
+    except Exception:
+        return None

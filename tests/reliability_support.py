@@ -1,4 +1,4 @@
-"""What the reliability tests of issue #6 share: a gate in front of an emulator that can refuse
+"""What the reliability tests share: a gate in front of an emulator that can refuse
 connections, the generic OpenAI-compatible backend declared in a TOML file, short provider bounds
 for the launched app, and a check of the history on disk (integrity, whole entries, no debris)."""
 
@@ -272,6 +272,6 @@ def _unreadable(path: Path) -> str | None:
     try:
         with Image.open(io.BytesIO(data)) as image:
             image.load()
-    except Exception as exc:  # noqa: BLE001 - any failure to decode is the finding
+    except Exception as exc:
         return f"does not decode ({type(exc).__name__})"
     return None

@@ -3,7 +3,8 @@
 # Usage: bash tests/run_all.sh [pytest arguments]
 # - Debian's chromium for the browser tests (Playwright drives it; it cannot download browsers here),
 #   and CJK + emoji fonts so the Chinese page, the grid export and the screenshots render
-# - requirements-test.txt: the app, the optional local backend (torch pinned to the CPU build), pytest
+# - requirements-test.txt: the app, the optional local backend (torch pinned to the CPU build), pytest, ruff
+# Then ruff (settings in pyproject.toml) and every test tier.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,8 @@ if ! dpkg -s $debian_packages >/dev/null 2>&1; then
 fi
 
 python3 -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
+
+python3 -m ruff check .
 
 export GRADIO_ANALYTICS_ENABLED=False HF_HUB_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1
 exec python3 -m pytest "$@"

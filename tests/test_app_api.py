@@ -13,7 +13,7 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from backends.history import read_png_parameters
+from backends.history import read_image_parameters
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ def client(launched_app):
     return Client(launched_app.url, verbose=False)
 
 
-def test_generate_endpoint_takes_keywords_and_returns_gallery_and_info(client, launched_app, tmp_path, dieyuyun_emulator):
+def test_generate_endpoint_takes_keywords_and_returns_gallery_and_info(client, launched_app, dieyuyun_emulator):
     gallery, info = client.predict(
         backend="dieyuyun", prompt="一只橘猫坐在窗台上看雨", negative_prompt="blurry", size="768x1024", n=2, seed=42,
         steps=25, guidance=6.5, api_name="/generate",
@@ -33,11 +33,13 @@ def test_generate_endpoint_takes_keywords_and_returns_gallery_and_info(client, l
         with open(item["image"], "rb") as handle:
             data = handle.read()
         assert Image.open(io.BytesIO(data)).size == (768, 1024)
-        restored = read_png_parameters(data)  # the downloaded file keeps its metadata
+        restored = read_image_parameters(data)  # the downloaded file keeps its metadata
         assert (restored.prompt, restored.seed, restored.steps, restored.guidance) == ("一只橘猫坐在窗台上看雨", seed, 25, 6.5)
-        assert restored.backend_id == "dieyuyun" and "Seed: %d" % seed in Image.open(io.BytesIO(data)).text["parameters"]
-    with sqlite3.connect(tmp_path / "data" / "history.sqlite3") as db:
-        assert db.execute("select count(*), max(seed), max(n) from generations").fetchone() == (1, 42, 2)
+        assert restored.backend_id == "dieyuyun" and f"Seed: {seed}" in Image.open(io.BytesIO(data)).text["parameters"]
+    with sqlite3.connect(launched_app.data_dir / "history.sqlite3") as db:
+        assert db.execute(
+            "select count(*), max(seed), max(n) from generations where id = ?", (info["generation_id"],)
+        ).fetchone() == (1, 42, 2)
 
 
 def test_the_same_call_gives_the_same_pixels(client):
@@ -82,12 +84,12 @@ def test_bad_input_gets_a_message_naming_the_field_and_no_provider_call(client, 
     assert dieyuyun_emulator.requests == [] and segmind_emulator.requests == []
 
 
-def test_a_provider_failure_is_explained_and_saved(client, dieyuyun_emulator, tmp_path):
+def test_a_provider_failure_is_explained_and_saved(client, launched_app, dieyuyun_emulator):
     dieyuyun_emulator.fault("status", status=401, times=1)
-    with pytest.raises(AppError, match="refused the API key.*DIEYUYUN_API_KEY"):
-        client.predict(backend="dieyuyun", prompt="x", api_name="/generate")
-    with sqlite3.connect(tmp_path / "data" / "history.sqlite3") as db:
-        assert db.execute("select status from generations").fetchall() == [("failed",)]
+    with pytest.raises(AppError, match=r"refused the API key.*DIEYUYUN_API_KEY"):
+        client.predict(backend="dieyuyun", prompt="a refused key", api_name="/generate")
+    with sqlite3.connect(launched_app.data_dir / "history.sqlite3") as db:
+        assert db.execute("select status from generations where prompt = 'a refused key'").fetchall() == [("failed",)]
     _, info = client.predict(backend="dieyuyun", prompt="x", api_name="/generate")  # and the app serves on
     assert len(info["seeds"]) == 1
 
@@ -103,13 +105,13 @@ def test_only_generate_and_compare_are_public(client):
     assert list(client.view_api(return_format="dict", print_info=False)["named_endpoints"]) == ["/generate", "/compare"]
 
 
-def test_gallery_files_are_served_in_place_not_copied(launched_app, tmp_path):
+def test_gallery_files_are_served_in_place_not_copied(launched_app):
     """The gallery's URLs name the stored files themselves (no hashed copy in Gradio's cache per
     update), and what they serve is the stored file, metadata included."""
     client = Client(launched_app.url, verbose=False, download_files=False)
     gallery, info = client.predict(backend="dieyuyun", prompt="served in place", n=2, seed=5, api_name="/generate")
-    images_dir = (tmp_path / "data" / "images").resolve()
-    with sqlite3.connect(tmp_path / "data" / "history.sqlite3") as db:
+    images_dir = (launched_app.data_dir / "images").resolve()
+    with sqlite3.connect(launched_app.data_dir / "history.sqlite3") as db:
         names = [row[0] for row in db.execute(
             "select file_name from images where generation_id = ? order by idx", (info["generation_id"],)
         )]

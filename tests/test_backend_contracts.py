@@ -2,7 +2,7 @@
 
 The emulators check requests the way each provider documents them, so a request they accept is a
 request the provider would accept; these tests cover every field on the wire, every range edge and
-every error path of issue #2.
+every error path.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ from backends.errors import (
     RateLimited,
     RequestRejected,
 )
-from backends.http import ImageLimits
+from backends.providers.http import ImageLimits
+from backends.settings import PlaygroundSettings
 from backends.validation import validate_request
 from tests.conftest import make_backend
 
@@ -125,14 +126,14 @@ def test_generic_endpoint_asks_for_b64_and_reads_it(openai_emulator):
 
 
 def test_generic_endpoint_with_server_local_paths_says_to_use_b64(openai_emulator):
-    from backends.config import EndpointConfig, endpoint_backends
+    from backends.providers.endpoints import EndpointConfig, endpoint_backends
     from tests.conftest import FAST_RETRY
 
     config = EndpointConfig(
         id="x", label="Xinference", base_url=openai_emulator.base_url, model="kolors", size_range=(256, 2048),
         api_key_env="SELFHOSTED_KEY",
     )
-    (backend,) = endpoint_backends([config], {"SELFHOSTED_KEY": "test-key"}, retry=FAST_RETRY)
+    (backend,) = endpoint_backends([config], PlaygroundSettings.from_mapping({"SELFHOSTED_KEY": "test-key"}), retry=FAST_RETRY)
     with pytest.raises(ImageDownloadFailed, match='response_format = "b64_json"'):
         generate(backend)
 
@@ -178,7 +179,7 @@ def test_the_largest_batch_each_provider_documents(backend, emulator, provider):
 def test_out_of_range_values_never_reach_the_provider(backend, emulator, values):
     with pytest.raises(InvalidRequest) as info:
         validate_request({"prompt": "x", **values}, backend.capabilities)
-    assert list(values)[0] in info.value.fields
+    assert next(iter(values)) in info.value.fields
     assert emulator.requests == []
 
 
@@ -208,11 +209,11 @@ def test_segmind_404_and_405_say_check_the_base_url(segmind_emulator, status):
 
 
 def test_wrong_base_url_is_a_clear_404(segmind_emulator):
-    from backends.segmind import segmind_from_env
+    from backends.providers.segmind import segmind_from_settings
     from tests.conftest import FAST_RETRY
 
-    backend = segmind_from_env(
-        {"SEGMIND_API_KEY": "test-key", "SEGMIND_BASE_URL": segmind_emulator.base_url + "/nope"}, retry=FAST_RETRY
+    backend = segmind_from_settings(
+        PlaygroundSettings.from_mapping({"SEGMIND_API_KEY": "test-key", "SEGMIND_BASE_URL": segmind_emulator.base_url + "/nope"}), retry=FAST_RETRY
     )
     with pytest.raises(RequestRejected, match="no such endpoint"):
         generate(backend)
@@ -283,7 +284,7 @@ def test_unusable_answers(backend, emulator, provider, fault, error):
 
 def test_decompression_bomb_is_refused_before_decoding(dieyuyun_emulator):
     dieyuyun_emulator.fault("huge_image")
-    with pytest.raises(BadProviderResponse, match="pixels|decompression"):
+    with pytest.raises(BadProviderResponse, match=r"pixels|decompression"):
         generate(make_backend("dieyuyun", dieyuyun_emulator))
 
 
@@ -328,13 +329,13 @@ def test_endless_slow_body_is_cut_off_in_bounded_time(backend, emulator):
 
 
 def test_connection_refused_is_retried_then_explained():
-    from backends.dieyuyun import dieyuyun_from_env
+    from backends.providers.dieyuyun import dieyuyun_from_settings
     from tests.conftest import FAST_RETRY
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    backend = dieyuyun_from_env({"DIEYUYUN_API_KEY": "k", "DIEYUYUN_BASE_URL": f"http://127.0.0.1:{port}/v1"}, retry=FAST_RETRY)
+    backend = dieyuyun_from_settings(PlaygroundSettings.from_mapping({"DIEYUYUN_API_KEY": "k", "DIEYUYUN_BASE_URL": f"http://127.0.0.1:{port}/v1"}), retry=FAST_RETRY)
     with pytest.raises(ProviderUnreachable, match="Could not connect"):
         generate(backend)
 
@@ -367,11 +368,11 @@ def test_b64_answers_decode(openai_emulator):
 def test_a_connect_timeout_is_retried_and_names_the_connect_limit(caplog):
     """A server whose accept queue is full drops new connections: a real connect timeout. Nothing was
     sent, so it is retried like a refused connection, and the message names the connect limit."""
-    from backends.dieyuyun import dieyuyun_from_env
-    from backends.http import Timeouts
+    from backends.providers.dieyuyun import dieyuyun_from_settings
+    from backends.providers.http import Timeouts
     from tests.conftest import FAST_RETRY
 
-    caplog.set_level(logging.INFO, logger="backends.http")
+    caplog.set_level(logging.INFO, logger="backends.providers.http")
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen(0)
@@ -383,8 +384,8 @@ def test_a_connect_timeout_is_retried_and_names_the_connect_limit(caplog):
             client.connect_ex(("127.0.0.1", port))
             queued.append(client)
         try:
-            backend = dieyuyun_from_env(
-                {"DIEYUYUN_API_KEY": "k", "DIEYUYUN_BASE_URL": f"http://127.0.0.1:{port}/v1"},
+            backend = dieyuyun_from_settings(
+                PlaygroundSettings.from_mapping({"DIEYUYUN_API_KEY": "k", "DIEYUYUN_BASE_URL": f"http://127.0.0.1:{port}/v1"}),
                 retry=FAST_RETRY, timeouts=Timeouts(connect=0.3, read=5, total=10),
             )
             with pytest.raises(ProviderUnreachable, match=r"Could not connect to .* within 0\.3 s\. Check your network"):
@@ -399,7 +400,7 @@ def test_a_connect_timeout_is_retried_and_names_the_connect_limit(caplog):
 def test_a_trickling_answer_is_cut_off_by_the_total_limit_and_says_so(dieyuyun_emulator):
     """The read limit never fires while bytes keep coming; the total limit does, and the message
     names the limit that fired, not the read limit."""
-    from backends.http import Timeouts
+    from backends.providers.http import Timeouts
 
     backend = make_backend("dieyuyun", dieyuyun_emulator, timeouts=Timeouts(connect=2, read=30, total=1.5))
     dieyuyun_emulator.fault("slow_body", target="response", interval=0.2)
@@ -414,7 +415,7 @@ def test_jpeg_and_webp_are_checked_off_the_event_loop(segmind_emulator, monkeypa
     every visitor shares. A PNG's check reads its chunks only and stays."""
     import threading
 
-    from backends import http
+    from backends.providers import http
 
     checked_in: list[int] = []
     real = http.inspect_image
@@ -486,7 +487,7 @@ class ScriptedHttpServer:
 
 
 def _plain_http(url: str):
-    from backends.http import ProviderHttp, Timeouts
+    from backends.providers.http import ProviderHttp, Timeouts
     from tests.conftest import FAST_RETRY
 
     return ProviderHttp(provider="Scripted", base_url=url, headers={}, timeouts=Timeouts.within(5), retry=FAST_RETRY)

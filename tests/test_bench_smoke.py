@@ -12,7 +12,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.e2e  # the benchmark launches the app
 
 ROW_TITLES = ("Overhead", "Fan-out", "History", "Start-up", "Load", "Bytes to the browser")
 

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 from PIL import Image, PngImagePlugin
 
-from backends.history import read_png_parameters
+from backends.history import read_image_parameters
 from tests.app_harness import ROOT
 from tests.browser_fixtures import (  # noqa: F401  (fixtures)
     PlaygroundPage,
@@ -71,7 +71,7 @@ def test_generate_shows_images_captioned_with_their_seeds(playground, dieyuyun_e
     assert playground.value("prompt") == prompt  # Ctrl+Enter generated instead of adding a line
     for image, expected_seed in zip(images, (seed, seed + 1)):  # the files a person downloads
         png = playground.download(image["src"])
-        restored = read_png_parameters(png)
+        restored = read_image_parameters(png)
         assert pixels(png)[0] == (1024, 1024) and (restored.prompt, restored.seed) == (prompt, expected_seed)
     sent = sorted(request.json["seed"] for request in dieyuyun_emulator.requests)
     assert sent == [seed, seed + 1]
@@ -238,7 +238,7 @@ def test_dropping_one_of_our_pngs_restores_every_control(playground, browser_app
     playground.generate(expect_images=1)
     saved = [
         path for path in (browser_app.data_dir / "images").glob("*.png")
-        if read_png_parameters(path.read_bytes()).prompt == values["prompt"]
+        if read_image_parameters(path.read_bytes()).prompt == values["prompt"]
     ]
     assert len(saved) == 1
 

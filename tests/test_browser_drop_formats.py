@@ -1,4 +1,4 @@
-"""Dropping a JPEG or WebP into the page restores the form (issue #7): an A1111 JPEG, whose parameters
+"""Dropping a JPEG or WebP into the page restores the form: an A1111 JPEG, whose parameters
 are in its EXIF UserComment, and a WebP the playground stored from Segmind as Segmind sent it."""
 
 from __future__ import annotations

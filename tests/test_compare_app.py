@@ -11,12 +11,12 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from backends.compare import read_grid_metadata
 from tests.app_harness import running_app
 from tests.browser_fixtures import browser_app_fixture, browser_fixture, playground_fixture  # noqa: F401
+from tests.probes import grid_metadata_of
 
 
-def test_compare_endpoint_returns_a_labelled_grid_whose_cells_are_history_entries(launched_app, tmp_path, dieyuyun_emulator):
+def test_compare_endpoint_returns_a_labelled_grid_whose_cells_are_history_entries(launched_app, dieyuyun_emulator):
     client = Client(launched_app.url, verbose=False)
     grid, cells, info = client.predict(
         backend="dieyuyun", prompt="a fox in snow", seed=100, x_type="seed", x_values="2", y_type="guidance",
@@ -28,25 +28,26 @@ def test_compare_endpoint_returns_a_labelled_grid_whose_cells_are_history_entrie
     assert [item["caption"] for item in cells] and len(cells) == 4
     sent = sorted((r.json["seed"], r.json["guidance_scale"]) for r in dieyuyun_emulator.requests)
     assert sent == [(100, 4.0), (100, 8.0), (101, 4.0), (101, 8.0)]
-    metadata = read_grid_metadata(grid)
+    metadata = grid_metadata_of(grid)
     assert metadata["x"]["values"] == [100, 101] and [c["seed"] for c in metadata["cells"]] == [100, 101, 100, 101]
     assert Image.open(grid).size[0] > 2 * 512  # two columns plus headings
-    with sqlite3.connect(tmp_path / "data" / "history.sqlite3") as db:
-        ids = {row[0] for row in db.execute("select id from generations")}
+    with sqlite3.connect(launched_app.data_dir / "history.sqlite3") as db:
+        ids = {row[0] for row in db.execute("select id from generations where prompt = 'a fox in snow'")}
     assert {c["generation_id"] for c in info["cells"]} == ids
 
 
 def test_bad_axis_syntax_names_the_axis(launched_app, dieyuyun_emulator):
     client = Client(launched_app.url, verbose=False)
-    with pytest.raises(AppError, match="x_axis.*'1-'"):
+    with pytest.raises(AppError, match=r"x_axis.*'1-'"):
         client.predict(backend="dieyuyun", prompt="p", x_type="guidance", x_values="4, 1-", api_name="/compare")
     assert dieyuyun_emulator.requests == []
 
 
+@pytest.mark.e2e
 def test_large_grids_ask_for_confirmation(app_env, tmp_path, dieyuyun_emulator):
     with running_app({**app_env, "PLAYGROUND_CONFIRM_CELLS": "3"}, data_dir=tmp_path / "d", log_path=tmp_path / "a.log") as app:
         client = Client(app.url, verbose=False)
-        with pytest.raises(AppError, match="4 cells.*confirmation"):
+        with pytest.raises(AppError, match=r"4 cells.*confirmation"):
             client.predict(backend="dieyuyun", prompt="p", x_type="seed", x_values="4", api_name="/compare")
         assert dieyuyun_emulator.requests == []
         _, cells, _ = client.predict(backend="dieyuyun", prompt="p", x_type="seed", x_values="4", confirm=True, api_name="/compare")

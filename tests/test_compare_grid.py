@@ -20,16 +20,15 @@ from backends.compare import (
     parse_axis,
     plan_compare,
     plan_grid,
-    read_grid_metadata,
     run_grid,
 )
 from backends.errors import BackendUnavailable, InvalidRequest
-from backends.history import HistoryStore, read_png_parameters
-from backends.http import Timeouts
+from backends.history import HistoryStore, read_image_parameters
 from backends.playground import Playground
+from backends.providers.http import Timeouts
 from backends.registry import Registry
 from tests.conftest import make_backend as _make_backend
-from tests.probes import ConcurrencyProbe
+from tests.probes import ConcurrencyProbe, grid_metadata_of
 
 PROMPT = "a lighthouse at dusk, oil painting"
 
@@ -384,7 +383,7 @@ def test_export_is_one_png_with_headings_and_metadata(dieyuyun_pg, dieyuyun_emul
         assert width > 2 * 256 and height > 2 * 256
         info = dict(image.info)
     data = json.loads(info[GRID_JSON_KEY])
-    assert data == read_grid_metadata(png)
+    assert data == grid_metadata_of(png)
     assert data["prompt"] == PROMPT and data["negative_prompt"] == "blurry"
     assert data["x"]["kind"] == "guidance" and data["x"]["values"] == [4.5, 6.0] and data["x"]["labels"] == ["4.5", "6"]
     assert data["y"]["kind"] == "seed" and data["y"]["values"] == [11, 12]
@@ -398,14 +397,14 @@ def test_export_is_one_png_with_headings_and_metadata(dieyuyun_pg, dieyuyun_emul
     assert all(c["request"]["guidance"] in (4.5, 6.0) for c in cells)
 
     # The parameters chunk reads as A1111 text: the first image's settings and the axes.
-    restored = read_png_parameters(png)
+    restored = read_image_parameters(png)
     first_ok = next(c for c in result.cells if c.ok)
     assert restored.source == "a1111" and restored.prompt == PROMPT and restored.negative_prompt == "blurry"
     assert restored.seed == first_ok.seed and restored.guidance == first_ok.cell.request.guidance
     extra = dict(restored.extra)
     assert extra["X Type"] == "Guidance" and extra["X Values"] == "4.5, 6"
     assert extra["Y Type"] == "Seed" and extra["Y Values"] == "11, 12" and extra["Grid"] == "2x2"
-    assert read_grid_metadata(b"not a png") is None
+    assert grid_metadata_of(b"not a png") is None
 
 
 def test_export_places_each_image_in_its_cell(dieyuyun_pg):
@@ -428,7 +427,7 @@ def test_export_places_each_image_in_its_cell(dieyuyun_pg):
 
 def test_seed_count_axes_export_their_seeds(dieyuyun_pg):
     result = run(dieyuyun_pg, plan(dieyuyun_pg, "seed", "2", seed=40))
-    extra = dict(read_png_parameters(export_grid_png(result, cell_size=64)).extra)
+    extra = dict(read_image_parameters(export_grid_png(result, cell_size=64)).extra)
     assert extra["X Values"] == "40, 41"
 
 
@@ -464,12 +463,12 @@ def test_export_falls_back_to_pillows_own_font(dieyuyun_pg, monkeypatch):
     from backends.compare import export
 
     result = run(dieyuyun_pg, plan(dieyuyun_pg, "prompt_sr", "lighthouse, 灯塔"))
-    monkeypatch.setattr(export, "find_font", lambda: (None, False))
+    monkeypatch.setattr(export, "find_font", lambda override=None: (None, False))
     export._font.cache_clear()
     try:
         png = export_grid_png(result, cell_size=96)
     finally:
         export._font.cache_clear()
-    assert read_grid_metadata(png)["x"]["labels"] == ["lighthouse", "灯塔"]
+    assert grid_metadata_of(png)["x"]["labels"] == ["lighthouse", "灯塔"]
     with Image.open(io.BytesIO(png)) as image:
         assert image.width > 2 * 96

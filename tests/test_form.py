@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs
 
-from backends.dieyuyun import DIEYUYUN_CAPABILITIES as DIEYUYUN
-from backends.segmind import SEGMIND_CAPABILITIES as SEGMIND
+from backends.providers.dieyuyun import DIEYUYUN_CAPABILITIES as DIEYUYUN
+from backends.providers.segmind import SEGMIND_CAPABILITIES as SEGMIND
 from backends.validation import validate_request
 from ui.form import FormValues, adapt_to_backend, defaults_for, form_from_query, share_query, size_choices
 

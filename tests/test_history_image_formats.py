@@ -1,5 +1,5 @@
-"""The history keeps each image in the provider's format (issue #7): WebP and JPEG as sent plus their
-metadata, PNG as before; and falls back to PNG only where metadata cannot be spliced in."""
+"""The history keeps each image in the provider's format: WebP and JPEG as sent plus their
+metadata, PNG with its text chunks; and falls back to PNG only where metadata cannot be spliced in."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from backends.history import HistoryStore, read_image_parameters
 from backends.playground import Playground
 from backends.registry import Registry
 from tests.conftest import make_backend
+from tests.probes import restored_request
 from tests.test_image_metadata import (
     a1111_reads,
     decoded,
@@ -107,7 +108,7 @@ def test_a_segmind_image_is_stored_as_its_bytes_plus_metadata(tmp_path, segmind_
         restored = read_image_parameters(image.path)
         assert restored.source == "kolors_playground" and restored.backend_id == "segmind"
         assert restored.generation_id == entry.id and restored.output_format == output_format
-        assert restored.apply_to(GenerationRequest(prompt="")) == entry.image_request(image)
+        assert restored_request(restored) == entry.image_request(image)
         assert a1111_reads(data).startswith("一只橘猫坐在窗台上, rain\nNegative prompt: blurry\nSteps: 18, Sampler: Euler a")
     finally:
         playground.history.close()
@@ -196,7 +197,7 @@ def test_the_stored_png_of_a_png_provider_is_unchanged_but_for_its_chunks(store)
 # -- the public API ------------------------------------------------------------------------------------------
 
 
-def test_the_generate_api_serves_the_stored_webp_as_is(launched_app, tmp_path):
+def test_the_generate_api_serves_the_stored_webp_as_is(launched_app):
     """Gradio's Gallery (format="png") serves a file path as it is, so the API answer is the stored
     WebP with its metadata; the same call again gives the same pixels."""
     from gradio_client import Client
@@ -206,8 +207,8 @@ def test_the_generate_api_serves_the_stored_webp_as_is(launched_app, tmp_path):
         client.predict(backend="segmind", prompt="a paper boat", size="768x512", seed=5, api_name="/generate")
         for _ in range(2)
     ]
-    stored = {path.read_bytes() for path in (tmp_path / "data" / "images").glob("*.webp")}
-    assert len(stored) == 2 and not list((tmp_path / "data" / "images").glob("*.png"))
+    stored = {path.read_bytes() for path in (launched_app.data_dir / "images").glob("*.webp")}
+    assert len(stored) == 2 and not list((launched_app.data_dir / "images").glob("*.png"))
     downloads = []
     for gallery, info in answers:
         with open(gallery[0]["image"], "rb") as handle:

@@ -123,7 +123,7 @@ def test_the_quota_stops_the_third_image_with_a_clear_message(tmp_path, dieyuyun
         client = Client(app.url, verbose=False)
         _, info = client.predict(backend="dieyuyun", prompt="one and two", n=2, api_name="/generate")
         assert len(info["seeds"]) == 2
-        with pytest.raises(AppError, match="used this demo's 2 images for this hour.*Try again in"):
+        with pytest.raises(AppError, match=r"used this demo's 2 images for this hour.*Try again in"):
             client.predict(backend="dieyuyun", prompt="three", api_name="/generate")
         assert len(dieyuyun_emulator.requests) == 2  # refused before the provider was called
         other = Client(app.url, verbose=False)  # same address: the quota counts it too

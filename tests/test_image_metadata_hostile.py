@@ -19,12 +19,8 @@ import pytest
 from PIL import Image
 
 from backends.history import HistoryStore, read_image_parameters
-from backends.history.image_metadata import (
-    embed_metadata,
-    exif_is_safe,
-    exif_user_comment,
-    exif_with_user_comment,
-)
+from backends.history.exif_xmp import exif_is_safe, exif_user_comment, exif_with_user_comment
+from backends.history.image_files import embed_metadata
 from tests.test_history_image_formats import result_of
 
 BLOCK = 50_000  # the shared data block: fits a JPEG segment with the directory

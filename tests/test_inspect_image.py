@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from backends.errors import BadProviderResponse
-from backends.http import inspect_image
+from backends.providers.http import inspect_image
 
 
 def encoded(fmt: str, size=(64, 48)) -> bytes:

@@ -22,8 +22,16 @@ import pytest
 
 from backends.base import CancelToken, GenerationRequest, StepProgress
 from backends.errors import BackendUnavailable, ConfigurationError, GenerationCancelled, InvalidRequest
-from backends.local import CAPABILITIES, LOADER, SCHEDULER_NAMES, LocalBackend, LocalSettings, OutOfMemory
-from backends.local import pipeline as local_pipeline
+from backends.providers.local import (
+    CAPABILITIES,
+    LOADER,
+    SCHEDULER_NAMES,
+    LocalBackend,
+    LocalSettings,
+    OutOfMemory,
+)
+from backends.providers.local import pipeline as local_pipeline
+from backends.settings import PlaygroundSettings
 
 pytestmark = [
     pytest.mark.local,
@@ -71,7 +79,7 @@ def backend(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> LocalBacke
     monkeypatch.setenv("KOLORS_DEVICE", "cpu")  # deterministic and fast even where a GPU is present
     for name in ("KOLORS_CPU_OFFLOAD", "KOLORS_VAE_TILING"):
         monkeypatch.delenv(name, raising=False)
-    return LocalBackend.from_env()
+    return LocalBackend.from_settings(PlaygroundSettings.load(env_file=None))
 
 
 def generate(backend: LocalBackend, request: GenerationRequest = REQUEST, **kwargs):
@@ -91,7 +99,7 @@ def pixels(data: bytes):
 
 
 def test_importing_the_backend_does_not_import_torch() -> None:
-    code = "import backends.local, sys; assert 'torch' not in sys.modules and 'diffusers' not in sys.modules"
+    code = "import backends.providers.local, sys; assert 'torch' not in sys.modules and 'diffusers' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=60)
 
 
@@ -113,7 +121,7 @@ def test_unavailable_without_the_local_packages(monkeypatch: pytest.MonkeyPatch)
 def test_unavailable_when_the_model_folder_is_missing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("backends.local.backend._installed", lambda name: True)
+    monkeypatch.setattr("backends.providers.local.backend._installed", lambda name: True)
     missing = LocalBackend(LocalSettings(model=str(tmp_path / "nowhere"))).availability()
     assert not missing.available and "KOLORS_MODEL" in missing.reason and "not a folder" in missing.reason
     empty = LocalBackend(LocalSettings(model=str(tmp_path))).availability()
@@ -121,25 +129,25 @@ def test_unavailable_when_the_model_folder_is_missing(
 
 
 def test_settings_from_the_environment() -> None:
-    settings = LocalSettings.from_env(
-        {
+    settings = LocalSettings.from_settings(
+        PlaygroundSettings.from_mapping({
             "KOLORS_MODEL": " /models/kolors ",
             "KOLORS_DEVICE": "CUDA:1",
             "KOLORS_CPU_OFFLOAD": "1",
             "KOLORS_VAE_TILING": "true",
             "KOLORS_GPU_DURATION": "90",
-        }
+        })
     )
     assert settings == LocalSettings(
         model="/models/kolors", device="cuda:1", cpu_offload=True, vae_tiling=True, gpu_duration=90
     )
-    assert LocalSettings.from_env({}) == LocalSettings(model="Kwai-Kolors/Kolors-diffusers", device=None)
-    assert LocalSettings.from_env({"KOLORS_DEVICE": "auto"}).device is None
+    assert LocalSettings.from_settings(PlaygroundSettings.from_mapping({})) == LocalSettings(model="Kwai-Kolors/Kolors-diffusers", device=None)
+    assert LocalSettings.from_settings(PlaygroundSettings.from_mapping({"KOLORS_DEVICE": "auto"})).device is None
     assert LocalSettings().model_folder is None  # a Hub id
     with pytest.raises(ConfigurationError, match="KOLORS_DEVICE='gpu'"):
-        LocalSettings.from_env({"KOLORS_DEVICE": "gpu"})
+        LocalSettings.from_settings(PlaygroundSettings.from_mapping({"KOLORS_DEVICE": "gpu"}))
     with pytest.raises(ConfigurationError, match="KOLORS_VAE_TILING='maybe'"):
-        LocalSettings.from_env({"KOLORS_VAE_TILING": "maybe"})
+        LocalSettings.from_settings(PlaygroundSettings.from_mapping({"KOLORS_VAE_TILING": "maybe"}))
 
 
 def test_capabilities_follow_the_kolors_readme() -> None:
@@ -346,7 +354,7 @@ def test_a_folder_that_fails_to_load_is_reported(tmp_path: Path) -> None:
     )
     backend = LocalBackend(LocalSettings(model=str(tmp_path), device="cpu"))
     assert backend.availability().available  # it looks like a pipeline folder...
-    with pytest.raises(BackendUnavailable, match="Could not load Kolors weights from .*KOLORS_MODEL"):
+    with pytest.raises(BackendUnavailable, match=r"Could not load Kolors weights from .*KOLORS_MODEL"):
         generate(backend)  # ...but is not one
 
 
@@ -365,7 +373,7 @@ def test_cpu_fallback_is_logged_and_vae_tiling_applied(
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     backend = LocalBackend(LocalSettings(model=str(tiny_model_dir), vae_tiling=True))
-    with caplog.at_level(logging.INFO, logger="backends.local"):
+    with caplog.at_level(logging.INFO, logger="backends.providers.local"):
         output = generate(backend)
     assert output.info["device"] == "cpu" and "load_s" in output.info
     assert any(r.levelno == logging.WARNING and "No GPU found" in r.getMessage() for r in caplog.records)
@@ -391,16 +399,16 @@ def test_gpu_function_is_wrapped_with_spaces_gpu(
     monkeypatch.setattr(local_pipeline, "_gpu_render", None)
     monkeypatch.setenv("KOLORS_GPU_DURATION", "45")
     seen: list[StepProgress] = []
-    output = generate(LocalBackend.from_env(), progress=seen.append)
+    output = generate(LocalBackend.from_settings(PlaygroundSettings.load(env_file=None)), progress=seen.append)
     assert calls == [45] and len(output.images) == 1 and seen  # off ZeroGPU, progress still flows
 
     monkeypatch.setenv("SPACES_ZERO_GPU", "true")  # there the call crosses a process: no callbacks
     seen.clear()
-    generate(LocalBackend.from_env(), progress=seen.append)
+    generate(LocalBackend.from_settings(PlaygroundSettings.load(env_file=None)), progress=seen.append)
     assert calls == [45, 45] and seen == []
 
 
-def test_on_zero_gpu_the_gpu_function_is_declared_at_import(tmp_path: Path) -> None:
+def test_on_zero_gpu_the_gpu_function_is_declared_when_the_app_starts(tmp_path: Path) -> None:
     # ZeroGPU wants its @spaces.GPU functions to exist when the app starts, not on the first click.
     (tmp_path / "spaces.py").write_text(
         "declared = []\n"
@@ -411,7 +419,10 @@ def test_on_zero_gpu_the_gpu_function_is_declared_at_import(tmp_path: Path) -> N
         "    return wrap\n"
     )
     code = (
-        "import sys, spaces, backends.local\n"
+        "import sys, spaces\n"
+        "from backends.registry import build_registry\n"
+        "from backends.settings import PlaygroundSettings\n"
+        "build_registry(PlaygroundSettings.load(env_file=None), include_plugins=False)\n"
         "assert spaces.declared == [('_render_current', 75)], spaces.declared\n"
         "assert 'torch' not in sys.modules\n"
     )

@@ -13,19 +13,12 @@ from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin
 
 from backends.base import GenerationRequest
-from backends.history.png_metadata import (
-    JSON_KEY,
-    PARAMETERS_KEY,
-    a1111_parameters,
-    a1111_sampler,
-    embed_png_metadata,
-    match_scheduler,
-    parse_a1111_parameters,
-    playground_metadata,
-    png_size,
-    read_png_parameters,
-    to_png,
-)
+from backends.history import read_image_parameters
+from backends.history.a1111 import a1111_parameters, parse_a1111_parameters
+from backends.history.parameters import JSON_KEY, PARAMETERS_KEY, playground_metadata
+from backends.history.png_chunks import embed_png_metadata, to_png
+from backends.schedulers import a1111_sampler, match_scheduler
+from tests.probes import restored_request
 
 SEGMIND = (
     "EulerDiscreteScheduler",
@@ -201,12 +194,6 @@ def test_bad_keywords_are_refused(key):
         embed_png_metadata(make_png(), {key: "x"})
 
 
-def test_png_size_reads_ihdr():
-    assert png_size(make_png((40, 30))) == (40, 30)
-    with pytest.raises(ValueError):
-        png_size(b"nope")
-
-
 # -- to_png ------------------------------------------------------------------------------------------
 
 
@@ -236,7 +223,7 @@ def test_webp_and_jpeg_become_pixel_exact_pngs(fmt, mime, args):
         assert converted.convert("RGB").tobytes() == lossy.convert("RGB").tobytes()
 
     out = embed_png_metadata(png, {PARAMETERS_KEY: "a cat\nSteps: 20, Sampler: Euler, Seed: 3"})
-    assert read_png_parameters(out).seed == 3
+    assert read_image_parameters(out).seed == 3
 
 
 def test_rgba_webp_keeps_its_alpha():
@@ -279,7 +266,7 @@ def ours(request: GenerationRequest = REQUEST, *, index: int = 2) -> bytes:
 
 
 def test_our_png_gives_the_full_request_back():
-    restored = read_png_parameters(ours())
+    restored = read_image_parameters(ours())
     assert restored.source == "kolors_playground"
     assert restored.backend_id == "segmind"
     assert restored.backend_label == "Segmind"
@@ -287,7 +274,7 @@ def test_our_png_gives_the_full_request_back():
     assert (restored.generation_id, restored.image_index, restored.base_seed) == ("gen123", 2, 1000)
     assert restored.sampler == "DPM++ 2M"
     expected = GenerationRequest(**{**REQUEST.to_dict(), "seed": 1002, "n": 1})
-    assert restored.apply_to(GenerationRequest(prompt="")) == expected
+    assert restored_request(restored) == expected
 
 
 def test_json_chunk_holds_no_key_and_the_image_seed():
@@ -304,15 +291,15 @@ def test_reading_never_decodes_pixels(monkeypatch):
         raise AssertionError("pixel data was loaded")
 
     monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", refuse)
-    assert read_png_parameters(ours()).seed == 1002
+    assert read_image_parameters(ours()).seed == 1002
 
 
 def test_reading_from_a_path(tmp_path):
     path = tmp_path / "x.png"
     path.write_bytes(ours())
-    assert read_png_parameters(path).seed == 1002
-    assert read_png_parameters(str(path)).seed == 1002
-    assert read_png_parameters(tmp_path / "missing.png") is None
+    assert read_image_parameters(path).seed == 1002
+    assert read_image_parameters(str(path)).seed == 1002
+    assert read_image_parameters(tmp_path / "missing.png") is None
 
 
 def test_a_broken_json_chunk_falls_back_to_the_a1111_text():
@@ -323,7 +310,7 @@ def test_a_broken_json_chunk_falls_back_to_the_a1111_text():
             JSON_KEY: "{not json",
         },
     )
-    restored = read_png_parameters(png)
+    restored = read_image_parameters(png)
     assert restored.source == "a1111"
     assert (restored.prompt, restored.steps, restored.seed, restored.width, restored.height) == (
         "a cat",
@@ -408,7 +395,7 @@ def test_each_text_chunk_kind_is_read(kind):
         info.add_text(PARAMETERS_KEY, text, zip=kind == "zTXt")
     png = make_png(pnginfo=info)
     assert kind.encode() in [k for k, _ in chunks_of(png)]
-    restored = read_png_parameters(png)
+    restored = read_image_parameters(png)
     assert (restored.prompt, restored.seed) == ("a cat", 11)
 
 
@@ -431,7 +418,7 @@ def jpeg_bytes() -> bytes:
     ],
 )
 def test_junk_gives_none(junk):
-    assert read_png_parameters(junk) is None
+    assert read_image_parameters(junk) is None
 
 
 @pytest.mark.parametrize(
@@ -441,7 +428,7 @@ def test_junk_gives_none(junk):
 def test_text_without_a_settings_line_gives_none(text):
     info = PngImagePlugin.PngInfo()
     info.add_text(PARAMETERS_KEY, text)
-    assert read_png_parameters(make_png(pnginfo=info)) is None
+    assert read_image_parameters(make_png(pnginfo=info)) is None
 
 
 @pytest.mark.parametrize(
@@ -454,14 +441,14 @@ def test_text_without_a_settings_line_gives_none(text):
     ],
 )
 def test_unusable_json_chunks_without_a1111_text_give_none(payload):
-    assert read_png_parameters(embed_png_metadata(make_png(), {JSON_KEY: payload})) is None
+    assert read_image_parameters(embed_png_metadata(make_png(), {JSON_KEY: payload})) is None
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=300))
 def test_random_bytes_never_raise(data):
-    read_png_parameters(b"\x89PNG\r\n\x1a\n" + data)  # must not raise
-    read_png_parameters(data)
+    read_image_parameters(b"\x89PNG\r\n\x1a\n" + data)  # must not raise
+    read_image_parameters(data)
 
 
 @settings(max_examples=200, deadline=None)
@@ -469,7 +456,7 @@ def test_random_bytes_never_raise(data):
 def test_random_text_never_raises(text):
     parse_a1111_parameters(text)
     png = embed_png_metadata(make_png((4, 4)), {PARAMETERS_KEY: text, JSON_KEY: text})
-    read_png_parameters(png)
+    read_image_parameters(png)
 
 
 @settings(max_examples=100, deadline=None)

@@ -12,10 +12,11 @@ import pytest
 
 from backends.errors import ConfigurationError, InvalidRequest
 from backends.registry import build_registry
+from backends.settings import PlaygroundSettings
 
 
 def test_backends_without_keys_are_listed_as_unavailable_with_the_variable():
-    registry = build_registry({}, include_plugins=False)
+    registry = build_registry(PlaygroundSettings.from_mapping({}), include_plugins=False)
     entries = {entry.id: entry for entry in registry.entries()}
     assert {"dieyuyun", "segmind", "siliconflow", "local"} <= set(entries)
     for backend_id, variable in (("dieyuyun", "DIEYUYUN_API_KEY"), ("segmind", "SEGMIND_API_KEY"), ("siliconflow", "SILICONFLOW_API_KEY")):
@@ -26,7 +27,7 @@ def test_backends_without_keys_are_listed_as_unavailable_with_the_variable():
 
 def test_keys_and_base_urls_come_from_the_environment():
     registry = build_registry(
-        {"SEGMIND_API_KEY": "k", "SEGMIND_BASE_URL": "http://127.0.0.1:9/", "DIEYUYUN_API_KEY": "k2"},
+        PlaygroundSettings.from_mapping({"SEGMIND_API_KEY": "k", "SEGMIND_BASE_URL": "http://127.0.0.1:9/", "DIEYUYUN_API_KEY": "k2"}),
         include_plugins=False, include_local=False,
     )
     assert [b.id for b in registry.available()] == ["dieyuyun", "segmind"]
@@ -35,8 +36,8 @@ def test_keys_and_base_urls_come_from_the_environment():
 
 
 def test_unknown_backend_names_the_field_and_the_choices():
-    with pytest.raises(InvalidRequest, match="backend: 'nope'.*dieyuyun, segmind, siliconflow"):
-        build_registry({}, include_plugins=False, include_local=False).get("nope")
+    with pytest.raises(InvalidRequest, match=r"backend: 'nope'.*dieyuyun, segmind, siliconflow"):
+        build_registry(PlaygroundSettings.from_mapping({}), include_plugins=False, include_local=False).get("nope")
 
 
 def write(tmp_path, text: str):
@@ -60,7 +61,7 @@ def test_a_toml_endpoint_is_one_entry_away(tmp_path, openai_emulator):
         price_per_image = 0.002
         currency = "USD"
     """)
-    registry = build_registry({**env, "CLUSTER_KEY": "test-key"}, include_plugins=False, include_local=False)
+    registry = build_registry(PlaygroundSettings.from_mapping({**env, "CLUSTER_KEY": "test-key"}), include_plugins=False, include_local=False)
     backend = registry.get("cluster")
     assert backend.availability().available
     caps = backend.capabilities
@@ -70,7 +71,7 @@ def test_a_toml_endpoint_is_one_entry_away(tmp_path, openai_emulator):
 
     result = asyncio.run(JobRunner().run(backend, validate_request({"prompt": "hi", "size": "512x512", "n": 2}, caps)))
     assert len(result.images) == 2 and str(result.cost) == "$0.004"
-    missing_key = build_registry(env, include_plugins=False, include_local=False).get("cluster")
+    missing_key = build_registry(PlaygroundSettings.from_mapping(env), include_plugins=False, include_local=False).get("cluster")
     assert "CLUSTER_KEY" in missing_key.availability().reason
 
 
@@ -90,12 +91,12 @@ def test_a_wrong_file_says_where_and_what(tmp_path, text, message):
     path = tmp_path / "b.toml"
     path.write_text(text)
     with pytest.raises(ConfigurationError, match=message):
-        build_registry({"PLAYGROUND_BACKENDS": str(path)}, include_plugins=False, include_local=False)
+        build_registry(PlaygroundSettings.from_mapping({"PLAYGROUND_BACKENDS": str(path)}), include_plugins=False, include_local=False)
 
 
 def test_a_missing_file_is_named():
     with pytest.raises(ConfigurationError, match="does not exist"):
-        build_registry({"PLAYGROUND_BACKENDS": "/nonexistent/b.toml"}, include_plugins=False, include_local=False)
+        build_registry(PlaygroundSettings.from_mapping({"PLAYGROUND_BACKENDS": "/nonexistent/b.toml"}), include_plugins=False, include_local=False)
 
 
 def test_an_installed_package_registers_its_backend_through_the_entry_point(tmp_path, monkeypatch):
@@ -147,7 +148,7 @@ def test_an_installed_package_registers_its_backend_through_the_entry_point(tmp_
         check=True,
     )
     monkeypatch.syspath_prepend(str(target))
-    registry = build_registry({"ECHO_COLOUR": "blue"}, include_local=False)
+    registry = build_registry(PlaygroundSettings.from_mapping({"ECHO_COLOUR": "blue"}), include_local=False)
     backend = registry.get("echo")
     assert backend.label == "Echo (plugin)" and backend.colour == "blue"
     from backends.runner import JobRunner

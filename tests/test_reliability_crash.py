@@ -1,4 +1,4 @@
-"""Issue #6, item 4: ``kill -9`` in the middle of a multi-image generation, at different moments.
+"""``kill -9`` in the middle of a multi-image generation, at different moments.
 
 The real app (``python app.py``) makes a 4-image generation one image at a time (a self-hosted
 endpoint with ``max_concurrency = 1`` and 0.3 s of latency per image), and its whole process group
@@ -39,7 +39,7 @@ from tests.reliability_support import (
     generic_backend_toml,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
 
 LATENCY_S = 0.3
 N_IMAGES = 4

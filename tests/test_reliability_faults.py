@@ -1,4 +1,4 @@
-"""Issue #6, item 1: every fault the emulators play, against every remote backend, through the app a
+"""Every fault the emulators play, against every remote backend, through the app a
 person runs (``python app.py``, driven by gradio_client, writing its real SQLite history).
 
 Each cell of :data:`TABLE` is one test: the fault is played on the backend's emulator (or its
@@ -51,8 +51,9 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 
 from backends.errors import ConfigurationError
-from backends.http import RetryPolicy, Timeouts, http_settings_from_env
+from backends.providers.http import RetryPolicy, Timeouts, http_options
 from backends.registry import build_registry
+from backends.settings import PlaygroundSettings
 from tests.app_harness import running_app
 from tests.reliability_support import (
     GENERIC_ID,
@@ -306,8 +307,8 @@ def test_nothing_unexpected_reached_the_log(fault_app: FaultApp):
 
 
 def test_provider_bounds_default_to_each_backends_own():
-    assert http_settings_from_env({}) == {}
-    registry = build_registry({"SEGMIND_API_KEY": "k"}, include_plugins=False, include_local=False)
+    assert http_options(PlaygroundSettings.from_mapping({})) == {}
+    registry = build_registry(PlaygroundSettings.from_mapping({"SEGMIND_API_KEY": "k"}), include_plugins=False, include_local=False)
     assert registry.get("segmind").http.timeouts.read == 180.0
     assert registry.get("dieyuyun").http.timeouts.read == 120.0
     assert registry.get("dieyuyun").http.retry == RetryPolicy()
@@ -318,7 +319,7 @@ def test_provider_bounds_from_the_environment(tmp_path):
         **fast_http_env(timeout=2, retries=0, backoff=0.5), "SEGMIND_API_KEY": "k",
         **generic_backend_toml(tmp_path / "b.toml", "http://127.0.0.1:9/v1"),
     }
-    registry = build_registry(env, include_plugins=False, include_local=False)
+    registry = build_registry(PlaygroundSettings.from_mapping(env), include_plugins=False, include_local=False)
     for backend_id in ("dieyuyun", "segmind", "siliconflow", GENERIC_ID):
         http = registry.get(backend_id).http
         assert http.timeouts == Timeouts.within(2.0) and http.timeouts.total == 2.0
@@ -330,7 +331,7 @@ def test_a_toml_entrys_own_timeout_wins(tmp_path):
     generic_backend_toml(path, "http://127.0.0.1:9/v1")
     path.write_text(path.read_text() + "timeout_s = 42\n")
     registry = build_registry(
-        {"PLAYGROUND_BACKENDS": str(path), "PLAYGROUND_HTTP_TIMEOUT": "5"}, include_plugins=False, include_local=False
+        PlaygroundSettings.from_mapping({"PLAYGROUND_BACKENDS": str(path), "PLAYGROUND_HTTP_TIMEOUT": "5"}), include_plugins=False, include_local=False
     )
     assert registry.get(GENERIC_ID).http.timeouts.read == 42.0
     assert registry.get("dieyuyun").http.timeouts.read == 5.0
@@ -342,5 +343,5 @@ def test_a_toml_entrys_own_timeout_wins(tmp_path):
      ("PLAYGROUND_HTTP_RETRIES", "1.5"), ("PLAYGROUND_HTTP_RETRIES", "-1"), ("PLAYGROUND_HTTP_BACKOFF", "inf")],
 )
 def test_a_wrong_bound_stops_the_app_naming_the_variable(name, value):
-    with pytest.raises(ConfigurationError, match=rf"{name} must be .*{re.escape(repr(value))}"):
-        build_registry({name: value}, include_plugins=False, include_local=False)
+    with pytest.raises(ConfigurationError, match=rf"{name}={re.escape(repr(value))} is not allowed; use a"):
+        PlaygroundSettings.from_mapping({name: value})

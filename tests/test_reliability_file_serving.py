@@ -1,4 +1,4 @@
-"""Issue #6, item 7 (file serving): Gradio serves the files it answered with, and nothing else.
+"""File serving: Gradio serves the files it answered with, and nothing else.
 
 The launched app has made a generation, so its data dir holds the SQLite file and the PNG it served
 in place (``gr.set_static_paths`` on the images and thumbnails folders: names with 128 random bits). Requests are sent byte for byte as written (``http.client`` does not

@@ -1,4 +1,4 @@
-"""Issue #6, item 3: a configured API key never leaves its request header.
+"""A configured API key never leaves its request header.
 
 Every backend of the launched app is given a sentinel key (a fresh random token each run), the
 providers' emulators accept only that key, and a run of successes and failures goes through

@@ -1,4 +1,4 @@
-"""Issue #6, items 5 and 6: load, and two app processes writing one history.
+"""Load, and two app processes writing one history.
 
 5. 32 concurrent clients, each its own gradio_client ``Client``, each making 5 generations on the
    launched app against the emulators (n=1, small sizes, 50 ms of provider latency, the four remote
@@ -29,7 +29,7 @@ from tests.reliability_support import (
     generic_backend_toml,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
 
 CLIENTS = 32
 PER_CLIENT = 5

@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from backends.dieyuyun import DIEYUYUN_CAPABILITIES as DIEYUYUN
 from backends.errors import InvalidRequest
-from backends.segmind import SEGMIND_CAPABILITIES as SEGMIND
+from backends.providers.dieyuyun import DIEYUYUN_CAPABILITIES as DIEYUYUN
+from backends.providers.segmind import SEGMIND_CAPABILITIES as SEGMIND
 from backends.validation import validate_request
 
 
@@ -85,12 +85,12 @@ def test_segmind_rejects_past_its_edges(values, field):
 
 
 def test_message_names_field_value_and_rule():
-    found, message = problems({"prompt": "x", "steps": 500}, DIEYUYUN)
+    _, message = problems({"prompt": "x", "steps": 500}, DIEYUYUN)
     assert "steps" in message and "500" in message and "1 to 100" in message
 
 
 def test_every_problem_is_reported_at_once():
-    found, message = problems({"prompt": "", "n": 9, "size": "1x1", "colour": "red"}, DIEYUYUN)
+    found, _ = problems({"prompt": "", "n": 9, "size": "1x1", "colour": "red"}, DIEYUYUN)
     assert set(found) == {"prompt", "n", "size", "colour"}
     assert "unknown field" in str(found["colour"])
 

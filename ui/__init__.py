@@ -8,7 +8,7 @@ import gradio as gr
 
 from backends.playground import Playground
 
-from .compare_tab import build_compare_tab, confirm_threshold
+from .compare_tab import build_compare_tab
 from .generate_tab import build_generate_tab
 from .history_panel import build_history_panel
 from .i18n import i18n
@@ -39,6 +39,8 @@ def build_app(
     browser_secret: str | None = None,
     generate_concurrency: int | None = 8,
     queue_size: int | None = None,
+    confirm_above: int = 16,
+    font: str | None = None,
 ) -> gr.Blocks:
     """The page. ``hosted`` partitions history per visitor, identified by a random id kept in the
     browser's storage (encrypted with ``browser_secret``, which must stay the same across restarts)."""
@@ -61,7 +63,7 @@ def build_app(
                 with gr.Accordion(i18n("tab_history"), open=True, elem_id="history"):
                     history = build_history_panel(playground, context, tab)
             with gr.Tab(i18n("tab_compare"), id="compare"):
-                build_compare_tab(playground, context, tab, history, confirm_above=confirm_threshold())
+                build_compare_tab(playground, context, tab, history, confirm_above=confirm_above, font=font)
         build_settings_panel(playground, context)
         context.wire_load(demo, visitor_state=visitor_state)
     demo.queue(default_concurrency_limit=4, max_size=queue_size)

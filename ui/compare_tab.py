@@ -8,7 +8,6 @@ backend, size, seed…) plus the axes, so a grid is always "these settings, vari
 
 from __future__ import annotations
 
-import os
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -19,7 +18,6 @@ import gradio as gr
 
 from backends.compare import (
     AXIS_KINDS,
-    DEFAULT_CONFIRM_ABOVE,
     axis_choices,
     export_grid_png,
     parse_axis_kind,
@@ -34,15 +32,9 @@ from .history_panel import FAILED_THUMB, HistoryPanel
 from .i18n import i18n
 from .session import JobBoard, SessionContext
 
-__all__ = ["build_compare_tab", "confirm_threshold"]
+__all__ = ["build_compare_tab"]
 
 NO_AXIS = "none"
-
-
-def confirm_threshold(env=os.environ) -> int:
-    """Grids with more cells than this ask for confirmation (``PLAYGROUND_CONFIRM_CELLS``)."""
-    raw = env.get("PLAYGROUND_CONFIRM_CELLS", "")
-    return int(raw) if raw.isdigit() and int(raw) > 0 else DEFAULT_CONFIRM_ABOVE
 
 
 @dataclass(frozen=True)
@@ -65,7 +57,13 @@ def axis_help(x_kind: str | None, y_kind: str | None) -> str:
 
 
 def build_compare_tab(
-    playground: Playground, context: SessionContext, generate: GenerateTab, history: HistoryPanel, *, confirm_above: int
+    playground: Playground,
+    context: SessionContext,
+    generate: GenerateTab,
+    history: HistoryPanel,
+    *,
+    confirm_above: int,
+    font: str | None = None,
 ) -> CompareTab:
     form = generate.form
     jobs = JobBoard()
@@ -171,7 +169,7 @@ def build_compare_tab(
         finally:
             jobs.finish(session.job_key, token)
         path = exports / f"grid-{uuid.uuid4().hex}.png"
-        path.write_bytes(export_grid_png(result, playground.history))
+        path.write_bytes(export_grid_png(result, playground.history, font=font))
         items = [(str(p) if p else str(FAILED_THUMB), caption) for p, caption in result.gallery()]
         return str(path), items, result.to_dict()
 

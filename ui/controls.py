@@ -14,7 +14,7 @@ from backends.base import Capabilities
 from .form import FormValues, size_choices
 from .i18n import i18n
 
-__all__ = ["FormControls", "build_form_controls", "form_updates", "backend_choices", "FormSlider", "FormNumber"]
+__all__ = ["FormControls", "FormNumber", "FormSlider", "backend_choices", "build_form_controls", "form_updates"]
 
 
 class FormSlider(gr.Slider):

@@ -13,15 +13,15 @@ from backends.base import Capabilities
 from backends.validation import parse_size
 
 __all__ = [
-    "FormValues",
     "FIELDS",
     "SHARE_FIELDS",
-    "size_choices",
-    "size_label",
+    "FormValues",
     "adapt_to_backend",
     "defaults_for",
     "form_from_query",
     "share_query",
+    "size_choices",
+    "size_label",
 ]
 
 FIELDS = (

@@ -14,8 +14,9 @@ from typing import Any
 import gradio as gr
 
 from backends.errors import GenerationCancelled, PlaygroundError
-from backends.history import match_scheduler, read_image_parameters
+from backends.history import read_image_parameters
 from backends.playground import Playground, describe_failures
+from backends.schedulers import match_scheduler
 
 from .controls import FormControls, backend_choices, build_form_controls, form_updates
 from .form import FormValues, adapt_to_backend, defaults_for, form_from_query, share_query

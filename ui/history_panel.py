@@ -17,7 +17,7 @@ from .generate_tab import GenerateTab
 from .i18n import i18n
 from .session import SessionContext
 
-__all__ = ["HistoryPanel", "build_history_panel", "entry_fields", "PAGE_SIZE"]
+__all__ = ["PAGE_SIZE", "HistoryPanel", "build_history_panel", "entry_fields"]
 
 PAGE_SIZE = 24
 FAILED_THUMB = Path(__file__).resolve().parent.parent / "assets" / "failed.png"

@@ -14,7 +14,7 @@ import gradio as gr
 
 from backends.base import ApiKey, CancelToken
 
-__all__ = ["Session", "SessionContext", "JobBoard"]
+__all__ = ["JobBoard", "Session", "SessionContext"]
 
 
 @dataclass(frozen=True)

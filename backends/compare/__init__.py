@@ -27,7 +27,6 @@ from .export import (
     find_font,
     grid_metadata,
     grid_parameters_text,
-    read_grid_metadata,
 )
 from .plan import (
     DEFAULT_CONFIRM_ABOVE,
@@ -66,6 +65,5 @@ __all__ = [
     "parse_axis_kind",
     "plan_compare",
     "plan_grid",
-    "read_grid_metadata",
     "run_grid",
 ]

@@ -26,7 +26,6 @@ from __future__ import annotations
 import functools
 import io
 import json
-import os
 import shutil
 import subprocess
 import time
@@ -34,7 +33,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..history.png_metadata import PARAMETERS_KEY, a1111_parameters, embed_png_metadata
+from ..history.a1111 import a1111_parameters, a1111_quote
+from ..history.parameters import PARAMETERS_KEY
+from ..history.png_chunks import embed_png_metadata
 from .axes import Axis
 
 if TYPE_CHECKING:
@@ -51,7 +52,6 @@ __all__ = [
     "find_font",
     "grid_metadata",
     "grid_parameters_text",
-    "read_grid_metadata",
 ]
 
 GRID_JSON_KEY = "kolors_playground_grid"
@@ -125,11 +125,6 @@ def grid_metadata(result: GridResult) -> dict[str, Any]:
     }
 
 
-def _quote(value: str) -> str:
-    # A1111's rule: quote a value that would break the settings line.
-    return json.dumps(value, ensure_ascii=False) if any(c in value for c in ",:\n") else value
-
-
 def _axis_values_text(axis: Axis) -> str:
     return axis.text.strip() if axis.seed_count is None else ", ".join(axis.labels)
 
@@ -146,30 +141,17 @@ def grid_parameters_text(result: GridResult) -> str:
     if plan.y is not None:
         extra += [("Y Type", plan.y.title), ("Y Values", _axis_values_text(plan.y))]
     extra.append(("Grid", f"{plan.cols}x{plan.rows}"))
-    return text + ", " + ", ".join(f"{key}: {_quote(value)}" for key, value in extra)
+    return text + ", " + ", ".join(f"{key}: {a1111_quote(value)}" for key, value in extra)
 
-
-def read_grid_metadata(png: bytes | os.PathLike[str] | str) -> dict[str, Any] | None:
-    """The ``kolors_playground_grid`` object of an exported grid; None for any other file."""
-    from PIL import Image
-
-    try:
-        source = io.BytesIO(png) if isinstance(png, (bytes, bytearray, memoryview)) else png
-        with Image.open(source) as image:  # type: ignore[arg-type]
-            text = image.info.get(GRID_JSON_KEY)
-        data = json.loads(text) if isinstance(text, str) else None
-    except Exception:
-        return None
-    return data if isinstance(data, dict) and data.get("version") == GRID_METADATA_VERSION else None
 
 
 # -- fonts --------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=1)
-def find_font() -> tuple[str | None, bool]:
-    """(path of the font the grid uses, whether it draws Chinese); (None, False) for Pillow's own."""
-    override = os.environ.get("PLAYGROUND_FONT", "").strip()
+@functools.lru_cache(maxsize=4)
+def find_font(override: str | None = None) -> tuple[str | None, bool]:
+    """(path of the font the grid uses, whether it draws Chinese); (None, False) for Pillow's own.
+    ``override`` is the operator's choice (``PLAYGROUND_FONT``), used when it is a file."""
     if override and Path(override).is_file():
         return override, True
     if ASSETS_FONTS.is_dir():
@@ -216,10 +198,10 @@ def _fontconfig_cjk_font() -> str | None:
 
 
 @functools.lru_cache(maxsize=16)
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+def _font(size: int, override: str | None = None) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     from PIL import ImageFont
 
-    path, _ = find_font()
+    path, _ = find_font(override)
     if path is None:
         return ImageFont.load_default(size=size)
     return ImageFont.truetype(path, size, index=_simplified_chinese_face(path))
@@ -332,11 +314,13 @@ def export_grid_png(
     *,
     cell_size: int = DEFAULT_CELL_SIZE,
     extra_chunks: Mapping[str, str] | None = None,
+    font: str | None = None,
 ) -> bytes:
     """The whole grid as one PNG with headings, captions and the two metadata chunks.
 
     Images are read from ``store`` (or the paths in the result) and scaled to fit ``cell_size``
-    pixels a side; failed cells show their error in a grey box of the cell's size.
+    pixels a side; failed cells show their error in a grey box of the cell's size. ``font`` is a
+    font file to draw with instead of the one :func:`find_font` picks.
     """
     from PIL import Image, ImageDraw
 
@@ -357,9 +341,9 @@ def export_grid_png(
 
     # 2. Fonts and bands.
     base = max(14, min(40, round(cell_w / 18)))
-    heading_font = _font(base)
-    caption_font = _font(max(12, round(base * 0.8)))
-    title_font = _font(max(14, round(base * 0.9)))
+    heading_font = _font(base, font)
+    caption_font = _font(max(12, round(base * 0.8)), font)
+    title_font = _font(max(14, round(base * 0.9)), font)
     pad = max(6, base // 2)
     gap = max(4, base // 4)
     heading_lh = _line_height(heading_font)

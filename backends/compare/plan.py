@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..base import Backend, GenerationRequest, Price
 from ..errors import BackendUnavailable, FieldProblem, InvalidRequest
-from ..history.png_metadata import match_scheduler
 from ..runner import draw_seed
+from ..schedulers import match_scheduler
 from ..validation import RANDOM_SEED, validate_request
 from .axes import Axis, AxisKind, _shown, format_number, parse_axes
 
@@ -382,7 +382,7 @@ def _with_backend_labels(playground: Playground, axis: Axis, ids: list[str]) -> 
     return replace(axis, values=tuple(ids), labels=tuple(playground.registry.get(bid).label for bid in ids))
 
 
-def _form_seed(raw: Any) -> int | None | Any:
+def _form_seed(raw: Any) -> int | Any | None:
     """None for a random seed; the int for a whole number; anything else as given (validation reports it)."""
     if raw is None or (isinstance(raw, str) and raw.strip() == ""):
         return None

@@ -1,24 +1,25 @@
 """The persistent history: SQLite + image files, and the parameters embedded in every saved image.
 
-store = HistoryStore(data_dir)             # migrates and cleans up after a crash
-entry = store.save(result, visitor=vid)    # every generation, failed ones too
-page = store.list_entries(visitor=vid, query="cat", limit=24)
-restored = read_image_parameters(data)     # PNG, JPEG or WebP: our JSON, else A1111 "parameters" text
+    store = HistoryStore(data_dir)             # migrates and cleans up after a crash
+    entry = store.save(result, visitor=vid)    # every generation, failed ones too
+    page = store.list_entries(visitor=vid, query="cat", limit=24)
+    restored = read_image_parameters(data)     # PNG, JPEG or WebP: our JSON, else A1111 "parameters" text
+
+    store.py        the SQLite schema's users: save, list, search, star, delete, crash recovery
+    migrations.py   numbered, append-only schema changes
+    image_files.py  which format a file is; splicing our metadata in; reading it back
+    a1111.py        AUTOMATIC1111's "parameters" text, written and parsed
+    parameters.py   our own JSON record of an image's request, and RestoredParameters
+    png_chunks.py   PNG text chunks and PNG conversion
+    exif_xmp.py     EXIF UserComment and XMP in JPEG and WebP
+    thumbnails.py   the history panel's thumbnails
 """
 
-from .image_metadata import embed_metadata, read_image_parameters
+from .a1111 import a1111_parameters, parse_a1111_parameters
+from .image_files import embed_metadata, read_image_parameters
 from .migrations import MIGRATIONS, applied_migrations, migrate
-from .png_metadata import (
-    JSON_KEY,
-    PARAMETERS_KEY,
-    RestoredParameters,
-    a1111_parameters,
-    a1111_sampler,
-    embed_png_metadata,
-    match_scheduler,
-    read_png_parameters,
-    to_png,
-)
+from .parameters import JSON_KEY, PARAMETERS_KEY, RestoredParameters
+from .png_chunks import embed_png_metadata, png_texts, to_png
 from .store import HistoryEntry, HistoryPage, HistoryStore, StoredImage
 
 __all__ = [
@@ -31,13 +32,12 @@ __all__ = [
     "RestoredParameters",
     "StoredImage",
     "a1111_parameters",
-    "a1111_sampler",
     "applied_migrations",
     "embed_metadata",
     "embed_png_metadata",
-    "match_scheduler",
     "migrate",
+    "parse_a1111_parameters",
+    "png_texts",
     "read_image_parameters",
-    "read_png_parameters",
     "to_png",
 ]

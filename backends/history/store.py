@@ -5,7 +5,7 @@
     data_dir/
         history.sqlite3     generations and images (WAL mode); schema in migrations.py
         images/<token>.webp every image in the provider's format (.webp, .jpg or .png), its bytes kept
-                            and its parameters spliced in (image_metadata.py); other formats as PNG
+                            and its parameters spliced in (image_files.py); other formats as PNG
         thumbs/<token>.webp thumbnails, at most 256 px a side (none for images already that small)
 
 Every generation is stored, failed ones too (status ``failed``, no images). File names are random
@@ -45,14 +45,16 @@ from pathlib import Path
 from typing import Any
 
 from ..base import GeneratedImage, GenerationRequest, GenerationResult, ImageFailure, Price
-from .image_metadata import PNG, ImageKind, embed_metadata, image_kind
+from .a1111 import a1111_parameters
+from .image_files import PNG, ImageKind, embed_metadata, image_kind
 from .migrations import has_prompt_index, migrate
-from .png_metadata import a1111_parameters, playground_metadata, to_png
+from .parameters import playground_metadata
+from .png_chunks import to_png
+from .thumbnails import THUMB_SIZE, make_thumbnail, thumbnail_format, yield_the_cpu
 
 __all__ = ["DB_NAME", "THUMB_SIZE", "HistoryEntry", "HistoryPage", "HistoryStore", "StoredImage"]
 
 DB_NAME = "history.sqlite3"
-THUMB_SIZE = 256
 BUSY_TIMEOUT_MS = 5000
 THUMBNAIL_WAIT_S = 10.0  # at most, for a read of an entry whose thumbnails are being made
 # A page does not wait that long: the thumbnail thread runs at a low priority, and until it is done an
@@ -169,12 +171,6 @@ def _scrub(value: Any) -> Any:
     return str(value)
 
 
-def _thumb_format() -> tuple[str, str]:
-    from PIL import features
-
-    return ("WEBP", ".webp") if features.check("webp") else ("JPEG", ".jpg")
-
-
 def _check_visitor(visitor: str) -> str:
     if not isinstance(visitor, str):
         raise TypeError(f"visitor must be a string, not {type(visitor).__name__}")
@@ -198,7 +194,7 @@ class HistoryStore:
         self._lock = threading.RLock()
         self._pending: dict[str, threading.Event] = {}  # generation id -> set once its thumbnails exist
         self._thumbnailer: ThreadPoolExecutor | None = None
-        self._thumb_format, self._thumb_ext = _thumb_format()
+        self._thumb_format, self._thumb_ext = thumbnail_format()
         conn = sqlite3.connect(
             self.db_path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
         )
@@ -295,31 +291,6 @@ class HistoryStore:
         """
         return self.save_many([result], visitor=visitor, errors=[error], defer_thumbnails=defer_thumbnails)[0]
 
-    def save_failure(
-        self,
-        request: GenerationRequest,
-        *,
-        backend_id: str,
-        backend_label: str,
-        model: str,
-        error: str,
-        visitor: str = "",
-        elapsed_s: float = 0.0,
-        info: Mapping[str, Any] | None = None,
-    ) -> HistoryEntry:
-        """Store a generation that produced no image at all, with the message that says why."""
-        result = GenerationResult(
-            backend_id=backend_id,
-            backend_label=backend_label,
-            model=model,
-            request=request,
-            images=(),
-            failures=(),
-            elapsed_s=elapsed_s,
-            info=info or {},
-        )
-        return self.save(result, visitor=visitor, error=error)
-
     def save_many(
         self,
         results: Iterable[GenerationResult],
@@ -380,7 +351,7 @@ class HistoryStore:
         )
         try:
             # 1. The provider's bytes when the metadata can be spliced into them (PNG, and JPEG or WebP
-            #    whose container we can walk); otherwise a PNG made from the pixels, as before.
+            #    whose container we can walk); otherwise a PNG made from the pixels.
             #    A JPEG or WebP is then opened with our EXIF in place of the provider's: Pillow reads a
             #    JPEG's EXIF as it opens it, and a crafted one can cost it gigabytes (exif_is_safe).
             data, kind = image.data, image_kind(image.data)
@@ -405,7 +376,7 @@ class HistoryStore:
                     thumb = None
                 else:
                     # JPEG and WebP carry no checksum: decoding is the check that they are whole (5 ms
-                    # for a 1024x1024 JPEG, 16 ms for a WebP; the PNG this replaced cost 330 ms to make).
+                    # for a 1024x1024 JPEG, 16 ms for a WebP; re-encoding one as PNG costs 330 ms).
                     decoded.load()
                     thumb = None
         except Exception as exc:
@@ -418,22 +389,7 @@ class HistoryStore:
         return _PreparedImage(image, data, kind, parameters, width, height, thumb)
 
     def _thumbnail(self, image: Any) -> bytes | None:
-        if max(image.size) <= self.thumb_size:
-            return None
-        try:
-            thumb = image.copy()
-            # reducing_gap=1.0: an integer box reduction does most of the way (1024 -> 256 is all of it),
-            # 1.5 ms instead of 5.6 ms; WebP method 2 encodes in 3.6 ms instead of 8 ms, 3% larger.
-            thumb.thumbnail((self.thumb_size, self.thumb_size), reducing_gap=1.0)
-            if self._thumb_format == "JPEG" or thumb.mode not in ("RGB", "RGBA"):
-                has_alpha = thumb.mode in ("RGBA", "LA", "PA") or "transparency" in thumb.info
-                thumb = thumb.convert("RGBA" if has_alpha and self._thumb_format == "WEBP" else "RGB")
-            out = io.BytesIO()
-            options = {"method": 2} if self._thumb_format == "WEBP" else {}
-            thumb.save(out, format=self._thumb_format, quality=80, **options)
-            return out.getvalue()
-        except Exception:
-            return None  # no thumbnail; the UI shows the image itself
+        return make_thumbnail(image, size=self.thumb_size, image_format=self._thumb_format)
 
     def _thumbnail_later(self, entry: HistoryEntry) -> None:
         """Make ``entry``'s thumbnails on the background thread (called under the lock, after the commit)."""
@@ -447,7 +403,7 @@ class HistoryStore:
         if self._thumbnailer is None:
             workers = os.cpu_count() or 1
             self._thumbnailer = ThreadPoolExecutor(
-                max_workers=workers, thread_name_prefix="thumbnails", initializer=_yield_the_cpu
+                max_workers=workers, thread_name_prefix="thumbnails", initializer=yield_the_cpu
             )
         self._thumbnailer.submit(self._add_thumbnails, entry.id, wanted, done)
 
@@ -632,28 +588,23 @@ class HistoryStore:
         """Delete an entry and its files; False when there is no such entry for this visitor."""
         return self._delete_where("g.id = ? AND g.visitor = ?", (entry_id, _check_visitor(visitor))) > 0
 
-    def delete_all(self, *, visitor: str = "") -> int:
-        """Delete every entry of this visitor (and their files); return how many."""
-        return self._delete_where("g.visitor = ?", (_check_visitor(visitor),))
-
     def _delete_where(self, where: str, params: tuple[Any, ...]) -> int:
-        with self._lock:
-            with self._write_transaction():
-                ids = [
-                    row[0]
-                    for row in self._conn.execute(f"SELECT g.id FROM generations g WHERE {where}", params)
-                ]
-                files: list[Path] = []
-                for start in range(0, len(ids), 500):
-                    chunk = ids[start : start + 500]
-                    marks = ",".join("?" * len(chunk))
-                    for row in self._conn.execute(
-                        f"SELECT file_name, thumb_name FROM images WHERE generation_id IN ({marks})", chunk
-                    ):
-                        files.append(self.images_dir / row[0])
-                        if row[1]:
-                            files.append(self.thumbs_dir / row[1])
-                    self._conn.execute(f"DELETE FROM generations WHERE id IN ({marks})", chunk)
+        with self._lock, self._write_transaction():
+            ids = [
+                row[0]
+                for row in self._conn.execute(f"SELECT g.id FROM generations g WHERE {where}", params)
+            ]
+            files: list[Path] = []
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for row in self._conn.execute(
+                    f"SELECT file_name, thumb_name FROM images WHERE generation_id IN ({marks})", chunk
+                ):
+                    files.append(self.images_dir / row[0])
+                    if row[1]:
+                        files.append(self.thumbs_dir / row[1])
+                self._conn.execute(f"DELETE FROM generations WHERE id IN ({marks})", chunk)
         # After the commit: a crash here leaves orphan files, which recover() removes.
         self._remove_files(files)
         return len(ids)
@@ -781,7 +732,7 @@ class HistoryStore:
                 rows = self._conn.execute(
                     f"SELECT g.id FROM generations g WHERE {' AND '.join(where)} "
                     "ORDER BY g.created_at DESC, g.id DESC LIMIT ? OFFSET ?",
-                    params + [limit + 1, max(0, offset)],
+                    [*params, limit + 1, max(0, offset)],
                 ).fetchall()
             has_more = len(rows) > limit
         ids = [row[0] for row in rows[:limit]]
@@ -848,14 +799,6 @@ class HistoryStore:
             )
         return entries
 
-
-def _yield_the_cpu() -> None:
-    """Lower this thread's priority (Linux: threads have their own nice value). Thumbnails are made
-    just as the answer goes out and its image is fetched; on a small machine they should wait."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-    except (AttributeError, OSError):
-        pass
 
 
 def _unindexed(sql: str) -> str:

@@ -27,12 +27,13 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # python tests/benchmarks/bench_compare.py
     sys.path.insert(0, str(ROOT))
 
-from backends.compare import plan_compare, run_grid  # noqa: E402
-from backends.dieyuyun import dieyuyun_from_env  # noqa: E402
-from backends.history import HistoryStore  # noqa: E402
-from backends.playground import Playground  # noqa: E402
-from backends.registry import Registry  # noqa: E402
-from tests.emulators import make_emulator  # noqa: E402
+from backends.compare import plan_compare, run_grid
+from backends.history import HistoryStore
+from backends.playground import Playground
+from backends.providers.dieyuyun import dieyuyun_from_settings
+from backends.registry import Registry
+from backends.settings import PlaygroundSettings
+from tests.emulators import make_emulator
 
 CONCURRENCY = 4
 TARGET = 4.5
@@ -70,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
 
     emulator = make_emulator("dieyuyun", latency=args.latency)
     with emulator.running(), tempfile.TemporaryDirectory() as data_dir:
-        backend = dieyuyun_from_env(
-            {"DIEYUYUN_API_KEY": emulator.api_key, "DIEYUYUN_BASE_URL": emulator.base_url},
+        backend = dieyuyun_from_settings(
+            PlaygroundSettings.from_mapping({"DIEYUYUN_API_KEY": emulator.api_key, "DIEYUYUN_BASE_URL": emulator.base_url}),
             max_concurrency=CONCURRENCY,
         )
         playground = Playground(registry=Registry([backend]), history=HistoryStore(data_dir))

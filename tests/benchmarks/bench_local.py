@@ -30,8 +30,8 @@ if str(ROOT) not in sys.path:  # python tests/benchmarks/bench_local.py
     sys.path.insert(0, str(ROOT))
 
 from backends.base import GenerationRequest
-from backends.local import DEFAULT_MODEL, LocalBackend, LocalSettings
-from backends.local.schedulers import build_scheduler
+from backends.providers.local import DEFAULT_MODEL, LocalBackend, LocalSettings
+from backends.providers.local.schedulers import build_scheduler
 
 PROMPT = "一张瓢虫的照片，微距，变焦，高质量，电影，拿着一个牌子，写着“可图”"
 NEGATIVE = "blurry, low quality"
@@ -144,8 +144,8 @@ def _wrapper_overhead(loop, backend, request, picture, repeats: int) -> tuple[fl
     """
     from types import SimpleNamespace
 
-    from backends.local import LOADER
-    from backends.local.backend import _png
+    from backends.providers.local import LOADER
+    from backends.providers.local.backend import _png
 
     pipeline_class = type(LOADER.loaded.pipe)
 

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .base import BackendOutput, Capabilities, GeneratedImage, GenerationRequest
-from .errors import BadProviderResponse
-from .http import HttpAnswer, http_settings_from_env
+from ..base import BackendOutput, Capabilities, GeneratedImage, GenerationRequest
+from ..errors import BadProviderResponse
+from .http import HttpAnswer, http_options
 from .remote import RemoteBackend
+from .remote import secret_value as _secret
 
-__all__ = ["SILICONFLOW_CAPABILITIES", "DEFAULT_BASE_URL", "SiliconFlowBackend", "siliconflow_from_env"]
+if TYPE_CHECKING:
+    from ..settings import PlaygroundSettings
+
+__all__ = ["DEFAULT_BASE_URL", "SILICONFLOW_CAPABILITIES", "SiliconFlowBackend", "siliconflow_from_settings"]
 
 DEFAULT_BASE_URL = "https://api.siliconflow.cn/v1"
 
@@ -65,14 +69,14 @@ class SiliconFlowBackend(RemoteBackend):
         return BackendOutput(images=images, info=info)
 
 
-def siliconflow_from_env(env: Mapping[str, str], **overrides: Any) -> SiliconFlowBackend:
+def siliconflow_from_settings(settings: PlaygroundSettings, **overrides: Any) -> SiliconFlowBackend:
     return SiliconFlowBackend(
         id="siliconflow",
         label="SiliconFlow (Kolors)",
         model="Kwai-Kolors/Kolors",
-        base_url=env.get("SILICONFLOW_BASE_URL") or DEFAULT_BASE_URL,
-        api_key=env.get("SILICONFLOW_API_KEY"),
+        base_url=settings.siliconflow_base_url,
+        api_key=_secret(settings.siliconflow_api_key),
         key_env_var="SILICONFLOW_API_KEY",
         capabilities=SILICONFLOW_CAPABILITIES,
-        **{**http_settings_from_env(env), **overrides},
+        **{**http_options(settings), **overrides},
     )

@@ -1,9 +1,8 @@
-"""Parameters inside JPEG and WebP files without re-encoding them, and reading any saved image back.
+"""EXIF and XMP inside JPEG and WebP files: spliced in without re-encoding, and read back within bounds.
 
 A provider's JPEG or WebP is stored as the provider sent it, plus two metadata blocks spliced into the
 container; the compressed image data is copied byte for byte, so the pixels decode exactly as the
-provider's file did. (Re-encoding a 1024x1024 WebP as PNG took ~330 ms and 14x the bytes.) PNG files
-get their ``iTXt`` chunks from :mod:`.png_metadata`, as before.
+provider's file did (re-encoding a 1024x1024 WebP as PNG took ~330 ms and 14x the bytes).
 
 EXIF, UserComment (tag 0x9286 of the Exif IFD)
     The A1111 ``parameters`` text, the way AUTOMATIC1111 writes JPEG and WebP
@@ -22,7 +21,7 @@ JPEG
     An ``APP1 Exif`` segment, then an ``APP1`` XMP segment, right after SOI and any APP0 (JFIF)
     segment, where Pillow and libjpeg put them. One segment holds at most 65,533 bytes: when the JSON
     does not fit, it is left out (the A1111 text still restores most controls); when even the A1111
-    text does not fit, :func:`metadata_problem` says so and the store saves a PNG instead.
+    text does not fit, splicing raises ValueError and the store saves a PNG instead.
 WebP
     A simple file (one ``VP8`` or ``VP8L`` chunk) becomes an extended one: a ``VP8X`` chunk with the
     canvas size and the EXIF/XMP (and, for lossless images with alpha, the alpha) flags; an existing
@@ -30,66 +29,35 @@ WebP
     the container spec orders them, and the RIFF size is recomputed.
 
 Existing EXIF is kept (merged through Pillow, with our UserComment set); existing XMP gets our
-``rdf:Description`` added. Anything the walkers do not recognise raises ValueError; the store then
-falls back to a PNG (``to_png``) rather than risk a file no viewer opens.
+``rdf:Description`` added. Anything the walkers do not recognise raises ValueError.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import logging
-import os
 import re
 import struct
-from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape
 
-from .png_metadata import (
-    JSON_KEY,
-    PARAMETERS_KEY,
-    PNG_SIGNATURE,
-    RestoredParameters,
-    _from_playground_json,
-    embed_png_metadata,
-    parse_a1111_parameters,
-)
+from .parameters import JSON_KEY
 
 __all__ = [
-    "IMAGE_KINDS",
-    "JPEG",
-    "PNG",
-    "WEBP",
     "XMP_NAMESPACE",
-    "ImageKind",
     "decode_user_comment",
-    "embed_metadata",
+    "embed_jpeg",
+    "embed_webp",
     "exif_is_safe",
     "exif_user_comment",
     "exif_with_user_comment",
-    "image_kind",
-    "metadata_problem",
-    "read_image_parameters",
+    "jpeg_blocks",
+    "webp_blocks",
+    "xmp_json",
     "xmp_packet",
 ]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ImageKind:
-    """A stored image format: ``name`` as Pillow calls it, its MIME type and file extension."""
-
-    name: str
-    mime_type: str
-    extension: str
-
-
-PNG = ImageKind("PNG", "image/png", ".png")
-JPEG = ImageKind("JPEG", "image/jpeg", ".jpg")
-WEBP = ImageKind("WEBP", "image/webp", ".webp")
-IMAGE_KINDS = (PNG, JPEG, WEBP)
 
 XMP_NAMESPACE = "urn:kolors-playground:xmp:1/"
 _XMP_PREFIX = "kolors"
@@ -113,17 +81,6 @@ _TIFF_BYTE, _TIFF_UNDEFINED = 1, 7
 # Characters XML 1.0 cannot hold even escaped (JSON escapes the C0 controls itself).
 _NOT_XML = re.compile("[\ufffe\uffff\ud800-\udfff]")
 _DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
-
-
-def image_kind(data: bytes) -> ImageKind | None:
-    """PNG, JPEG or WebP from the first bytes; None for anything else."""
-    if data[:8] == PNG_SIGNATURE:
-        return PNG
-    if data[:3] == b"\xff\xd8\xff":
-        return JPEG
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return WEBP
-    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -278,36 +235,6 @@ def xmp_packet(playground_json: str, existing: bytes | None = None) -> bytes:
 # Splicing
 
 
-def embed_metadata(data: bytes, *, parameters: str, playground_json: str) -> bytes:
-    """``data`` (PNG, JPEG or WebP) with the A1111 ``parameters`` text and our JSON in it, same format.
-
-    The image data is copied byte for byte. An empty ``playground_json`` writes the A1111 text alone.
-    Raises ValueError when the bytes are not a container this module can splice safely, or (JPEG) when
-    the A1111 text is over the 64 KB a segment holds; :func:`metadata_problem` tells beforehand, and
-    the history store tries it once and falls back to PNG.
-    """
-    kind = image_kind(data)
-    if kind is PNG:
-        chunks = {PARAMETERS_KEY: parameters}
-        if playground_json:
-            chunks[JSON_KEY] = playground_json
-        return embed_png_metadata(data, chunks)
-    if kind is JPEG:
-        return _embed_jpeg(data, parameters, playground_json)
-    if kind is WEBP:
-        return _embed_webp(data, parameters, playground_json)
-    raise ValueError("not a PNG, JPEG or WebP file")
-
-
-def metadata_problem(data: bytes, parameters: str) -> str | None:
-    """None when :func:`embed_metadata` can put ``parameters`` into ``data``; else why not."""
-    try:
-        embed_metadata(data, parameters=parameters, playground_json="")
-    except ValueError as exc:
-        return str(exc)
-    return None
-
-
 def _segment(marker: int, payload: bytes) -> bytes:
     return struct.pack(">BBH", 0xFF, marker, len(payload) + 2) + payload
 
@@ -339,7 +266,7 @@ def _jpeg_segments(data: bytes) -> tuple[list[tuple[int, int, int]], int]:
         pos = end
 
 
-def _embed_jpeg(data: bytes, parameters: str, playground_json: str) -> bytes:
+def embed_jpeg(data: bytes, parameters: str, playground_json: str) -> bytes:
     segments, _ = _jpeg_segments(data)
     view = memoryview(data)
     insert_at = 2
@@ -434,7 +361,7 @@ def _simple_webp_canvas(fourcc: bytes, payload: bytes) -> tuple[int, int, int]:
     return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1, alpha
 
 
-def _embed_webp(data: bytes, parameters: str, playground_json: str) -> bytes:
+def embed_webp(data: bytes, parameters: str, playground_json: str) -> bytes:
     chunks = _riff_chunks(data)
     view = memoryview(data)
     first, start, end = chunks[0]
@@ -506,7 +433,7 @@ def _utf16_order(body: bytes) -> str:
     return "utf-16-le" if zeros_odd > zeros_even else "utf-16-be"
 
 
-def _xmp_json(packet: Any) -> str | None:
+def xmp_json(packet: Any) -> str | None:
     if isinstance(packet, str):
         packet = packet.encode("utf-8")
     if not isinstance(packet, (bytes, bytearray)) or _DOCTYPE.search(packet):
@@ -523,53 +450,7 @@ def _xmp_json(packet: Any) -> str | None:
     return None
 
 
-_MAX_METADATA_BYTES = 1 << 20  # an XMP packet or EXIF block larger than this is not ours, nor A1111's
-
-
-def read_image_parameters(data: bytes | os.PathLike[str] | str) -> RestoredParameters | None:
-    """Parameters from a PNG, JPEG or WebP: our JSON first, else the A1111 ``parameters`` text.
-
-    The JSON is the PNG ``kolors_playground`` chunk or the XMP property; the A1111 text is the PNG
-    ``parameters`` chunk or the EXIF UserComment (A1111's JPEG and WebP files). ``data`` is the file's
-    bytes or its path. Only the metadata is read, and the pixels are never decoded. JPEG and WebP are
-    walked here rather than opened with Pillow, whose EXIF reading a crafted file can make take
-    gigabytes. Returns None for anything else: another format, a corrupt file, no parameters, text
-    without an A1111 settings line. Never raises.
-    """
-    try:
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            with open(data, "rb") as handle:
-                data = handle.read()
-        data = bytes(data)
-        kind = image_kind(data)
-        if kind is PNG:
-            json_text, parameters = _png_texts(data)
-        elif kind in (JPEG, WEBP):
-            exif, xmp = _jpeg_blocks(data) if kind is JPEG else _webp_blocks(data)
-            json_text = _quietly(_xmp_json, xmp) if xmp and len(xmp) <= _MAX_METADATA_BYTES else None
-            parameters = exif_user_comment(exif) if exif and len(exif) <= _MAX_METADATA_BYTES else None
-        else:
-            return None
-    except Exception:
-        return None
-    restored = _quietly(_from_playground_json, json_text) if isinstance(json_text, str) else None
-    if restored is None and isinstance(parameters, str):
-        restored = _quietly(parse_a1111_parameters, parameters)
-    return restored
-
-
-def _png_texts(data: bytes) -> tuple[Any, Any]:
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as image:  # text chunks only; Pillow caps each at 1 MB
-        info = dict(image.info)
-    parameters = info.get(PARAMETERS_KEY)
-    if isinstance(parameters, bytes):
-        parameters = parameters.decode("utf-8", "replace")
-    return info.get(JSON_KEY), parameters
-
-
-def _jpeg_blocks(data: bytes) -> tuple[bytes | None, bytes | None]:
+def jpeg_blocks(data: bytes) -> tuple[bytes | None, bytes | None]:
     """The first EXIF (TIFF bytes) and XMP packet of a JPEG's APP1 segments."""
     exif = xmp = None
     segments, _ = _jpeg_segments(data)
@@ -582,17 +463,9 @@ def _jpeg_blocks(data: bytes) -> tuple[bytes | None, bytes | None]:
     return exif, xmp
 
 
-def _webp_blocks(data: bytes) -> tuple[bytes | None, bytes | None]:
+def webp_blocks(data: bytes) -> tuple[bytes | None, bytes | None]:
     """The EXIF (TIFF bytes) and XMP chunks of a WebP file."""
     chunks = _riff_chunks(data)
     exif = next((_riff_payload(data, s) for fourcc, s, _ in chunks if fourcc == b"EXIF"), None)
     xmp = next((_riff_payload(data, s) for fourcc, s, _ in chunks if fourcc == b"XMP "), None)
     return exif, xmp
-
-
-def _quietly(read: Any, value: Any) -> Any:
-    """``read(value)``, or None when a damaged file makes it raise."""
-    try:
-        return read(value)
-    except Exception:
-        return None

@@ -16,15 +16,14 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from PIL import Image
 
-from .errors import (
+from ..errors import (
     AuthenticationFailed,
     BadProviderResponse,
-    ConfigurationError,
     ImageDownloadFailed,
     InsufficientCredits,
     ProviderError,
@@ -36,16 +35,19 @@ from .errors import (
     redact,
 )
 
+if TYPE_CHECKING:
+    from ..settings import PlaygroundSettings
+
 __all__ = [
-    "Timeouts",
-    "RetryPolicy",
-    "ProviderHttp",
+    "ErrorDescriber",
     "HttpAnswer",
     "ImageLimits",
+    "ProviderHttp",
+    "RetryPolicy",
+    "Timeouts",
+    "http_options",
     "inspect_image",
     "inspect_image_off_the_loop",
-    "ErrorDescriber",
-    "http_settings_from_env",
 ]
 
 log = logging.getLogger(__name__)
@@ -96,7 +98,7 @@ class RetryPolicy:
         return rng.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
 
 
-def http_settings_from_env(env: Mapping[str, str]) -> dict[str, Any]:
+def http_options(settings: PlaygroundSettings) -> dict[str, Any]:
     """The operator's bounds on provider calls, as ``timeouts=``/``retry=`` for a remote backend.
 
     ``PLAYGROUND_HTTP_TIMEOUT``: the longest wait in seconds for one provider answer, and for one
@@ -105,32 +107,17 @@ def http_settings_from_env(env: Mapping[str, str]) -> dict[str, Any]:
     ``PLAYGROUND_HTTP_BACKOFF``: the longest wait in seconds before the first retry, doubling after
     (default 1). Only what is set is returned, so each backend keeps its own defaults otherwise.
     """
-    settings: dict[str, Any] = {}
-    timeout = _env_number(env, "PLAYGROUND_HTTP_TIMEOUT", 0.1, 3600, "a number of seconds")
-    if timeout is not None:
-        settings["timeouts"] = Timeouts.within(timeout)
-    retries = _env_number(env, "PLAYGROUND_HTTP_RETRIES", 0, 10, "a whole number", whole=True)
-    backoff = _env_number(env, "PLAYGROUND_HTTP_BACKOFF", 0, 60, "a number of seconds")
+    options: dict[str, Any] = {}
+    if settings.playground_http_timeout is not None:
+        options["timeouts"] = Timeouts.within(settings.playground_http_timeout)
+    retries, backoff = settings.playground_http_retries, settings.playground_http_backoff
     if retries is not None or backoff is not None:
         default = RetryPolicy()
-        settings["retry"] = RetryPolicy(
-            attempts=int(retries) + 1 if retries is not None else default.attempts,
+        options["retry"] = RetryPolicy(
+            attempts=retries + 1 if retries is not None else default.attempts,
             base_delay=backoff if backoff is not None else default.base_delay,
         )
-    return settings
-
-
-def _env_number(env: Mapping[str, str], name: str, low: float, high: float, kind: str, *, whole: bool = False) -> float | None:
-    text = (env.get(name) or "").strip()
-    if not text:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not (low <= value <= high) or (whole and not value.is_integer()):
-        raise ConfigurationError(f"{name} must be {kind} from {low:g} to {high:g}; it is {text[:40]!r}. Fix or unset it.")
-    return value
+    return options
 
 
 @dataclass(frozen=True)

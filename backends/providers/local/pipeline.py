@@ -1,7 +1,7 @@
 """Loading Kolors once per process and running it one job at a time.
 
 :data:`LOADER` holds the one ``KolorsPipeline`` of the process, shared by every session and every
-:class:`~backends.local.LocalBackend`. Its lock covers loading and denoising, so two jobs never use the
+:class:`~backends.providers.local.LocalBackend`. Its lock covers loading and denoising, so two jobs never use the
 pipeline at once; a job waiting for it still notices Stop. Equal :class:`LocalSettings` reuse the loaded
 pipeline; different ones replace it (two copies of Kolors rarely fit in memory).
 
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -30,10 +29,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..base import GenerationRequest, StepProgress
-from ..errors import (
+from ...base import GenerationRequest, StepProgress
+from ...errors import (
     BackendUnavailable,
-    ConfigurationError,
     FieldProblem,
     GenerationCancelled,
     InvalidRequest,
@@ -55,6 +53,7 @@ __all__ = [
     "OutOfMemory",
     "PipelineLoader",
     "load_pipeline",
+    "prepare_zero_gpu",
     "render",
     "render_on_device",
 ]
@@ -451,10 +450,6 @@ def _render_current(
     return render(loaded, request, progress=progress, cancel=cancel)
 
 
-def _on_zero_gpu() -> bool:
-    return os.environ.get("SPACES_ZERO_GPU", "").strip().lower() in ("1", "true")
-
-
 def render_on_device(
     request: GenerationRequest,
     settings: LocalSettings,
@@ -467,23 +462,21 @@ def render_on_device(
     Off ZeroGPU ``spaces.GPU`` changes nothing. On ZeroGPU the function runs in a worker process, so
     progress and cancel (not picklable) are left out.
     """
+    gpu_render = prepare_zero_gpu(settings)
+    if settings.zero_gpu:
+        return gpu_render(request, None, None)
+    return gpu_render(request, progress, cancel)
+
+
+def prepare_zero_gpu(settings: LocalSettings) -> Callable[..., list]:
+    """The render function, wrapped once with ``spaces.GPU`` where that package imports. On a ZeroGPU
+    Space this must happen while the app starts, and ``spaces`` must come before torch touches CUDA."""
     global _gpu_render
     if _gpu_render is None:
         _gpu_render = _wrap_for_gpu(settings.gpu_duration)
-    if _on_zero_gpu():
-        return _gpu_render(request, None, None)
-    return _gpu_render(request, progress, cancel)
+    return _gpu_render
 
 
 def _wrap_for_gpu(duration: int) -> Callable[..., list]:
     spaces = _import_spaces()
     return _render_current if spaces is None else spaces.GPU(duration=duration)(_render_current)
-
-
-if _on_zero_gpu():
-    # ZeroGPU looks for @spaces.GPU functions when the app starts, and `spaces` has to come before torch
-    # touches CUDA: on a ZeroGPU Space, wrap at import (elsewhere importing this module stays free).
-    try:
-        _gpu_render = _wrap_for_gpu(LocalSettings.from_env().gpu_duration)
-    except ConfigurationError:
-        _gpu_render = _wrap_for_gpu(60)

@@ -23,19 +23,21 @@ One ``[[backend]]`` table per endpoint::
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .base import Capabilities, Price
-from .errors import ConfigurationError
-from .http import Timeouts, http_settings_from_env
+from ..base import Capabilities, Price
+from ..errors import ConfigurationError
+from ..validation import parse_size
+from .http import Timeouts, http_options
 from .openai_compatible import OpenAICompatibleBackend
-from .validation import parse_size
 
-__all__ = ["EndpointConfig", "load_endpoints", "endpoint_backends"]
+if TYPE_CHECKING:
+    from ..settings import PlaygroundSettings
+
+__all__ = ["EndpointConfig", "endpoint_backends", "load_endpoints"]
 
 
 class EndpointConfig(BaseModel):
@@ -124,17 +126,17 @@ def load_endpoints(path: str | Path) -> list[EndpointConfig]:
 
 
 def endpoint_backends(
-    endpoints: list[EndpointConfig], env: Mapping[str, str], **overrides: Any
+    endpoints: list[EndpointConfig], settings: PlaygroundSettings, **overrides: Any
 ) -> list[OpenAICompatibleBackend]:
     backends = []
-    from_env = http_settings_from_env(env)
+    operator_bounds = http_options(settings)
     for endpoint in endpoints:
         if endpoint.timeout_s is not None:  # the entry's own bound wins over PLAYGROUND_HTTP_TIMEOUT
             timeouts = Timeouts(read=endpoint.timeout_s, total=endpoint.timeout_s + 60)
         else:
-            timeouts = from_env.get("timeouts", Timeouts(read=300.0, total=360.0))
-        settings: dict[str, Any] = {
-            "max_concurrency": endpoint.max_concurrency, **from_env, "timeouts": timeouts, **overrides,
+            timeouts = operator_bounds.get("timeouts", Timeouts(read=300.0, total=360.0))
+        options: dict[str, Any] = {
+            "max_concurrency": endpoint.max_concurrency, **operator_bounds, "timeouts": timeouts, **overrides,
         }
         backends.append(
             OpenAICompatibleBackend(
@@ -142,12 +144,12 @@ def endpoint_backends(
                 label=endpoint.label,
                 model=endpoint.model,
                 base_url=endpoint.base_url,
-                api_key=env.get(endpoint.api_key_env) if endpoint.api_key_env else None,
+                api_key=settings.variable(endpoint.api_key_env) if endpoint.api_key_env else None,
                 key_env_var=endpoint.api_key_env or "",
                 capabilities=endpoint.capabilities(),
                 response_format=endpoint.response_format,
                 extensions=endpoint.extensions,
-                **settings,
+                **options,
             )
         )
     return backends

@@ -1,4 +1,4 @@
-"""dieyuyun's OpenAI-compatible Kolors API (seed document 000).
+"""dieyuyun's OpenAI-compatible Kolors API.
 
 ``POST {base}/images/generations``, Bearer auth, model ``Kwai-Kolors/Kolors``; five sizes, n 1–4,
 steps 1–100 (20), guidance 0–20 (7.5), seed 0–9999999999; ¥0.01 per image.
@@ -6,14 +6,17 @@ steps 1–100 (20), guidance 0–20 (7.5), seed 0–9999999999; ¥0.01 per image
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .base import Capabilities, Price
-from .http import http_settings_from_env
+from ..base import Capabilities, Price
+from .http import http_options
 from .openai_compatible import OpenAICompatibleBackend
+from .remote import secret_value as _secret
 
-__all__ = ["DIEYUYUN_CAPABILITIES", "DEFAULT_BASE_URL", "dieyuyun_from_env"]
+if TYPE_CHECKING:
+    from ..settings import PlaygroundSettings
+
+__all__ = ["DEFAULT_BASE_URL", "DIEYUYUN_CAPABILITIES", "dieyuyun_from_settings"]
 
 DEFAULT_BASE_URL = "https://open.dieyuyun.com/v1"
 
@@ -28,14 +31,14 @@ DIEYUYUN_CAPABILITIES = Capabilities(
 )
 
 
-def dieyuyun_from_env(env: Mapping[str, str], **overrides: Any) -> OpenAICompatibleBackend:
+def dieyuyun_from_settings(settings: PlaygroundSettings, **overrides: Any) -> OpenAICompatibleBackend:
     return OpenAICompatibleBackend(
         id="dieyuyun",
         label="dieyuyun (Kolors)",
         model="Kwai-Kolors/Kolors",
-        base_url=env.get("DIEYUYUN_BASE_URL") or DEFAULT_BASE_URL,
-        api_key=env.get("DIEYUYUN_API_KEY"),
+        base_url=settings.dieyuyun_base_url,
+        api_key=_secret(settings.dieyuyun_api_key),
         key_env_var="DIEYUYUN_API_KEY",
         capabilities=DIEYUYUN_CAPABILITIES,
-        **{**http_settings_from_env(env), **overrides},
+        **{**http_options(settings), **overrides},
     )

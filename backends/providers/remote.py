@@ -10,11 +10,24 @@ from typing import Any
 
 import httpx
 
-from .base import ApiKey, Availability, BackendOutput, CancelToken, Capabilities, GenerationRequest, ProgressCallback
-from .errors import redact
+from ..base import (
+    ApiKey,
+    Availability,
+    BackendOutput,
+    CancelToken,
+    Capabilities,
+    GenerationRequest,
+    ProgressCallback,
+)
+from ..errors import redact
 from .http import ErrorDescriber, HttpAnswer, ImageLimits, ProviderHttp, RetryPolicy, Timeouts
 
-__all__ = ["RemoteBackend"]
+__all__ = ["RemoteBackend", "secret_value"]
+
+
+def secret_value(secret: Any) -> str | None:
+    """The text of a pydantic ``SecretStr`` setting (None when unset)."""
+    return secret.get_secret_value() if secret is not None else None
 
 
 class RemoteBackend(abc.ABC):

@@ -1,4 +1,4 @@
-"""Segmind's Kolors API (seed document 001): ``POST {base}/v1/kolors`` with ``x-api-key``.
+"""Segmind's Kolors API: ``POST {base}/v1/kolors`` with ``x-api-key``.
 
 The answer's body is the image itself (type from ``Content-Type``) and ``x-remaining-credits`` says
 what is left. Its synchronous call takes about 85 s, so the read timeout is sized well above that.
@@ -9,14 +9,18 @@ body, so every call asks for one image and the runner fans out.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .base import BackendOutput, Capabilities, GeneratedImage, GenerationRequest
-from .errors import BadProviderResponse, InsufficientCredits, ProviderError
-from .http import ErrorDescriber, HttpAnswer, Timeouts, http_settings_from_env, inspect_image_off_the_loop
+from ..base import BackendOutput, Capabilities, GeneratedImage, GenerationRequest
+from ..errors import BadProviderResponse, InsufficientCredits, ProviderError
+from .http import ErrorDescriber, HttpAnswer, Timeouts, http_options, inspect_image_off_the_loop
 from .remote import RemoteBackend
+from .remote import secret_value as _secret
 
-__all__ = ["SEGMIND_CAPABILITIES", "SEGMIND_SCHEDULERS", "DEFAULT_BASE_URL", "SegmindBackend", "segmind_from_env"]
+if TYPE_CHECKING:
+    from ..settings import PlaygroundSettings
+
+__all__ = ["DEFAULT_BASE_URL", "SEGMIND_CAPABILITIES", "SEGMIND_SCHEDULERS", "SegmindBackend", "segmind_from_settings"]
 
 DEFAULT_BASE_URL = "https://api.segmind.com"
 
@@ -109,14 +113,14 @@ class SegmindBackend(RemoteBackend):
         return BackendOutput(images=(image,), info=info)
 
 
-def segmind_from_env(env: Mapping[str, str], **overrides: Any) -> SegmindBackend:
+def segmind_from_settings(settings: PlaygroundSettings, **overrides: Any) -> SegmindBackend:
     return SegmindBackend(
         id="segmind",
         label="Segmind (Kolors)",
         model="Kwai-Kolors/Kolors",
-        base_url=env.get("SEGMIND_BASE_URL") or DEFAULT_BASE_URL,
-        api_key=env.get("SEGMIND_API_KEY"),
+        base_url=settings.segmind_base_url,
+        api_key=_secret(settings.segmind_api_key),
         key_env_var="SEGMIND_API_KEY",
         capabilities=SEGMIND_CAPABILITIES,
-        **{**http_settings_from_env(env), **overrides},
+        **{**http_options(settings), **overrides},
     )

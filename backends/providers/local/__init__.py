@@ -2,7 +2,7 @@
 
 Optional: needs ``pip install -r requirements-local.txt``. Importing this package does not import torch;
 the pipeline is loaded on the first generation. Configured by environment variables, see
-:mod:`backends.local.settings`.
+:mod:`backends.providers.local.settings`.
 """
 
 from .backend import CAPABILITIES, LocalBackend

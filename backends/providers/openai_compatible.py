@@ -1,6 +1,6 @@
 """The OpenAI Images API family: ``POST {base}/images/generations`` with Kolors' extension fields.
 
-Used for dieyuyun (seed document 000) and for any self-hosted or clustered server declared in the
+Used for dieyuyun and for any self-hosted or clustered server declared in the
 ``PLAYGROUND_BACKENDS`` file. Reads ``data[].url`` (downloaded at once) and ``data[].b64_json``.
 """
 
@@ -12,8 +12,8 @@ import binascii
 from collections.abc import Mapping
 from typing import Any
 
-from .base import BackendOutput, GeneratedImage, GenerationRequest
-from .errors import BadProviderResponse
+from ..base import BackendOutput, GeneratedImage, GenerationRequest
+from ..errors import BadProviderResponse
 from .http import HttpAnswer, inspect_image_off_the_loop
 from .remote import RemoteBackend
 

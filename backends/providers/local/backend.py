@@ -7,10 +7,9 @@ import importlib.util
 import io
 import threading
 import time
-from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from ..base import (
+from ...base import (
     Availability,
     BackendOutput,
     CancelToken,
@@ -20,13 +19,16 @@ from ..base import (
     ProgressCallback,
     StepProgress,
 )
-from ..errors import GenerationCancelled
-from .pipeline import INSTALL_HINT, LOADER, PROVIDER, render_on_device
-from .schedulers import SCHEDULER_NAMES, SCHEDULERS, spec_for
+from ...errors import GenerationCancelled
+from ...schedulers import SAMPLERS
+from .pipeline import INSTALL_HINT, LOADER, PROVIDER, prepare_zero_gpu, render_on_device
+from .schedulers import SCHEDULER_NAMES, spec_for
 from .settings import LocalSettings
 
 if TYPE_CHECKING:
     from PIL.Image import Image
+
+    from ...settings import PlaygroundSettings
 
 __all__ = ["CAPABILITIES", "REQUIRED_PACKAGES", "LocalBackend"]
 
@@ -45,7 +47,7 @@ CAPABILITIES = Capabilities(
     guidance=(0.0, 20.0, 5.0),
     seed_max=2**32 - 1,
     schedulers=SCHEDULER_NAMES,
-    default_steps_by_scheduler=tuple((spec.name, spec.default_steps) for spec in SCHEDULERS),
+    default_steps_by_scheduler=tuple((s.name, s.default_steps) for s in SAMPLERS),
     output_formats=("png",),
     supports_negative_prompt=True,
     batch_is_per_image_reproducible=False,
@@ -70,13 +72,16 @@ class LocalBackend:
     capabilities = CAPABILITIES
 
     def __init__(self, settings: LocalSettings | None = None) -> None:
-        self.settings = settings if settings is not None else LocalSettings.from_env()
+        self.settings = settings if settings is not None else LocalSettings()
         self.model = self.settings.model
+        if self.settings.zero_gpu:
+            # ZeroGPU looks for spaces.GPU functions while the app starts, before any request.
+            prepare_zero_gpu(self.settings)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> LocalBackend:
-        """The backend as ``KOLORS_*`` variables in ``env`` (default ``os.environ``) configure it."""
-        return cls(LocalSettings.from_env(env))
+    def from_settings(cls, settings: PlaygroundSettings) -> LocalBackend:
+        """The backend as the ``KOLORS_*`` settings configure it."""
+        return cls(LocalSettings.from_settings(settings))
 
     def __repr__(self) -> str:
         return f"LocalBackend(model={self.model!r}, device={self.settings.device or 'auto'!r})"
@@ -141,7 +146,7 @@ class LocalBackend:
             "device": loaded.device,
             "dtype": loaded.dtype,
             "scheduler": request.scheduler or SCHEDULER_NAMES[0],
-            "scheduler_class": spec_for(request.scheduler).class_name,
+            "scheduler_class": spec_for(request.scheduler).diffusers_class,
             "inference_s": round(inference_s, 3),
         }
         info.update(

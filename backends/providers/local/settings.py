@@ -1,4 +1,4 @@
-"""Where the local backend finds its weights and how it runs them, read from the environment.
+"""How the local backend finds its weights and runs them: a frozen view of the ``KOLORS_*`` settings.
 
     KOLORS_MODEL         a Hub id (default ``Kwai-Kolors/Kolors-diffusers``) or a diffusers-layout folder
     KOLORS_DEVICE        ``cuda``, ``cuda:1``, ``mps``, ``cpu`` or ``auto`` (CUDA, then MPS, then CPU)
@@ -6,18 +6,20 @@
     KOLORS_VAE_TILING    ``1`` decodes large images tile by tile (less GPU memory at 1536 px and up)
     KOLORS_GPU_DURATION  seconds asked of ZeroGPU per call, i.e. per image (default 60), on HF Spaces
 
-Nothing here imports torch.
+They are read and checked by :class:`backends.settings.PlaygroundSettings`. Nothing here imports torch.
 """
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..errors import ConfigurationError
+from ...errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from ...settings import PlaygroundSettings
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -37,8 +39,6 @@ ENV_VAE_TILING = "KOLORS_VAE_TILING"
 ENV_GPU_DURATION = "KOLORS_GPU_DURATION"
 
 _DEVICE = re.compile(r"^(cpu|mps|(cuda|xpu)(:\d+)?)$")
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"", "0", "false", "no", "off"}
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -47,6 +47,7 @@ class LocalSettings:
     """How to load and run Kolors. Equal settings share one loaded pipeline.
 
     ``device`` None means "pick one": CUDA, then Apple MPS, then the CPU (with a warning).
+    ``zero_gpu`` is set on a Hugging Face ZeroGPU Space.
     """
 
     model: str = DEFAULT_MODEL
@@ -54,6 +55,7 @@ class LocalSettings:
     cpu_offload: bool = False
     vae_tiling: bool = False
     gpu_duration: int = 60
+    zero_gpu: bool = False
 
     def __post_init__(self) -> None:
         if self.device is not None and not _DEVICE.match(self.device):
@@ -66,22 +68,15 @@ class LocalSettings:
             )
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> LocalSettings:
-        env = os.environ if environ is None else environ
-        device = env.get(ENV_DEVICE, "").strip().lower()
-        duration = env.get(ENV_GPU_DURATION, "").strip() or "60"
-        try:
-            gpu_duration = int(duration)
-        except ValueError:
-            raise ConfigurationError(
-                f"{ENV_GPU_DURATION}={duration!r} must be a whole number of seconds, such as 60."
-            ) from None
+    def from_settings(cls, settings: PlaygroundSettings) -> LocalSettings:
+        device = settings.kolors_device.strip().lower()
         return cls(
-            model=env.get(ENV_MODEL, "").strip() or DEFAULT_MODEL,
+            model=settings.kolors_model.strip() or DEFAULT_MODEL,
             device=None if device in ("", "auto") else device,
-            cpu_offload=_flag(env, ENV_CPU_OFFLOAD),
-            vae_tiling=_flag(env, ENV_VAE_TILING),
-            gpu_duration=gpu_duration,
+            cpu_offload=settings.kolors_cpu_offload,
+            vae_tiling=settings.kolors_vae_tiling,
+            gpu_duration=settings.kolors_gpu_duration,
+            zero_gpu=settings.spaces_zero_gpu,
         )
 
     @property
@@ -109,14 +104,3 @@ class LocalSettings:
                 f"pipeline folder. Download one with `hf download {DEFAULT_MODEL} --local-dir FOLDER`."
             )
         return None
-
-
-def _flag(env: Mapping[str, str], name: str) -> bool:
-    value = env.get(name, "").strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ConfigurationError(
-        f"{name}={env[name]!r} is not a switch: use 1 to turn it on or 0 to turn it off."
-    )
