@@ -1,5 +1,11 @@
 """Everything below the UI: request types, validation, providers, the registry and the job runner.
 
+    base, errors, validation, registry   the contract (plugins rely on base.py)
+    settings, schedulers                  every setting in one model; the one sampler-name table
+    playground, runner, quota             the service: validate, run, save
+    providers/                            the hosted APIs, your own OpenAI-compatible servers, local/
+    history/, compare/                    the persistent history; comparison grids
+
 Nothing in this package imports gradio.
 """
 
@@ -15,6 +21,7 @@ from .base import (
     GenerationResult,
     ImageFailure,
     Price,
+    Readiness,
     StepProgress,
 )
 from .errors import (

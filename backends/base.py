@@ -193,6 +193,21 @@ class Availability:
     reason: str = ""
 
 
+@dataclass(frozen=True)
+class Readiness:
+    """What a backend can tell about itself before it is used, for ``--check`` and the page.
+
+    A backend may offer ``readiness() -> Readiness`` (blocking; call it off the event loop).
+    ``facts`` are lines to show ("device: CPU", "weights: not in the cache (16.6 GB to download)").
+    ``problem`` non-empty: it cannot run as configured, and says why and what to do.
+    ``can_generate`` False: a check must not try a generation (it would download or cost too much).
+    """
+
+    facts: tuple[str, ...] = ()
+    problem: str = ""
+    can_generate: bool = True
+
+
 class CancelToken:
     """Set by Stop; checked by backends between steps and by the runner before each image."""
 
