@@ -70,6 +70,7 @@ __all__ = [
     "JobRunner",
     "PlaygroundError",
     "Price",
+    "Readiness",
     "ProviderError",
     "ProviderServerError",
     "ProviderTimeout",
