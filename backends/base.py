@@ -229,11 +229,14 @@ class CancelToken:
 @dataclass(frozen=True)
 class StepProgress:
     """Progress inside one backend call: ``done`` of ``total`` units (denoising steps, or images).
-    ``phase`` names a slow stage the person should know about ("Loading the model (first use)")."""
+    ``phase`` names a slow stage the person should know about ("Loading the model (first use)");
+    ``preview`` is the image so far, when the backend can show one."""
 
     done: int
     total: int
     phase: str = ""
+    preview: Any = None
+    """A small PIL image of the picture so far (the local backend sends one every few steps), or None."""
 
 
 ProgressCallback = Callable[[StepProgress], None]

@@ -17,7 +17,7 @@ from .errors import BackendUnavailable
 from .history import HistoryEntry, HistoryStore
 from .quota import HourlyQuota, Reservation
 from .registry import Registry
-from .runner import JobRunner, ProgressHandler
+from .runner import ImageHandler, JobRunner, ProgressHandler
 from .validation import validate_request
 
 __all__ = ["GenerationOutcome", "Playground"]
@@ -74,6 +74,7 @@ class Playground:
         api_key: str | None = None,
         progress: ProgressHandler | None = None,
         cancel: CancelToken | None = None,
+        on_image: ImageHandler | None = None,
     ) -> GenerationOutcome:
         """Validate, check the quota, run and save.
 
@@ -86,7 +87,7 @@ class Playground:
         request = self.runner.with_seed(request, backend)
         reservation = self._reserve(quota_keys or (visitor,), request.n, own_key=bool(api_key))
         try:
-            result = await self.runner.run(backend, request, progress=progress, cancel=cancel)
+            result = await self.runner.run(backend, request, progress=progress, cancel=cancel, on_image=on_image)
         except BaseException:  # cancelled from outside: nothing was delivered
             reservation.refund(request.n)
             raise

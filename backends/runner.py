@@ -45,6 +45,10 @@ class JobProgress:
     images_total: int
     fraction: float
     phase: str = ""
+    preview: tuple[int, Any] | None = None
+    """(index of the image, a small PIL image of it so far), when the backend shows work in progress."""
+    steps: tuple[int, int] | None = None
+    """(done, total) denoising steps of the call that reported last, when the backend counts steps."""
 
     @property
     def label(self) -> str:
@@ -53,6 +57,8 @@ class JobProgress:
 
 
 ProgressHandler = Callable[[JobProgress], None]
+ImageHandler = Callable[[GeneratedImage], None]
+"""Called with each image as soon as it is back (its final index and seed), before the job ends."""
 
 
 def draw_seed(seed_max: int, n: int = 1, rng: random.Random | None = None) -> int:
@@ -86,12 +92,13 @@ class JobRunner:
         *,
         progress: ProgressHandler | None = None,
         cancel: CancelToken | None = None,
+        on_image: ImageHandler | None = None,
     ) -> GenerationResult:
         cancel = cancel or CancelToken()
         request = self.with_seed(request, backend)
         started = time.perf_counter()
         calls = self._split(request, backend)
-        tracker = _Tracker(request.n, progress)
+        tracker = _Tracker(request.n, progress, on_image)
         tasks = [asyncio.ensure_future(self._call(backend, sub, first, cancel, tracker)) for first, sub in calls]
         watcher = asyncio.ensure_future(_cancel_when_stopped(cancel, tasks))
         try:
@@ -159,6 +166,7 @@ class JobRunner:
                 replace(image, index=first + offset, seed=(request.seed or 0) + offset)
                 for offset, image in enumerate(output.images)
             )
+            tracker.arrived(images)
             return BackendOutput(images=images, info=output.info)
         except PlaygroundError as exc:
             return [ImageFailure(i, (request.seed or 0) + i - first, str(exc), type(exc).__name__) for i in indexes]
@@ -183,9 +191,10 @@ async def _cancel_when_stopped(cancel: CancelToken, tasks: list[asyncio.Future])
 class _Tracker:
     """Turns per-call step reports and completions into job progress."""
 
-    def __init__(self, total: int, handler: ProgressHandler | None) -> None:
+    def __init__(self, total: int, handler: ProgressHandler | None, on_image: ImageHandler | None = None) -> None:
         self.total = total
         self.handler = handler
+        self.on_image = on_image
         self.done = 0
         self.partial: dict[int, float] = {}
         self.phase = ""
@@ -194,18 +203,28 @@ class _Tracker:
         self.phase = step.phase
         if step.total > 0:
             self.partial[first] = min(step.done / step.total, 1.0)
-        self._emit()
+        steps = (step.done, step.total) if step.total > 0 else None
+        self._emit(preview=(first, step.preview) if step.preview is not None else None, steps=steps)
+
+    def arrived(self, images: tuple[GeneratedImage, ...]) -> None:
+        if self.on_image is None:
+            return
+        for image in images:
+            try:
+                self.on_image(image)
+            except Exception:  # a display must never break a job
+                log.debug("image handler failed", exc_info=True)
 
     def finished(self, first: int, count: int) -> None:
         self.partial.pop(first, None)
         self.done += count
         self._emit()
 
-    def _emit(self) -> None:
+    def _emit(self, preview: tuple[int, Any] | None = None, steps: tuple[int, int] | None = None) -> None:
         if self.handler is None:
             return
         fraction = (self.done + sum(self.partial.values())) / self.total
         try:
-            self.handler(JobProgress(self.done, self.total, min(fraction, 1.0), self.phase))
+            self.handler(JobProgress(self.done, self.total, min(fraction, 1.0), self.phase, preview, steps))
         except Exception:  # a progress display must never break a job
             log.debug("progress handler failed", exc_info=True)
