@@ -52,9 +52,12 @@ from .parameters import playground_metadata
 from .png_chunks import to_png
 from .thumbnails import THUMB_SIZE, make_thumbnail, thumbnail_format, yield_the_cpu
 
-__all__ = ["DB_NAME", "THUMB_SIZE", "HistoryEntry", "HistoryPage", "HistoryStore", "StoredImage"]
+__all__ = ["DB_NAME", "OUTCOMES", "THUMB_SIZE", "HistoryEntry", "HistoryPage", "HistoryStore", "StoredImage"]
 
 DB_NAME = "history.sqlite3"
+OUTCOMES = ("ok", "partial", "failed", "stopped")
+STOPPED_ERROR_TYPE = "GenerationCancelled"
+_STOPPED_SQL = "g.failures LIKE '%\"error_type\": \"GenerationCancelled\"%'"
 BUSY_TIMEOUT_MS = 5000
 THUMBNAIL_WAIT_S = 10.0  # at most, for a read of an entry whose thumbnails are being made
 # A page does not wait that long: the thumbnail thread runs at a low priority, and until it is done an
@@ -116,6 +119,16 @@ class HistoryEntry:
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    @property
+    def stopped(self) -> bool:
+        """Stop ended it before every image came back (the images made before it are kept)."""
+        return any(failure.error_type == STOPPED_ERROR_TYPE for failure in self.failures)
+
+    @property
+    def outcome(self) -> str:
+        """``ok``, ``partial``, ``failed`` or ``stopped``: what the history panel shows and filters by."""
+        return "stopped" if self.stopped else self.status
 
     @property
     def seeds(self) -> tuple[int, ...]:
@@ -673,6 +686,7 @@ class HistoryStore:
         query: str = "",
         backend_id: str | None = None,
         starred_only: bool = False,
+        outcome: str | None = None,
         limit: int = 24,
         before: str | None = None,
         offset: int = 0,
@@ -693,6 +707,10 @@ class HistoryStore:
             params.append(backend_id)
         if starred_only:
             where.append("g.starred = 1")
+        if outcome:
+            if outcome not in OUTCOMES:
+                raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}")
+            where.append(_STOPPED_SQL if outcome == "stopped" else f"g.status = '{outcome}' AND NOT {_STOPPED_SQL}")
         fts_terms: list[str] = []
         for term in query.split():
             if self._fts and len(term) >= 3:
@@ -720,7 +738,7 @@ class HistoryStore:
                     matches = [match for match in matches if tuple(match) < cursor]
                 rows = [(match[1],) for match in matches[max(0, offset) : max(0, offset) + limit + 1]]
             else:
-                if not query.split() and not starred_only:
+                if not query.split() and not starred_only and not outcome:
                     total = self._count_entries(visitor, backend_id)
                 else:
                     total = self._conn.execute(
