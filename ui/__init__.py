@@ -1,4 +1,13 @@
-"""The Gradio page. ``build_app`` composes the tabs; nothing below this package imports gradio."""
+"""The Gradio page. ``build_app`` composes the header and the tabs; nothing below this package imports
+gradio.
+
+    generate_tab.py   prompt and Generate, the basics, Advanced; results image by image
+    history_tab.py    every generation as a batch; an entry view with its actions
+    compare_tab.py    seeds, parameters or backends side by side
+    settings_tab.py   API keys for this browser session
+    api.py            the public /generate and /compare endpoints
+    form.py, results.py, streaming.py, i18n.py, session.py   plain logic the tabs share
+"""
 
 from __future__ import annotations
 
@@ -8,19 +17,20 @@ import gradio as gr
 
 from backends.playground import Playground
 
+from .api import build_api
 from .compare_tab import build_compare_tab
 from .generate_tab import build_generate_tab
-from .history_panel import build_history_panel
+from .history_tab import build_history_tab
 from .i18n import i18n
 from .session import SessionContext
-from .settings_panel import build_settings_panel
+from .settings_tab import build_settings_tab
 
 __all__ = ["build_app", "launch_options"]
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
-# Ctrl/Cmd+Enter generates from anywhere on the page.
-SHORTCUTS = """
+# Ctrl/Cmd+Enter generates from anywhere on the page; the Advanced section remembers whether it is open.
+HEAD = """
 <script>
 document.addEventListener("keydown", (event) => {
   if ((event.ctrlKey || event.metaKey) && event.key === "Enter") {
@@ -30,6 +40,8 @@ document.addEventListener("keydown", (event) => {
 });
 </script>
 """
+
+REMEMBER_ADVANCED = "kolors_playground_advanced_open"
 
 
 def build_app(
@@ -48,26 +60,50 @@ def build_app(
     # Gradio serves the stored files where they are instead of hashing and copying each one into its
     # cache (~12 ms per 1.2 MB image on every gallery update). Their names carry 128 random bits, so
     # a URL is known only to whoever was shown it, and deleting an entry makes its URLs answer 403.
-    gr.set_static_paths([playground.history.images_dir, playground.history.thumbs_dir])
+    gr.set_static_paths([playground.history.images_dir, playground.history.thumbs_dir, ASSETS / "no-image.png"])
     # On a shared demo, what Gradio does copy into its cache (uploads, the compare export) goes after an hour.
     delete_cache = (3600, 3600) if hosted else None
     with gr.Blocks(title="Kolors Playground", analytics_enabled=False, delete_cache=delete_cache) as demo:
         visitor_state = (
             gr.BrowserState("", storage_key="kolors_playground_visitor", secret=browser_secret) if hosted else None
         )
-        gr.Markdown(f"# {i18n('title')}", elem_id="title")
-        gr.Markdown(i18n("subtitle"))
-        with gr.Tabs():
+        advanced_open = gr.BrowserState(False, storage_key=REMEMBER_ADVANCED, secret="kolors-playground-ui")
+        with gr.Row(elem_id="header", equal_height=True):
+            gr.Markdown(f"## {i18n('title')}", elem_id="title")
+            settings_button = gr.Button(i18n("settings_button"), size="sm", scale=0, min_width=120, elem_id="settings-btn")
+        with gr.Tabs(elem_id="tabs") as tabs:
             with gr.Tab(i18n("tab_generate"), id="generate"):
                 tab = build_generate_tab(playground, context)
-                with gr.Accordion(i18n("tab_history"), open=True, elem_id="history"):
-                    history = build_history_panel(playground, context, tab)
+            with gr.Tab(i18n("tab_history"), id="history"):
+                history = build_history_tab(playground, context, tab, show_generate=show_generate, tabs=tabs)
             with gr.Tab(i18n("tab_compare"), id="compare"):
-                build_compare_tab(playground, context, tab, history, confirm_above=confirm_above, font=font)
-        build_settings_panel(playground, context)
+                api_placeholder = gr.Column()
+            with gr.Tab(i18n("tab_settings"), id="settings"):
+                build_settings_tab(playground, context)
+        api = build_api(playground, context, drop_hidden=tab.drop_hidden, confirm_above=confirm_above, font=font)
+        with api_placeholder:
+            build_compare_tab(playground, context, tab, history, api, confirm_above=confirm_above)
+        for button in (settings_button, tab.settings_link):
+            button.click(show_settings, outputs=tabs, api_visibility="private", queue=False)
+        _remember_advanced(demo, tab.form.advanced, advanced_open)
         context.wire_load(demo, visitor_state=visitor_state)
     demo.queue(default_concurrency_limit=4, max_size=queue_size)
     return demo
+
+
+def show_settings() -> gr.Tabs:
+    return gr.Tabs(selected="settings")
+
+
+def show_generate() -> gr.Tabs:
+    return gr.Tabs(selected="generate")
+
+
+def _remember_advanced(demo: gr.Blocks, accordion: gr.Accordion, remembered: gr.BrowserState) -> None:
+    accordion.expand(lambda: True, outputs=remembered, api_visibility="private", queue=False)
+    accordion.collapse(lambda: False, outputs=remembered, api_visibility="private", queue=False)
+    demo.load(lambda is_open: gr.Accordion(open=bool(is_open)), inputs=remembered, outputs=accordion,
+              api_visibility="private", queue=False)
 
 
 def launch_options() -> dict:
@@ -75,7 +111,7 @@ def launch_options() -> dict:
     return {
         "theme": gr.themes.Soft(primary_hue="orange"),
         "css_paths": [ASSETS / "style.css"],
-        "head": SHORTCUTS,
+        "head": HEAD,
         "i18n": i18n,
         "footer_links": ["api", "settings"],
         "allowed_paths": [],

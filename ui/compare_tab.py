@@ -8,10 +8,7 @@ backend, size, seed…) plus the axes, so a grid is always "these settings, vari
 
 from __future__ import annotations
 
-import tempfile
-import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -19,22 +16,20 @@ import gradio as gr
 from backends.compare import (
     AXIS_KINDS,
     axis_choices,
-    export_grid_png,
     parse_axis_kind,
     plan_compare,
-    run_grid,
 )
 from backends.errors import PlaygroundError
 from backends.playground import Playground
 
+from .api import NO_AXIS, ApiEndpoints
 from .generate_tab import GenerateTab
-from .history_panel import FAILED_THUMB, HistoryPanel
+from .history_tab import HistoryTab
 from .i18n import i18n
-from .session import JobBoard, SessionContext
+from .session import SessionContext
 
 __all__ = ["build_compare_tab"]
 
-NO_AXIS = "none"
 
 
 @dataclass(frozen=True)
@@ -60,14 +55,13 @@ def build_compare_tab(
     playground: Playground,
     context: SessionContext,
     generate: GenerateTab,
-    history: HistoryPanel,
+    history: HistoryTab,
+    api: ApiEndpoints,
     *,
     confirm_above: int,
-    font: str | None = None,
 ) -> CompareTab:
     form = generate.form
-    jobs = JobBoard()
-    exports = Path(tempfile.mkdtemp(prefix="kolors-grids-"))
+    jobs = api.jobs
     kinds = axis_choices()
 
     gr.Markdown(i18n("compare_intro"))
@@ -120,58 +114,15 @@ def build_compare_tab(
         ask = " — **tick the box below to run it**" if plan.needs_confirmation(above=confirm_above) else ""
         return f"📐 {plan.summary}{ask}"
 
-    async def compare(
-        backend: str,
-        prompt: str,
-        negative_prompt: str = "",
-        size: str = "1024x1024",
-        seed: float = -1,
-        steps: float | None = None,
-        guidance: float | None = None,
-        scheduler: str | None = None,
-        output_format: str | None = None,
-        output_quality: float | None = None,
-        x_type: str = "seed",
-        x_values: str = "4",
-        y_type: str = NO_AXIS,
-        y_values: str = "",
-        confirm: bool = False,
-        request: gr.Request = None,  # type: ignore[assignment]
-        progress: gr.Progress = gr.Progress(),
-    ):
-        """Run a comparison grid. Returns the labelled grid PNG, the cells, and a JSON description."""
-        session = context.session(request)
-        values = {
-            "prompt": prompt, "negative_prompt": negative_prompt, "size": size, "seed": seed, "steps": steps,
-            "guidance": guidance, "scheduler": scheduler, "output_format": output_format, "output_quality": output_quality,
-        }
-        try:
-            plan = plan_compare(
-                playground, backend_id=backend, values=form_values(generate.drop_hidden(values, backend)),
-                x_kind=x_type, x_text=x_values, y_kind=y_type, y_text=y_values, api_keys=session.keys,
-            )
-        except PlaygroundError as exc:
-            raise gr.Error(str(exc), duration=None, print_exception=False) from None
-        if plan.needs_confirmation(above=confirm_above) and not confirm:
-            raise gr.Error(
-                f"This grid has {len(plan.cells)} cells ({plan.summary}). Tick the confirmation box to run it, "
-                "or make an axis shorter.", duration=None, print_exception=False,
-            )
-        token = jobs.start(session.job_key)
-        try:
-            result = await run_grid(
-                playground, plan, visitor=session.visitor, quota_keys=session.quota_keys if context.hosted else (),
-                api_keys=session.keys, cancel=token,
-                progress=lambda p: progress(p.fraction, desc=p.label),
-            )
-        except PlaygroundError as exc:
-            raise gr.Error(str(exc), duration=None, print_exception=False) from None
-        finally:
-            jobs.finish(session.job_key, token)
-        path = exports / f"grid-{uuid.uuid4().hex}.png"
-        path.write_bytes(export_grid_png(result, playground.history, font=font))
-        items = [(str(p) if p else str(FAILED_THUMB), caption) for p, caption in result.gallery()]
-        return str(path), items, result.to_dict()
+    async def compare(data: dict, request: gr.Request, progress: gr.Progress = gr.Progress()):
+        values = form.values_from(data)
+        return await api.compare(
+            backend=values.backend, prompt=values.prompt, negative_prompt=values.negative_prompt, size=values.size,
+            seed=values.seed, steps=values.steps, guidance=values.guidance, scheduler=values.scheduler,
+            output_format=values.output_format, output_quality=values.output_quality, x_type=data[x_type],
+            x_values=data[x_values], y_type=data[y_type], y_values=data[y_values], confirm=data[confirm],
+            request=request, progress=progress,
+        )
 
     def after_run(info: dict | None, grid_path: str | None, request: gr.Request):
         """The status line, the export download, and the A/B pair of a two-cell grid."""
@@ -230,12 +181,11 @@ def build_compare_tab(
          form.backend.change],
         estimate, inputs=axis_inputs, outputs=plan_text, api_visibility="private",
     )
-    inputs = {name: component for name, component in form.request_inputs().items() if name != "n"}
     event = run_button.click(
         compare,
-        inputs_kwargs={**inputs, "x_type": x_type, "x_values": x_values, "y_type": y_type, "y_values": y_values, "confirm": confirm},
+        inputs={x_type, x_values, y_type, y_values, confirm, *form.value_inputs()},
         outputs=[grid_image, cells, result_json],
-        api_name="compare",
+        api_visibility="private",
         concurrency_limit=context.generate_concurrency,
         concurrency_id="compare",
     )

@@ -10,17 +10,23 @@ from typing import Any
 from urllib.parse import urlencode
 
 from backends.base import Capabilities
+from backends.schedulers import scheduler_label
 from backends.validation import parse_size
 
 __all__ = [
+    "CUSTOM_SIZE",
     "FIELDS",
     "SHARE_FIELDS",
     "FormValues",
+    "Note",
+    "SizeControl",
     "adapt_to_backend",
     "defaults_for",
     "form_from_query",
     "share_query",
     "size_choices",
+    "size_control",
+    "size_from_control",
     "size_label",
 ]
 
@@ -28,7 +34,12 @@ FIELDS = (
     "backend", "prompt", "negative_prompt", "size", "n", "seed", "steps", "guidance",
     "scheduler", "output_format", "output_quality",
 )
-SHARE_FIELDS = ("backend", "prompt", "negative_prompt", "size", "seed", "steps", "guidance")
+SHARE_FIELDS = FIELDS
+CUSTOM_SIZE = "custom"
+"""The size dropdown's value for "Custom W×H" on backends that take a range."""
+
+Note = tuple[str, dict[str, Any]]
+"""A change the form made on its own, as a message key and its parameters (rendered in ui/i18n.py)."""
 
 # Presets offered for backends that take a range; all multiples of 64, near one megapixel.
 RANGE_PRESETS = ((1024, 1024), (1152, 896), (896, 1152), (1216, 832), (832, 1216), (1344, 768), (768, 1344), (1536, 640), (640, 1536))
@@ -57,8 +68,9 @@ class FormValues:
 
 
 def size_label(width: int, height: int) -> str:
+    """"1:1 · 1024×1024": the ratio first (what a designer picks), then the pixels."""
     divisor = gcd(width, height)
-    return f"{width}×{height} ({width // divisor}:{height // divisor})"
+    return f"{width // divisor}:{height // divisor} · {width}×{height}"
 
 
 def size_choices(caps: Capabilities) -> list[tuple[str, str]]:
@@ -68,6 +80,40 @@ def size_choices(caps: Capabilities) -> list[tuple[str, str]]:
     else:
         sizes = tuple(s for s in RANGE_PRESETS if caps.accepts_size(*s)) or (caps.default_size,)
     return [(size_label(w, h), f"{w}x{h}") for w, h in sizes]
+
+
+@dataclass(frozen=True)
+class SizeControl:
+    """What the one size control shows for a size: the dropdown's value, and the custom W×H fields
+    (shown only for "Custom" on a backend that takes a range)."""
+
+    choice: str
+    width: int
+    height: int
+    custom: bool
+
+
+def size_control(size: str, caps: Capabilities) -> SizeControl:
+    """The control's state for ``size`` ("WxH") on a backend: a preset when it is one, else "Custom"
+    with the pixels in the W×H fields (range backends), else the odd size as its own choice."""
+    width, height = parse_size(size or "") or caps.default_size
+    value = f"{width}x{height}"
+    if value in [choice for _, choice in size_choices(caps)]:
+        return SizeControl(value, width, height, custom=False)
+    if caps.size_range is not None:
+        return SizeControl(CUSTOM_SIZE, width, height, custom=True)
+    return SizeControl(value, width, height, custom=False)
+
+
+def size_from_control(choice: str | None, width: Any, height: Any) -> str:
+    """The "WxH" the control means: the chosen preset, or the custom fields as typed."""
+    if choice == CUSTOM_SIZE:
+        return f"{_whole(width)}x{_whole(height)}"
+    return choice or ""
+
+
+def _whole(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def defaults_for(backend_id: str, caps: Capabilities) -> FormValues:
@@ -85,10 +131,10 @@ def defaults_for(backend_id: str, caps: Capabilities) -> FormValues:
 
 def adapt_to_backend(
     values: FormValues, new_backend: str, new: Capabilities, old: Capabilities | None
-) -> tuple[FormValues, list[str]]:
+) -> tuple[FormValues, list[Note]]:
     """Move the form to another backend. Values still at the old backend's default take the new
     default; values that no longer fit are clamped, and each change is described in a note."""
-    notes: list[str] = []
+    notes: list[Note] = []
     fresh = defaults_for(new_backend, new)
     old_defaults = defaults_for(values.backend, old) if old is not None else None
 
@@ -100,16 +146,18 @@ def adapt_to_backend(
     parsed = parse_size(values.size or "")
     if parsed is None or not new.accepts_size(*parsed):
         if parsed is not None and not at_old_default("size"):
-            notes.append(f"size {values.size} → {fresh.size} (not offered by this backend)")
+            notes.append(("note_size", {"old": values.size, "new": fresh.size}))
         result = replace(result, size=fresh.size)
     # n
     if values.n > new.max_images:
-        notes.append(f"images {values.n} → {new.max_images} (the most this backend makes at once)")
+        notes.append(("note_images", {"old": values.n, "new": new.max_images}))
         result = replace(result, n=new.max_images)
     # scheduler / output format / quality: options that exist or not per backend
     if values.scheduler not in new.schedulers:
         if values.scheduler and new.schedulers:
-            notes.append(f"scheduler {values.scheduler} → {fresh.scheduler}")
+            notes.append(
+                ("note_scheduler", {"old": scheduler_label(values.scheduler), "new": scheduler_label(fresh.scheduler)})
+            )
         result = replace(result, scheduler=fresh.scheduler)
     if values.output_format not in new.output_formats:
         result = replace(result, output_format=fresh.output_format)
@@ -123,18 +171,20 @@ def adapt_to_backend(
         result = replace(result, steps=new.default_steps_for(result.scheduler))
     elif not low <= values.steps <= high:
         clamped = min(max(values.steps, low), high)
-        notes.append(f"steps {values.steps} → {clamped} (allowed {low}–{high})")
+        notes.append(("note_steps", {"old": values.steps, "new": clamped, "low": low, "high": high}))
         result = replace(result, steps=clamped)
     g_low, g_high, _ = new.guidance
     if at_old_default("guidance") or old is None:
         result = replace(result, guidance=fresh.guidance)
     elif not g_low <= values.guidance <= g_high:
         clamped = min(max(values.guidance, g_low), g_high)
-        notes.append(f"guidance {values.guidance:g} → {clamped:g} (allowed {g_low:g}–{g_high:g})")
+        notes.append(
+            ("note_guidance", {"old": f"{values.guidance:g}", "new": f"{clamped:g}", "low": f"{g_low:g}", "high": f"{g_high:g}"})
+        )
         result = replace(result, guidance=clamped)
     # seed: keep a fixed seed only where it fits
     if values.seed is not None and values.seed > new.seed_max - (result.n - 1):
-        notes.append(f"seed {values.seed} → random (this backend's seeds go up to {new.seed_max})")
+        notes.append(("note_seed", {"old": values.seed, "max": new.seed_max}))
         result = replace(result, seed=-1)
     return result, notes
 
@@ -151,11 +201,14 @@ def form_from_query(query: Mapping[str, str], known_backends: list[str]) -> dict
     if parse_size(query.get("size", "")):
         width, height = parse_size(query["size"])  # type: ignore[misc]
         values["size"] = f"{width}x{height}"
-    for name, kind in (("seed", int), ("steps", int), ("guidance", float)):
+    for name, kind in (("n", int), ("seed", int), ("steps", int), ("guidance", float), ("output_quality", int)):
         try:
             values[name] = kind(query[name])
-        except (KeyError, ValueError, TypeError):
+        except (KeyError, ValueError, TypeError, OverflowError):
             pass
+    for name in ("scheduler", "output_format"):
+        if isinstance(query.get(name), str) and 0 < len(query[name]) <= 64:
+            values[name] = query[name]
     return values
 
 

@@ -1,63 +1,107 @@
-"""The Generate tab: the form, Generate/Stop, the gallery, and what selecting an image offers.
+"""The Generate tab: the prompt and Generate at the top, the basics under them, Advanced folded; results
+on the right (below on a phone), image by image as they arrive.
 
-``generate`` is the public ``/generate`` endpoint. Its parameters are the form's fields by name; the
-visitor's pasted keys come from session state, which the API does not expose, so a
-``gradio_client`` call needs nothing but the fields.
+Every event here is the page's own (private); the public ``/generate`` endpoint lives in :mod:`ui.api`
+and answers exactly as it always has. Looking never changes the form: restoring settings from an image,
+a link or a history entry is an explicit act, with one Undo.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from backends.errors import GenerationCancelled, PlaygroundError
-from backends.history import read_image_parameters
-from backends.playground import Playground, describe_failures
+from backends.errors import PlaygroundError
+from backends.history import HistoryEntry, read_image_parameters
+from backends.history.downloads import DownloadFolder
+from backends.playground import Playground
+from backends.runner import JobProgress
 from backends.schedulers import match_scheduler
 
-from .controls import FormControls, backend_choices, build_form_controls, form_updates
 from .form import FormValues, adapt_to_backend, defaults_for, form_from_query, share_query
-from .i18n import i18n
+from .form_controls import FormControls, backend_choices, build_form_controls, build_prompt, form_updates
+from .i18n import i18n, message_of, tr
+from .results import RunView, failure_tile, gallery_caption, info_text, outcome_line, progress_line
 from .session import JobBoard, SessionContext
+from .streaming import PagePictures
 
-__all__ = ["GenerateTab", "build_generate_tab", "png_fields"]
+__all__ = ["GenerateTab", "build_generate_tab", "entry_fields", "image_fields"]
 
 log = logging.getLogger(__name__)
+
+PROGRESS_EVERY_S = 0.2
+"""At most this often a progress-only update goes to the page (images go at once)."""
+
+# On a phone the results sit below the form: bring them into view when a run starts.
+SCROLL_TO_RESULTS = """() => {
+  if (window.innerWidth < 900) {
+    const results = document.querySelector('#results-column');
+    if (results) results.scrollIntoView({behavior: 'smooth', block: 'start'});
+  }
+}"""
+
+COPY_LINK = """(payload) => {
+  let data = {};
+  try { data = JSON.parse(payload || '{}'); } catch (e) { return ''; }
+  if (!data.query && data.query !== '') return '';
+  const url = window.location.origin + window.location.pathname + data.query;
+  const done = () => data.copied;
+  if (navigator.clipboard && window.isSecureContext) {
+    return navigator.clipboard.writeText(url).then(done, () => url);
+  }
+  return url;
+}"""
 
 
 @dataclass(frozen=True)
 class GenerateTab:
+    """What the other tabs use of this one: the form, and how to fill it explicitly (with one Undo)."""
+
     form: FormControls
     generate_button: gr.Button
-    stop_button: gr.Button
     gallery: gr.Gallery
-    info: gr.JSON
     status: gr.Markdown
-    selected: gr.Markdown
-    selected_seed: gr.State
-    generate_event: Any
-    restore: Any  # (FormValues, fields, note=) -> updates of every form control
-    drop_hidden: Any  # (values dict, backend id) -> values without options that backend lacks
     previous_backend: gr.State
+    form_backup: gr.State
+    generate_event: Any
+    apply_settings: Callable[..., dict]
+    """(current FormValues, fields, note key, language) -> updates of :attr:`settings_outputs`."""
+    settings_outputs: list[Any]
+    drop_hidden: Callable[[dict, str], dict]
+    settings_link: gr.Button
+    """"Open Settings", shown with the no-key message; the page wires it to the Settings tab."""
 
 
-def png_fields(restored, registry) -> dict[str, Any]:
+def image_fields(restored, registry) -> dict[str, Any]:
     """Form fields from an image's stored parameters; the scheduler is matched to the target backend's names."""
-    backend_id = restored.backend_id if restored.backend_id in registry else None
-    fields: dict[str, Any] = {"prompt": restored.prompt, "negative_prompt": restored.negative_prompt}
-    if backend_id:
-        fields["backend"] = backend_id
-    if restored.width and restored.height:
-        fields["size"] = f"{restored.width}x{restored.height}"
-    for name in ("seed", "steps", "guidance", "n", "output_format", "output_quality"):
-        if getattr(restored, name) is not None:
-            fields[name] = getattr(restored, name)
+    fields: dict[str, Any] = dict(restored.request_fields())
+    width, height = fields.pop("width", None), fields.pop("height", None)
+    if width and height:
+        fields["size"] = f"{width}x{height}"
+    if restored.backend_id in registry:
+        fields["backend"] = restored.backend_id
     if restored.scheduler or restored.sampler:
         fields["scheduler"] = restored.scheduler or restored.sampler
     return fields
+
+
+def entry_fields(entry: HistoryEntry) -> dict[str, Any]:
+    """The form fields that reproduce ``entry`` (its base seed and n, so every image comes back)."""
+    req = entry.request
+    return {
+        "backend": entry.backend_id, "prompt": req.prompt, "negative_prompt": req.negative_prompt,
+        "size": req.size, "n": req.n, "seed": req.seed if req.seed is not None else -1, "steps": req.steps,
+        "guidance": req.guidance, "scheduler": req.scheduler, "output_format": req.output_format,
+        "output_quality": req.output_quality,
+    }
 
 
 def build_generate_tab(playground: Playground, context: SessionContext) -> GenerateTab:
@@ -68,116 +112,74 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
     default_id = available[0] if available else (entries[0].id if entries else "")
     default_caps = registry.get(default_id).capabilities
     jobs = JobBoard()
+    pictures = PagePictures()
+    downloads = DownloadFolder()
+    gr.set_static_paths([pictures.root])
 
-    with gr.Row(equal_height=False):
-        with gr.Column(scale=2, min_width=360):
-            backend_status = gr.Markdown(elem_id="backend-status")
-            form = build_form_controls(choices, default_id, default_caps, defaults_for(default_id, default_caps))
-            with gr.Row():
-                generate_button = gr.Button(i18n("generate"), variant="primary", elem_id="generate-btn", scale=3)
-                stop_button = gr.Button(i18n("stop"), variant="stop", elem_id="stop-btn", scale=1)
-            with gr.Accordion(i18n("drop_png"), open=False):
-                png_drop = gr.File(
-                    label=i18n("drop_png"), file_types=[".png", ".jpg", ".jpeg", ".webp"], type="filepath", elem_id="png-drop",
-                )
-            with gr.Row(equal_height=True):
-                copy_link = gr.Button(i18n("copy_link"), size="sm", elem_id="copy-link", scale=1)
-                share_link = gr.Textbox(label=i18n("share_link"), interactive=False, buttons=["copy"], elem_id="share-link", scale=3)
-        with gr.Column(scale=3, min_width=420):
+    with gr.Row(equal_height=False, elem_id="generate-layout"):
+        with gr.Column(scale=5, min_width=320, elem_id="form-column"):
+            prompt = build_prompt()
+            with gr.Row(elem_id="run-row", equal_height=True):
+                generate_button = gr.Button(i18n("generate"), variant="primary", elem_id="generate-btn", scale=4, size="lg")
+                stop_button = gr.Button(i18n("stop"), variant="secondary", elem_id="stop-btn", scale=1, size="lg",
+                                        min_width=80)
             status = gr.Markdown(elem_id="status")
+            with gr.Row(elem_id="no-backend-row", visible=False) as no_backend_row:
+                backend_status = gr.Markdown(elem_id="backend-status")
+                settings_link = gr.Button(i18n("open_settings"), size="sm", scale=0, min_width=140, elem_id="open-settings")
+            form = build_form_controls(prompt, choices, default_id, default_caps, defaults_for(default_id, default_caps))
+            with gr.Group(visible=False, elem_id="dropped") as dropped_box:
+                with gr.Row(equal_height=False):
+                    dropped_image = gr.Image(
+                        label=i18n("dropped_image"), type="filepath", interactive=False, height=180, scale=1,
+                        min_width=120, elem_id="dropped-image", buttons=[],
+                    )
+                    dropped_text = gr.Textbox(
+                        label=i18n("dropped_parameters"), lines=6, max_lines=12, interactive=False, scale=2,
+                        buttons=["copy"], elem_id="dropped-parameters",
+                    )
+                with gr.Row():
+                    use_dropped = gr.Button(i18n("use_settings"), variant="primary", size="sm", elem_id="use-dropped")
+                    dismiss_dropped = gr.Button(i18n("dismiss"), size="sm", elem_id="dismiss-dropped")
+            with gr.Row(elem_id="tools-row", equal_height=True):
+                copy_link = gr.Button(i18n("copy_link"), size="sm", elem_id="copy-link", scale=0, min_width=130)
+                load_image = gr.UploadButton(
+                    i18n("load_from_image"), file_types=[".png", ".jpg", ".jpeg", ".webp"], size="sm",
+                    elem_id="load-image", scale=0, min_width=170,
+                )
+                copied = gr.Markdown(elem_id="copy-note")
+            share_payload = gr.Textbox(visible=False, elem_id="share-payload")
+        with gr.Column(scale=7, min_width=320, elem_id="results-column"):
             gallery = gr.Gallery(
-                label=i18n("gallery"), format="png", columns=2, height=560, object_fit="contain", fit_columns=False,
-                buttons=["download", "fullscreen"], elem_id="gallery", interactive=False,
+                label=i18n("gallery"), format="webp", columns=2, height=680, object_fit="contain", fit_columns=False,
+                buttons=["fullscreen"], elem_id="gallery", interactive=False, preview=False, allow_preview=True,
             )
-            with gr.Row(equal_height=True):
+            with gr.Row(elem_id="image-actions", equal_height=True):
                 selected = gr.Markdown(elem_id="selected-info")
-                use_seed = gr.Button(i18n("use_seed"), size="sm", elem_id="use-seed", scale=0)
-            with gr.Accordion(i18n("info"), open=False):
-                info = gr.JSON(label=i18n("info"), elem_id="generation-info")
-    selected_seed = gr.State(None)
+                download_image = gr.DownloadButton(
+                    i18n("download_image"), size="sm", visible=False, elem_id="download-image", scale=0, min_width=150,
+                )
+                download_all = gr.DownloadButton(
+                    i18n("download_all"), size="sm", visible=False, elem_id="download-all", scale=0, min_width=150,
+                )
+            with gr.Accordion(i18n("info"), open=False, elem_id="info-accordion"):
+                info_box = gr.Textbox(
+                    label=i18n("info"), lines=6, max_lines=30, interactive=False, buttons=["copy"], elem_id="generation-info",
+                )
+                with gr.Accordion(i18n("raw_json"), open=False, elem_id="raw-json"):
+                    info_json = gr.JSON(label=i18n("raw_json"), elem_id="generation-json")
+    run_state = gr.State({})  # the last run: generation id, base seed, seeds; what ♻ and the downloads use
+    selected_index = gr.State(None)
     previous_backend = gr.State(default_id)
+    form_backup = gr.State(None)
+    dropped_fields = gr.State(None)
+    handled_drop = gr.State("")
 
-    # --- handlers: plain functions of plain values ---------------------------------------------
+    values_in = set(form.value_inputs())
+    values_out = [*form.values_outputs(), previous_backend]
+    settings_outputs = [*values_out, form_backup, form.undo]
 
-    def status_of_backends_for_session(request: gr.Request) -> str:
-        return status_of_backends(context.session(request).keys)
-
-    def status_of_backends(keys: dict | None) -> str:
-        lines = []
-        for entry in registry.entries():
-            has_key = bool((keys or {}).get(entry.id))
-            if not entry.availability.available and not has_key:
-                lines.append(f"- **{entry.backend.label}**: {entry.availability.reason}")
-        if not available and not any((keys or {}).values()):
-            return (
-                "⚠️ **No backend is configured yet.** Set one of `DIEYUYUN_API_KEY`, `SEGMIND_API_KEY`, "
-                "`SILICONFLOW_API_KEY` (or `PLAYGROUND_BACKENDS`) and restart, or paste a key in Settings below.\n"
-                + "\n".join(lines)
-            )
-        return ""
-
-    async def generate(
-        backend: str,
-        prompt: str,
-        negative_prompt: str = "",
-        size: str = "1024x1024",
-        n: float = 1,
-        seed: float = -1,
-        steps: float | None = None,
-        guidance: float | None = None,
-        scheduler: str | None = None,
-        output_format: str | None = None,
-        output_quality: float | None = None,
-        request: gr.Request = None,  # type: ignore[assignment]
-        progress: gr.Progress = gr.Progress(),
-    ):
-        """Generate images. Returns the gallery (the stored files, PNG, JPEG or WebP as the provider sent them, each with its parameters) and a JSON info."""
-        values = {
-            "prompt": prompt, "negative_prompt": negative_prompt, "size": size, "n": n, "seed": seed,
-            "steps": steps, "guidance": guidance, "scheduler": scheduler, "output_format": output_format,
-            "output_quality": output_quality,
-        }
-        values = without_options_the_backend_lacks(values, backend)
-        session = context.session(request)
-        token = jobs.start(session.job_key)
-        progress(0, desc="starting")
-
-        def report(job_progress) -> None:
-            progress(job_progress.fraction, desc=job_progress.label)
-
-        try:
-            outcome = await playground.generate(
-                backend, {k: v for k, v in values.items() if v is not None}, visitor=session.visitor,
-                quota_keys=session.quota_keys if context.hosted else (), api_key=session.api_key_for(backend),
-                progress=report, cancel=token,
-            )
-        except PlaygroundError as exc:
-            raise gr.Error(str(exc), duration=None, print_exception=False) from None
-        finally:
-            jobs.finish(session.job_key, token)
-        result, entry = outcome.result, outcome.entry
-        images = [
-            (str(playground.history.image_path(image)), f"seed {image.seed}") for image in entry.images
-        ]
-        info = {
-            "generation_id": entry.id,
-            "backend": result.backend_id,
-            "model": result.model,
-            "seeds": [image.seed for image in entry.images],
-            "elapsed_s": round(result.elapsed_s, 3),
-            "request": result.request.to_dict(),
-            "cost": str(result.cost) if result.cost else None,
-            "failures": [{"index": f.index, "seed": f.seed, "error": f.error} for f in result.failures],
-            "cancelled": result.cancelled,
-            "provider": dict(result.info),
-        }
-        if not images:
-            if result.cancelled:
-                raise gr.Error(str(GenerationCancelled()), duration=5, print_exception=False)
-            raise gr.Error(describe_failures(result) or entry.error or "No image came back.", duration=None, print_exception=False)
-        if result.failures and not result.cancelled:
-            gr.Warning(describe_failures(result), duration=None)
-        return images, info
+    # --- plain helpers ----------------------------------------------------------------------------
 
     def without_options_the_backend_lacks(values: dict, backend_id: str) -> dict:
         # The page always sends the hidden scheduler/format/quality controls; they mean nothing to a
@@ -190,160 +192,353 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
         return {k: (None if lacks.get(k) else v) for k, v in values.items()}
 
     def without_placeholders(values: FormValues, backend_id: str) -> FormValues:
-        # The hidden controls of options ``backend_id`` lacks hold placeholders (quality 0), not choices;
-        # as None they take the next backend's defaults.
         return FormValues(**without_options_the_backend_lacks(values.__dict__, backend_id))
 
-    def summarize(info: dict | None) -> str:
-        if not info:
-            return ""
-        seeds = info.get("seeds") or []
-        parts = [f"{len(seeds)} image{'s' if len(seeds) != 1 else ''} in {info.get('elapsed_s', 0):.1f} s"]
-        if seeds:
-            parts.append("seed " + (str(seeds[0]) if len(seeds) == 1 else f"{seeds[0]}…{seeds[-1]}"))
-        if info.get("cost"):
-            parts.append(str(info["cost"]))
-        credits = (info.get("provider") or {}).get("remaining_credits")
-        if credits is not None:
-            parts.append(f"{credits:g} credits left")
-        if info.get("cancelled"):
-            parts.append("stopped early")
-        return "✅ " + " · ".join(parts)
+    def show_values(values: FormValues, backend_id: str, *, notes, lang: str) -> dict:
+        caps = registry.get(backend_id).capabilities
+        return {**form_updates(form, values, caps, notes=notes, lang=lang), previous_backend: backend_id}
 
-    def stop(request: gr.Request) -> None:
-        jobs.stop(context.session(request).job_key)
-
-    def on_backend_change(data: dict):
-        values, previous = form.values_from(data), data[previous_backend]
-        backend = values.backend
-        if backend == previous:
-            # Gradio's dropdown sends `input` on the choice and again on blur; the second, with the
-            # form as it was before the first answer landed, must not undo the first.
-            return {previous_backend: backend}
-        values = without_placeholders(values, previous)
-        old = registry.get(previous).capabilities if previous in registry else None
-        new = registry.get(backend).capabilities
-        adapted, notes = adapt_to_backend(values, backend, new, old)
-        return {**form_updates(form, adapted, new, notes=notes), previous_backend: backend}
-
-    def size_from_sliders(width: float, height: float) -> str:
-        return f"{int(width)}x{int(height)}"
-
-    def sliders_from_size(size: str):
-        try:
-            width, height = (int(v) for v in size.lower().replace("×", "x").split("x"))
-        except ValueError:
-            return gr.update(), gr.update()
-        return gr.update(value=width), gr.update(value=height)
-
-    def on_select(info: dict | None, request: gr.Request, evt: gr.SelectData):
-        if not info or evt.index is None:
-            return "", None
-        seeds = info.get("seeds") or []
-        index = evt.index if isinstance(evt.index, int) else evt.index[0]
-        if index >= len(seeds):
-            return "", None
-        entry = playground.history.get(info["generation_id"], visitor=context.session(request).visitor)
-        if entry is None:
-            return "", None
-        image = entry.images[index]
-        req = entry.request
-        text = (
-            f"**Image {index + 1}** · seed `{image.seed}` · {image.width}×{image.height} · {entry.backend_label}\n\n"
-            f"steps {req.steps} · guidance {req.guidance:g}"
-            + (f" · {req.scheduler}" if req.scheduler else "")
-            + f"\n\n> {req.prompt}"
-            + (f"\n\nNegative: {req.negative_prompt}" if req.negative_prompt else "")
-        )
-        return text, image.seed
-
-    def use_selected_seed(seed: int | None):
-        if seed is None:
-            return gr.update(), gr.update()
-        return gr.update(value=seed), gr.update(value=1)
-
-    def restore_from_png(data: dict):
-        path = data[png_drop]
-        if not path:
-            return {form.note: gr.update()}
-        restored = read_image_parameters(path)
-        if restored is None:
-            gr.Warning(
-                "That file carries no generation parameters we can read (no 'parameters' text in a PNG, "
-                "no EXIF UserComment in a JPEG or WebP)."
-            )
-            return {form.note: gr.update()}
-        return restore_values(form.values_from(data), png_fields(restored, registry), note=f"Restored from {restored.source} metadata.")
-
-    def restore_values(values: FormValues, fields: dict[str, Any], *, note: str):
-        values = without_placeholders(values, values.backend)
-        backend_id = fields.get("backend") if fields.get("backend") in registry else values.backend
+    def apply_settings(values: FormValues, fields: dict[str, Any], note_key: str, lang: str) -> dict:
+        """Fill the form with ``fields`` (explicitly asked for), keeping the form as it was for one Undo."""
+        current = without_placeholders(values, values.backend)
+        backend_id = fields.get("backend") if fields.get("backend") in registry else current.backend
         caps = registry.get(backend_id).capabilities
         fields = dict(fields)
         if fields.get("scheduler"):
             fields["scheduler"] = match_scheduler(fields["scheduler"], caps.schedulers)
         known = {k: v for k, v in fields.items() if k in FormValues.__dataclass_fields__ and v is not None}
-        merged = FormValues(**{**values.__dict__, **known, "backend": backend_id})
+        merged = FormValues(**{**current.__dict__, **known, "backend": backend_id})
         adapted, notes = adapt_to_backend(merged, backend_id, caps, caps)
-        updates = form_updates(form, adapted, caps, notes=notes)
+        updates = show_values(adapted, backend_id, notes=notes, lang=lang)
         if not notes:
-            updates[form.note] = gr.update(value=f"ℹ️ {note}")
-        return {**updates, previous_backend: backend_id}
+            updates[form.note] = gr.update(value=f"ℹ️ {tr(note_key, lang)}")
+        return {**updates, form_backup: current.__dict__, form.undo: gr.update(visible=True)}
+
+    # --- generating -------------------------------------------------------------------------------
+
+    async def run(data: dict, request: gr.Request):
+        session = context.session(request)
+        lang = session.language
+        values = form.values_from(data)
+        backend_id = values.backend
+        request_values = without_options_the_backend_lacks(values.request_values(), backend_id)
+        try:
+            _, prepared = playground.prepare(backend_id, request_values, api_key=session.api_key_for(backend_id))
+        except PlaygroundError as exc:
+            yield {status: "⚠️ " + message_of(exc, lang)}
+            return
+        token = jobs.try_start(session.job_key)
+        if token is None:  # a second click while this session's run is in flight
+            yield {status: gr.skip()}
+            return
+        total = prepared.n
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue = asyncio.Queue()
+
+        def on_progress(job: JobProgress) -> None:
+            loop.call_soon_threadsafe(events.put_nowait, ("progress", job))
+
+        def on_image(image) -> None:
+            loop.call_soon_threadsafe(events.put_nowait, ("image", image))
+
+        task = asyncio.ensure_future(
+            playground.generate(
+                backend_id, request_values, visitor=session.visitor,
+                quota_keys=session.quota_keys if context.hosted else (), api_key=session.api_key_for(backend_id),
+                progress=on_progress, cancel=token, on_image=on_image,
+            )
+        )
+        tiles: dict[int, tuple[str, str]] = {}
+        sketches: dict[int, tuple[str, str]] = {}
+        yield {
+            gallery: [], status: progress_line(0, total, lang), info_box: "", info_json: None, selected: "",
+            download_image: gr.update(visible=False), download_all: gr.update(visible=False), selected_index: None,
+        }
+        try:
+            last_sent = 0.0
+            step: tuple[int, int] | None = None
+            phase = ""
+            while True:
+                getter = asyncio.ensure_future(events.get())
+                done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    break
+                kind, item = getter.result()
+                if kind == "image":
+                    path = await asyncio.to_thread(pictures.preview_of, item.data)
+                    tiles[item.index] = (str(path), gallery_caption(item.seed, lang))
+                    sketches.pop(item.index, None)
+                    yield {gallery: _ordered(tiles, sketches), status: progress_line(len(tiles), total, lang)}
+                    last_sent = time.monotonic()
+                    continue
+                phase = item.phase
+                step = item.steps
+                if item.preview is not None:
+                    index, picture = item.preview
+                    if index not in tiles:
+                        path = await asyncio.to_thread(pictures.save, picture)
+                        sketches[index] = (str(path), tr("caption_in_progress", lang, index=index + 1))
+                        yield {gallery: _ordered(tiles, sketches),
+                               status: progress_line(len(tiles), total, lang, phase=phase, step=step)}
+                        last_sent = time.monotonic()
+                        continue
+                if time.monotonic() - last_sent >= PROGRESS_EVERY_S:
+                    yield {status: progress_line(len(tiles), total, lang, phase=phase, step=step)}
+                    last_sent = time.monotonic()
+            # Images that arrived as the job ended.
+            while not events.empty():
+                kind, item = events.get_nowait()
+                if kind == "image" and item.index not in tiles:
+                    path = await asyncio.to_thread(pictures.preview_of, item.data)
+                    tiles[item.index] = (str(path), gallery_caption(item.seed, lang))
+            outcome = task.result()
+        except PlaygroundError as exc:  # refused before any work: quota, an unavailable backend
+            yield {gallery: [], status: "⚠️ " + message_of(exc, lang)}
+            return
+        finally:
+            jobs.finish(session.job_key, token)
+            if not task.done():
+                task.cancel()
+        entry, result = outcome.entry, outcome.result
+        final = _final_gallery(entry, tiles, lang)
+        first = entry.images[0] if entry.images else None
+        yield {
+            gallery: final,
+            status: outcome_line(RunView(entry, result), lang),
+            info_box: info_text(entry, result, lang),
+            info_json: _info_json(entry, result),
+            run_state: {"generation_id": entry.id, "seed": entry.request.seed, "seeds": list(entry.seeds)},
+            download_image: _download_update(downloads.image(entry, first) if first else None),
+            download_all: _download_update(downloads.zip(entry) if len(entry.images) > 1 else None),
+            selected: _selected_text(entry, 0, lang) if first else "",
+            selected_index: 0 if first else None,
+        }
+
+    def _final_gallery(entry: HistoryEntry, tiles: dict[int, tuple[str, str]], lang: str) -> list:
+        items: list = []
+        failures = {f.index: f for f in entry.failures}
+        by_index = {image.index: image for image in entry.images}
+        for index in range(entry.request.n):
+            if index in by_index:
+                image = by_index[index]
+                shown = tiles.get(index)
+                path = shown[0] if shown else str(pictures.preview_of(image.path.read_bytes()))
+                items.append((path, gallery_caption(image.seed, lang)))
+            elif index in failures:
+                failure = failures[index]
+                tile = failure_tile(failure, lang, size=(entry.request.width, entry.request.height))
+                reason = tr("tile_stopped_reason", lang) if failure.error_type == "GenerationCancelled" else failure.error
+                items.append((str(pictures.save(tile)), tr("caption_failed", lang, seed=failure.seed, reason=reason)))
+        return items
+
+    def stop(request: gr.Request) -> None:
+        jobs.stop(context.session(request).job_key)
+
+    # --- looking at results -----------------------------------------------------------------------
+
+    def on_select(state: dict, request: gr.Request, evt: gr.SelectData):
+        session = context.session(request)
+        entry = playground.history.get(state.get("generation_id", ""), visitor=session.visitor) if state else None
+        index = evt.index if isinstance(evt.index, int) else (evt.index or [0])[0]
+        if entry is None or index is None:
+            return gr.skip(), gr.skip(), gr.skip()
+        position = _image_at(entry, index)
+        if position is None:
+            return "", gr.update(visible=False), None
+        image = entry.images[position]
+        return _selected_text(entry, position, session.language), _download_update(downloads.image(entry, image)), position
+
+    def reuse_seed(state: dict, index: int | None, request: gr.Request):
+        """♻: the selected image's seed, else the last run's base seed; the image count stays as it is."""
+        if not state:
+            return gr.skip()
+        seeds = state.get("seeds") or []
+        if index is not None and 0 <= index < len(seeds):
+            return seeds[index]
+        return state.get("seed") if state.get("seed") is not None else gr.skip()
+
+    # --- the form ---------------------------------------------------------------------------------
+
+    def on_backend_change(data: dict, request: gr.Request):
+        lang = context.session(request).language
+        values, previous = form.values_from(data), data[previous_backend]
+        backend = values.backend
+        if backend == previous or backend not in registry:
+            # Gradio's dropdown sends `input` on the choice and again on blur; the second, with the
+            # form as it was before the first answer landed, must not undo the first.
+            return {previous_backend: backend if backend in registry else previous}
+        values = without_placeholders(values, previous)
+        old = registry.get(previous).capabilities if previous in registry else None
+        new = registry.get(backend).capabilities
+        adapted, notes = adapt_to_backend(values, backend, new, old)
+        return show_values(adapted, backend, notes=notes, lang=lang)
+
+    def on_size_choice(choice: str, width: float, height: float):
+        custom = choice == "custom"
+        return gr.update(visible=custom), gr.update(visible=custom)
+
+    def undo(data: dict, request: gr.Request):
+        backup = data[form_backup]
+        if not backup:
+            return {form.undo: gr.update(visible=False)}
+        values = FormValues(**backup)
+        lang = context.session(request).language
+        updates = show_values(values, values.backend, notes=[], lang=lang)
+        updates[form.note] = gr.update(value=f"↩ {tr('note_undone', lang)}")
+        return {**updates, form_backup: None, form.undo: gr.update(visible=False)}
+
+    # --- restoring from an image --------------------------------------------------------------------
+
+    def read_dropped(path: str | None, lang: str):
+        restored = read_image_parameters(path) if path else None
+        if restored is None:
+            return {
+                dropped_box: gr.update(visible=True), dropped_image: path, dropped_fields: None,
+                dropped_text: tr("dropped_nothing", lang), use_dropped: gr.update(interactive=False),
+            }
+        parameters = restored.request_fields()
+        text = entry_parameters_text_of(restored)
+        return {
+            dropped_box: gr.update(visible=True), dropped_image: path, dropped_text: text,
+            dropped_fields: image_fields(restored, registry), use_dropped: gr.update(interactive=True),
+        } if parameters else {dropped_box: gr.update(visible=False)}
+
+    def on_prompt_change(data: dict, request: gr.Request):
+        files = form.dropped_files(data)
+        path = files[-1] if files else ""
+        if not path or path == data[handled_drop]:
+            return {handled_drop: path} if not path and data[handled_drop] else gr.skip()
+        return {**read_dropped(path, context.session(request).language), handled_drop: path}
+
+    def on_upload(file, request: gr.Request):
+        path = file if isinstance(file, str) else getattr(file, "name", None)
+        return read_dropped(path, context.session(request).language)
+
+    def use_dropped_settings(data: dict, request: gr.Request):
+        fields = data[dropped_fields]
+        if not fields:
+            return gr.skip()
+        lang = context.session(request).language
+        updates = apply_settings(form.values_from(data), fields, "note_from_image", lang)
+        return {**updates, dropped_box: gr.update(visible=False)}
+
+    # --- links and keys ---------------------------------------------------------------------------
+
+    def share(data: dict, request: gr.Request) -> str:
+        lang = context.session(request).language
+        query = "?" + share_query(form.values_from(data))
+        return json.dumps({"query": query, "copied": "✓ " + tr("link_copied", lang)}, ensure_ascii=False)
 
     def prefill_from_link(data: dict, request: gr.Request):
         query = dict(request.query_params) if request is not None else {}
         fields = form_from_query(query, registry.ids())
         if not fields:
-            return {form.note: gr.update()}
-        return restore_values(form.values_from(data), fields, note="Filled in from the link.")
+            return gr.skip()
+        lang = context.session(request).language
+        updates = apply_settings(form.values_from(data), fields, "note_from_link", lang)
+        return {**updates, form_backup: None, form.undo: gr.update(visible=False)}
 
-    def share_query_of(data: dict) -> str:
-        return "?" + share_query(form.values_from(data))
+    def backend_notice(request: gr.Request):
+        session = context.session(request)
+        keys = session.keys
+        if available or any(keys.values()):
+            return {no_backend_row: gr.update(visible=False)}
+        lines = [f"- **{entry.backend.label}**: {entry.availability.reason}" for entry in registry.entries()
+                 if not entry.availability.available]
+        text = "⚠️ **" + tr("no_backend", session.language) + "**\n" + "\n".join(lines)
+        return {no_backend_row: gr.update(visible=True), backend_status: text}
 
-    # --- wiring ---------------------------------------------------------------------------------
+    # --- wiring: each listener beside its handler's purpose ----------------------------------------
 
-    values_in = set(form.value_inputs())
-    values_out = [*form.values_outputs(), previous_backend]
-
-    generate_event = generate_button.click(
-        generate,
-        inputs_kwargs=form.request_inputs(),
-        outputs=[gallery, info],
-        api_name="generate",
-        concurrency_limit=context.generate_concurrency,
-        concurrency_id="generate",
+    generate_button.click(None, js=SCROLL_TO_RESULTS, api_visibility="private", queue=False)
+    generate_event = gr.on(
+        [generate_button.click, prompt.submit], run, inputs=values_in,
+        outputs=[gallery, status, info_box, info_json, run_state, download_image, download_all, selected, selected_index],
+        api_visibility="private", concurrency_limit=context.generate_concurrency, concurrency_id="generate",
+        show_progress="hidden", trigger_mode="once",
     )
-    generate_event.success(summarize, inputs=info, outputs=status, api_visibility="private")
     stop_button.click(stop, queue=False, api_visibility="private")
-
-    form.backend.input(
-        on_backend_change, inputs={previous_backend, *values_in}, outputs=values_out, api_visibility="private"
-    )
-    gr.on(
-        [form.width.release, form.height.release], size_from_sliders, inputs=[form.width, form.height],
-        outputs=form.size, api_visibility="private",
-    )
-    form.size.input(sliders_from_size, inputs=form.size, outputs=[form.width, form.height], api_visibility="private")
+    gallery.select(on_select, inputs=run_state, outputs=[selected, download_image, selected_index],
+                   api_visibility="private", queue=False)
     form.random_seed.click(lambda: -1, outputs=form.seed, api_visibility="private", queue=False)
-    gallery.select(on_select, inputs=info, outputs=[selected, selected_seed], api_visibility="private")
-    gr.on(
-        [form.reuse_seed.click, use_seed.click], use_selected_seed, inputs=selected_seed, outputs=[form.seed, form.n],
-        api_visibility="private",
+    form.reuse_seed.click(reuse_seed, inputs=[run_state, selected_index], outputs=form.seed,
+                          api_visibility="private", queue=False)
+    form.backend.input(on_backend_change, inputs={previous_backend, *values_in}, outputs=values_out,
+                       api_visibility="private")
+    form.size.input(on_size_choice, inputs=[form.size, form.width, form.height], outputs=[form.width, form.height],
+                    api_visibility="private", queue=False)
+    form.undo.click(undo, inputs={form_backup, *values_in}, outputs=settings_outputs, api_visibility="private")
+    prompt.change(on_prompt_change, inputs={handled_drop, *values_in},
+                  outputs=[dropped_box, dropped_image, dropped_text, dropped_fields, use_dropped, handled_drop],
+                  api_visibility="private", queue=False, trigger_mode="always_last", show_progress="hidden")
+    load_image.upload(on_upload, inputs=load_image, outputs=[dropped_box, dropped_image, dropped_text, dropped_fields,
+                                                             use_dropped], api_visibility="private")
+    use_dropped.click(use_dropped_settings, inputs={dropped_fields, *values_in}, outputs=[*settings_outputs, dropped_box],
+                      api_visibility="private")
+    dismiss_dropped.click(lambda: gr.update(visible=False), outputs=dropped_box, api_visibility="private", queue=False)
+    copy_link.click(share, inputs=values_in, outputs=share_payload, api_visibility="private").then(
+        None, inputs=share_payload, outputs=copied, js=COPY_LINK, api_visibility="private",
     )
-    png_drop.upload(restore_from_png, inputs={png_drop, *values_in}, outputs=values_out, api_visibility="private")
-    copy_link.click(share_query_of, inputs=values_in, outputs=share_link, api_visibility="private").then(
-        None, inputs=share_link, outputs=share_link, api_visibility="private",
-        js="""(query) => {
-            const url = window.location.origin + window.location.pathname + query;
-            if (navigator.clipboard) { navigator.clipboard.writeText(url).catch(() => {}); }
-            return url;
-        }""",
-    )
-    context.on_load(prefill_from_link, inputs=values_in, outputs=values_out)
-    context.on_load(status_of_backends_for_session, outputs=backend_status)
-    context.on_keys_change(status_of_backends_for_session, outputs=backend_status)
+    context.on_load(prefill_from_link, inputs={form_backup, *values_in}, outputs=settings_outputs)
+    context.on_load(backend_notice, outputs=[no_backend_row, backend_status])
+    context.on_keys_change(backend_notice, outputs=[no_backend_row, backend_status])
     return GenerateTab(
-        form=form, generate_button=generate_button, stop_button=stop_button, gallery=gallery, info=info,
-        status=status, selected=selected, selected_seed=selected_seed, generate_event=generate_event,
-        restore=restore_values, previous_backend=previous_backend, drop_hidden=without_options_the_backend_lacks,
+        form=form, generate_button=generate_button, gallery=gallery, status=status, previous_backend=previous_backend,
+        form_backup=form_backup, generate_event=generate_event, apply_settings=apply_settings,
+        settings_outputs=settings_outputs, drop_hidden=without_options_the_backend_lacks, settings_link=settings_link,
     )
+
+
+def entry_parameters_text_of(restored) -> str:
+    """The A1111 text of what an image says about itself, as a person reads it."""
+    from backends.base import GenerationRequest
+    from backends.history import a1111_parameters
+
+    request = GenerationRequest(**{**GenerationRequest(prompt="").to_dict(), **restored.request_fields()})
+    text = a1111_parameters(
+        request, seed=restored.seed if restored.seed is not None else -1, model=restored.model or "",
+        backend_label=restored.backend_label or "",
+    )
+    return text
+
+
+def _ordered(tiles: dict[int, tuple[str, str]], sketches: dict[int, tuple[str, str]]) -> list[tuple[str, str]]:
+    shown = {**sketches, **tiles}
+    return [shown[index] for index in sorted(shown)]
+
+
+def _image_at(entry: HistoryEntry, gallery_index: int) -> int | None:
+    """The position in ``entry.images`` of the gallery's ``gallery_index``-th tile (failed tiles hold
+    places of their own)."""
+    order = sorted([(image.index, "image", i) for i, image in enumerate(entry.images)]
+                   + [(f.index, "failure", -1) for f in entry.failures])
+    if not 0 <= gallery_index < len(order):
+        return None
+    _, kind, position = order[gallery_index]
+    return position if kind == "image" else None
+
+
+def _selected_text(entry: HistoryEntry, position: int, lang: str) -> str:
+    image = entry.images[position]
+    return tr("selected_image", lang, index=image.index + 1, seed=image.seed, width=image.width, height=image.height)
+
+
+def _download_update(path: Path | None):
+    return gr.update(value=str(path), visible=True) if path is not None else gr.update(value=None, visible=False)
+
+
+def _info_json(entry: HistoryEntry, result) -> dict[str, Any]:
+    return {
+        "generation_id": entry.id,
+        "backend": result.backend_id,
+        "model": result.model,
+        "seeds": list(entry.seeds),
+        "elapsed_s": round(result.elapsed_s, 3),
+        "request": result.request.to_dict(),
+        "cost": str(result.cost) if result.cost else None,
+        "failures": [{"index": f.index, "seed": f.seed, "error": f.error} for f in result.failures],
+        "cancelled": result.cancelled,
+        "provider": dict(result.info),
+    }
+

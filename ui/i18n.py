@@ -1,139 +1,206 @@
-"""The page's words in English and Simplified Chinese; gr.I18n picks by the browser's language."""
+"""Every word the page shows, in English and Simplified Chinese, in one catalog.
+
+Component labels go to Gradio through :data:`i18n` (``gr.I18n``); sentences the handlers write (status
+lines, notes, captions) through :func:`tr` in the visitor's language. A test walks the catalog and the
+code and fails on a key without both languages.
+"""
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import gradio as gr
 
-EN = {
-    "title": "Kolors Playground",
-    "subtitle": "Kolors text-to-image, on hosted APIs or your own GPU. Every image is saved with the seed that reproduces it.",
-    "tab_generate": "Generate",
-    "tab_history": "History",
-    "backend": "Backend",
-    "prompt": "Prompt",
-    "prompt_placeholder": "Describe the image — English or Chinese. Ctrl/Cmd+Enter generates.",
-    "negative_prompt": "Negative prompt",
-    "negative_placeholder": "What you do not want to see, e.g. blurry, low quality",
-    "size": "Size",
-    "width": "Width",
-    "height": "Height",
-    "n": "Images",
-    "seed": "Seed",
-    "seed_info": "-1 picks a random seed; image i of a batch uses seed + i",
-    "random_seed": "🎲 Random",
-    "reuse_seed": "♻ Reuse seed",
-    "steps": "Steps",
-    "guidance": "Guidance (CFG)",
-    "scheduler": "Scheduler",
-    "output_format": "Output format",
-    "output_quality": "Quality",
-    "advanced": "Advanced",
-    "generate": "Generate",
-    "stop": "Stop",
-    "gallery": "Images",
-    "info": "Generation info",
-    "selected": "Selected image",
-    "use_seed": "Use this seed",
-    "drop_png": "Drop an image (PNG, JPEG, WebP) to restore its settings",
-    "copy_link": "🔗 Copy link",
-    "share_link": "Share link",
-    "settings": "Settings: API keys for this browser session",
-    "settings_info": "Keys typed here are kept in this browser session only: never written to disk, history or logs.",
-    "history_search": "Search prompts",
-    "history_backend": "Filter by backend",
-    "history_starred": "Starred only",
-    "history_gallery": "History",
-    "history_entry": "Entry",
-    "restore": "↺ Restore settings",
-    "rerun": "▶ Re-run",
-    "star": "★ Star / unstar",
-    "delete": "🗑 Delete",
-    "newer": "← Newer",
-    "older": "Older →",
-    "refresh": "⟳ Refresh",
-    "tab_compare": "Compare",
-    "compare_intro": "Compare uses the prompt and settings of the Generate tab and varies them along the axes below. Every cell is saved to the history and can be reproduced alone.",
-    "x_axis": "X axis",
-    "x_values": "X values",
-    "y_axis": "Y axis (optional)",
-    "y_values": "Y values",
-    "no_axis": "— none —",
-    "confirm_large": "Yes, run this large grid",
-    "run_grid": "Run grid",
-    "grid": "Grid",
-    "cells": "Cells (click one for its parameters; two clicks fill A/B)",
-    "ab": "A / B",
-    "ab_help": "Click two cells, or press “A/B” on two history entries, to compare them with the slider.",
-    "export": "Grid PNG (with the axes and seeds in its metadata)",
-    "send_ab": "⇄ A/B",
-    "status": "Status",
+__all__ = ["CATALOG", "LANGUAGES", "i18n", "language_from_header", "message_of", "render_notes", "tr"]
+
+LANGUAGES = ("en", "zh")
+
+CATALOG: dict[str, tuple[str, str]] = {
+    # -- page and tabs
+    "title": ("Kolors Playground", "可图 Kolors 游乐场"),
+    "tab_generate": ("Generate", "生成"),
+    "tab_history": ("History", "历史"),
+    "tab_compare": ("Compare", "对比"),
+    "tab_settings": ("Settings", "设置"),
+    "settings_button": ("⚙ API keys", "⚙ API 密钥"),
+    "open_settings": ("⚙ Open Settings", "⚙ 打开设置"),
+    # -- the form
+    "prompt": ("Prompt", "提示词"),
+    "prompt_placeholder": (
+        "Describe the image, in English or Chinese. Drop an image here to read its settings.",
+        "描述你想要的图像,中英文皆可。把图片拖到这里可读取它的参数。",
+    ),
+    "negative_prompt": ("Negative prompt", "负面提示词"),
+    "negative_placeholder": ("What you do not want to see, e.g. blurry, low quality", "不希望出现的内容,例如:模糊、低质量"),
+    "backend": ("Backend", "后端"),
+    "size": ("Size", "尺寸"),
+    "size_custom": ("Custom W×H…", "自定义 宽×高…"),
+    "width": ("Width", "宽度"),
+    "height": ("Height", "高度"),
+    "n": ("Images", "张数"),
+    "seed": ("Seed", "种子"),
+    "steps": ("Steps", "步数"),
+    "guidance": ("Guidance (CFG)", "引导强度 (CFG)"),
+    "scheduler": ("Sampler", "采样器"),
+    "output_format": ("Format", "格式"),
+    "output_quality": ("Quality", "质量"),
+    "advanced": ("Advanced", "高级选项"),
+    "generate": ("Generate", "生成"),
+    "stop": ("Stop", "停止"),
+    "undo": ("↩ Undo", "↩ 撤销"),
+    "unavailable": ("unavailable", "不可用"),
+    "copy_link": ("🔗 Copy link", "🔗 复制链接"),
+    "link_copied": ("Link copied", "链接已复制"),
+    "load_from_image": ("🖼 From an image", "🖼 从图片读取"),
+    "dropped_image": ("Image", "图片"),
+    "dropped_parameters": ("Its settings", "图片中的参数"),
+    "dropped_nothing": (
+        "This image carries no settings the playground can read (no 'parameters' text in a PNG, no EXIF "
+        "UserComment in a JPEG or WebP).",
+        "这张图片里没有可读取的参数(PNG 中没有 parameters 文本,JPEG/WebP 中没有 EXIF UserComment)。",
+    ),
+    "use_settings": ("Use these settings", "使用这些参数"),
+    "dismiss": ("Dismiss", "关闭"),
+    "note_from_image": ("Settings from the image. The form as it was can be brought back with Undo.",
+                        "已使用图片中的参数。可用“撤销”恢复之前的表单。"),
+    "note_from_link": ("Filled in from the link.", "已按链接填好表单。"),
+    "note_from_history": ("Settings from the history. The form as it was can be brought back with Undo.",
+                          "已使用历史记录中的参数。可用“撤销”恢复之前的表单。"),
+    "note_undone": ("The form is back as it was.", "表单已恢复。"),
+    "note_adjusted": ("Adjusted for this backend: {notes}", "已按此后端调整:{notes}"),
+    "note_size": ("size {old} → {new} (not offered by this backend)", "尺寸 {old} → {new}(此后端不提供该尺寸)"),
+    "note_images": ("images {old} → {new} (the most this backend makes at once)", "张数 {old} → {new}(此后端一次最多生成的张数)"),
+    "note_scheduler": ("sampler {old} → {new}", "采样器 {old} → {new}"),
+    "note_steps": ("steps {old} → {new} (allowed {low}–{high})", "步数 {old} → {new}(允许 {low}–{high})"),
+    "note_guidance": ("guidance {old} → {new} (allowed {low}–{high})", "引导强度 {old} → {new}(允许 {low}–{high})"),
+    "note_seed": ("seed {old} → random (this backend's seeds go up to {max})", "种子 {old} → 随机(此后端的种子最大为 {max})"),
+    "no_backend": (
+        "No backend is configured yet. Set DIEYUYUN_API_KEY, SEGMIND_API_KEY or SILICONFLOW_API_KEY (or "
+        "PLAYGROUND_BACKENDS) and restart, or paste a key in Settings (⚙ at the top of the page).",
+        "还没有可用的后端。请设置 DIEYUYUN_API_KEY、SEGMIND_API_KEY 或 SILICONFLOW_API_KEY(或 "
+        "PLAYGROUND_BACKENDS)后重启,或在页面顶部的 ⚙ 设置中粘贴密钥。",
+    ),
+    # -- results
+    "gallery": ("Images", "图像"),
+    "download_image": ("⬇ Image", "⬇ 下载图片"),
+    "download_all": ("⬇ All (zip)", "⬇ 全部 (zip)"),
+    "info": ("Generation info", "生成信息"),
+    "raw_json": ("Raw JSON", "原始 JSON"),
+    "info_backend": ("Backend", "后端"),
+    "info_when": ("When", "时间"),
+    "info_id": ("Generation", "生成编号"),
+    "selected_image": ("Image {index} · seed {seed} · {width}×{height}", "第 {index} 张 · 种子 {seed} · {width}×{height}"),
+    "caption_seed": ("seed {seed}", "种子 {seed}"),
+    "caption_in_progress": ("image {index}, in progress", "第 {index} 张,生成中"),
+    "caption_failed": ("✗ seed {seed}: {reason}", "✗ 种子 {seed}:{reason}"),
+    "tile_failed": ("Image {index} · seed {seed} failed", "第 {index} 张 · 种子 {seed} 失败"),
+    "tile_stopped": ("Image {index} · seed {seed} not made", "第 {index} 张 · 种子 {seed} 未生成"),
+    "tile_stopped_reason": ("Stopped before it was made.", "在生成前已停止。"),
+    "status_generating": ("Generating", "生成中"),
+    "status_k_of_n": ("{done} of {total} images ready", "已完成 {done}/{total} 张"),
+    "status_step": ("step {done} of {total}", "第 {done}/{total} 步"),
+    "status_done": ("{count} images in {seconds} s", "{count} 张,用时 {seconds} 秒"),
+    "status_partial": ("{kept} of {total} images in {seconds} s", "{total} 张中完成 {kept} 张,用时 {seconds} 秒"),
+    "status_failed": ("No image came back (of {total})", "{total} 张全部失败"),
+    "status_stopped": ("Stopped — {kept} of {total} images kept", "已停止 — 保留了 {total} 张中的 {kept} 张"),
+    "status_seeds": ("seeds {seeds}", "种子 {seeds}"),
+    "status_credits": ("{credits} credits left", "剩余 {credits} 点数"),
+    "status_failed_image": ("Image {index} (seed {seed}) failed: {reason}", "第 {index} 张(种子 {seed})失败:{reason}"),
+    # -- history
+    "history_search": ("Search prompts", "搜索提示词"),
+    "history_backend": ("Backend", "后端"),
+    "history_outcome": ("Result", "结果"),
+    "history_starred": ("Starred only", "只看收藏"),
+    "history_gallery": ("History", "历史"),
+    "history_count": ("{count} entries", "{count} 条记录"),
+    "history_count_one": ("1 entry", "1 条记录"),
+    "history_showing": ("showing {first}–{last}", "显示第 {first}–{last} 条"),
+    "history_images": ("{count} images", "{count} 张"),
+    "history_one_image": ("1 image", "1 张"),
+    "history_seed": ("seed {seed}", "种子 {seed}"),
+    "outcome_all": ("All", "全部"),
+    "outcome_ok": ("complete", "完成"),
+    "outcome_partial": ("partly failed", "部分失败"),
+    "outcome_failed": ("failed", "失败"),
+    "outcome_stopped": ("stopped", "已停止"),
+    "entry_images": ("Images of this generation", "本次生成的图像"),
+    "entry_parameters": ("Parameters (A1111 format)", "参数(A1111 格式)"),
+    "rerun": ("▶ Re-run", "▶ 重新生成"),
+    "star": ("☆ Star", "☆ 收藏"),
+    "starred": ("★ Starred", "★ 已收藏"),
+    "delete": ("🗑 Delete", "🗑 删除"),
+    "deleted_note": ("Entry deleted.", "记录已删除。"),
+    "newer": ("← Newer", "← 较新"),
+    "older": ("Older →", "较旧 →"),
+    "refresh": ("⟳ Refresh", "⟳ 刷新"),
+    "send_ab": ("⇄ A/B", "⇄ A/B"),
+    # -- compare
+    "compare_intro": (
+        "Compare uses the prompt and settings of the Generate tab and varies them along the axes below. "
+        "Every cell is saved to the history and can be reproduced alone.",
+        "对比使用“生成”页的提示词和参数,并沿下面的坐标轴改变它们。每个格子都保存在历史中,可单独复现。",
+    ),
+    "x_axis": ("X axis", "X 轴"),
+    "x_values": ("X values", "X 取值"),
+    "y_axis": ("Y axis (optional)", "Y 轴(可选)"),
+    "y_values": ("Y values", "Y 取值"),
+    "no_axis": ("— none —", "— 无 —"),
+    "confirm_large": ("Yes, run this large grid", "是的,运行这个大网格"),
+    "run_grid": ("Run grid", "运行网格"),
+    "grid": ("Grid", "网格"),
+    "cells": ("Cells (click one for its parameters; two clicks fill A/B)", "格子(点击查看参数;点两个放入 A/B)"),
+    "ab": ("A / B", "A / B"),
+    "ab_help": (
+        "Click two cells, or press “A/B” on two history entries, to compare them with the slider.",
+        "点击两个格子,或在两条历史记录上按“A/B”,用滑块对比它们。",
+    ),
+    "export": ("Grid PNG (with the axes and seeds in its metadata)", "网格 PNG(元数据中含坐标轴和种子)"),
+    # -- settings
+    "settings_info": (
+        "Keys typed here are kept in this browser session only: never written to disk, history or logs.",
+        "此处输入的密钥只保留在本次浏览器会话中:不会写入磁盘、历史或日志。",
+    ),
+    "key_placeholder": ("paste a key to use it in this session only", "粘贴密钥,仅在本次会话中使用"),
 }
 
-ZH = {
-    "title": "可图 Kolors 游乐场",
-    "subtitle": "可图文生图:调用在线 API 或本地 GPU。每张图都与可复现它的种子一起保存。",
-    "tab_generate": "生成",
-    "tab_history": "历史",
-    "backend": "后端",
-    "prompt": "提示词",
-    "prompt_placeholder": "描述你想要的图像,中英文皆可。Ctrl/Cmd+Enter 生成。",
-    "negative_prompt": "负面提示词",
-    "negative_placeholder": "不希望出现的内容,例如:模糊、低质量",
-    "size": "尺寸",
-    "width": "宽度",
-    "height": "高度",
-    "n": "张数",
-    "seed": "种子",
-    "seed_info": "-1 表示随机种子;批量中第 i 张使用 种子 + i",
-    "random_seed": "🎲 随机",
-    "reuse_seed": "♻ 复用种子",
-    "steps": "步数",
-    "guidance": "引导强度 (CFG)",
-    "scheduler": "采样器",
-    "output_format": "输出格式",
-    "output_quality": "质量",
-    "advanced": "高级",
-    "generate": "生成",
-    "stop": "停止",
-    "gallery": "图像",
-    "info": "生成信息",
-    "selected": "选中的图像",
-    "use_seed": "使用此种子",
-    "drop_png": "拖入图片(PNG、JPEG、WebP)以恢复其参数",
-    "copy_link": "🔗 复制链接",
-    "share_link": "分享链接",
-    "settings": "设置:本次浏览器会话的 API 密钥",
-    "settings_info": "此处输入的密钥只保留在本次浏览器会话中:不会写入磁盘、历史或日志。",
-    "history_search": "搜索提示词",
-    "history_backend": "按后端筛选",
-    "history_starred": "只看收藏",
-    "history_gallery": "历史",
-    "history_entry": "记录",
-    "restore": "↺ 恢复参数",
-    "rerun": "▶ 重新生成",
-    "star": "★ 收藏 / 取消",
-    "delete": "🗑 删除",
-    "newer": "← 较新",
-    "older": "较旧 →",
-    "refresh": "⟳ 刷新",
-    "tab_compare": "对比",
-    "compare_intro": "对比使用“生成”页的提示词和参数,并沿下面的坐标轴改变它们。每个格子都保存在历史中,可单独复现。",
-    "x_axis": "X 轴",
-    "x_values": "X 取值",
-    "y_axis": "Y 轴(可选)",
-    "y_values": "Y 取值",
-    "no_axis": "— 无 —",
-    "confirm_large": "是的,运行这个大网格",
-    "run_grid": "运行网格",
-    "grid": "网格",
-    "cells": "格子(点击查看参数;点两个放入 A/B)",
-    "ab": "A / B",
-    "ab_help": "点击两个格子,或在两条历史记录上按“A/B”,用滑块对比它们。",
-    "export": "网格 PNG(元数据中含坐标轴和种子)",
-    "send_ab": "⇄ A/B",
-    "status": "状态",
-}
+i18n = gr.I18n(
+    en={key: text for key, (text, _) in CATALOG.items()},
+    **{"zh-CN": {key: text for key, (_, text) in CATALOG.items()}, "zh": {key: text for key, (_, text) in CATALOG.items()}},
+)
 
-assert EN.keys() == ZH.keys(), "every English string needs its Chinese"
 
-i18n = gr.I18n(en=EN, **{"zh-CN": ZH, "zh": ZH})
+def tr(key: str, lang: str = "en", **params: Any) -> str:
+    """The sentence ``key`` in ``lang`` ("en" or "zh"), with ``params`` filled in."""
+    english, chinese = CATALOG[key]
+    text = chinese if lang == "zh" else english
+    return text.format(**params) if params else text
+
+
+_QUALITY = re.compile(r";\s*q=([0-9.]+)")
+
+
+def language_from_header(accept_language: str) -> str:
+    """"zh" when the browser prefers any Chinese over English (Accept-Language order and weights), else "en"."""
+    best_weight, best = -1.0, "en"
+    for position, part in enumerate(accept_language.split(",")):
+        tag = part.split(";")[0].strip().lower()
+        match = _QUALITY.search(part)
+        weight = float(match.group(1)) if match else 1.0
+        weight -= position * 1e-6  # earlier wins among equals
+        language = "zh" if tag.startswith("zh") else ("en" if tag.startswith("en") else None)
+        if language and weight > best_weight:
+            best_weight, best = weight, language
+    return best
+
+
+def render_notes(notes: list[tuple[str, dict[str, Any]]], lang: str) -> str:
+    """The form's own adjustments as one line ("" when there are none)."""
+    if not notes:
+        return ""
+    return "ℹ️ " + tr("note_adjusted", lang, notes="; ".join(tr(key, lang, **params) for key, params in notes))
+
+
+def message_of(error: Exception, lang: str) -> str:
+    """What a person reads for an error raised below the UI."""
+    return str(error)

@@ -14,6 +14,8 @@ import gradio as gr
 
 from backends.base import ApiKey, CancelToken
 
+from .i18n import LANGUAGES, language_from_header
+
 __all__ = ["JobBoard", "Session", "SessionContext"]
 
 
@@ -23,6 +25,7 @@ class Session:
     job_key: str
     keys: dict[str, str] = field(repr=False)
     address: str = ""
+    language: str = "en"
 
     @property
     def quota_keys(self) -> tuple[str, ...]:
@@ -47,6 +50,19 @@ class JobBoard:
             self._tokens[key] = token
         return token
 
+    def try_start(self, key: str) -> CancelToken | None:
+        """A token for a new job, or None while this session's previous job is still running: two
+        quick clicks are one paid run."""
+        with self._lock:
+            if key in self._tokens:
+                return None
+            token = self._tokens[key] = CancelToken()
+        return token
+
+    def running(self, key: str) -> bool:
+        with self._lock:
+            return key in self._tokens
+
     def finish(self, key: str, token: CancelToken) -> None:
         with self._lock:
             if self._tokens.get(key) is token:
@@ -69,6 +85,7 @@ class SessionContext:
         self.generate_concurrency = generate_concurrency
         self._keys: dict[str, dict[str, ApiKey]] = {}
         self._visitors: dict[str, str] = {}
+        self._languages: dict[str, str] = {}
         self._lock = threading.Lock()
         self._load_hooks: list[tuple[Callable, dict[str, Any]]] = []
         self._keys_listeners: list[tuple[Callable, dict[str, Any]]] = []
@@ -78,11 +95,19 @@ class SessionContext:
         with self._lock:
             keys = {backend: key.reveal() for backend, key in self._keys.get(session_hash, {}).items()}
             visitor = self._visitors.get(session_hash, "")
+            language = self._languages.get(session_hash) or language_from_header(_accept_language(request))
         if self.hosted and not visitor:
             # An API client has no browser storage: its history is its session's alone.
             visitor = f"session:{session_hash or secrets.token_urlsafe(16)}"
         return Session(visitor=visitor if self.hosted else "", job_key=session_hash or "anonymous", keys=keys,
-                       address=_address(request))
+                       address=_address(request), language=language)
+
+    def set_language(self, request: gr.Request | None, language: str) -> None:
+        """The language this browser chose on the page (it wins over Accept-Language)."""
+        session_hash = getattr(request, "session_hash", None)
+        if session_hash and language in LANGUAGES:
+            with self._lock:
+                self._languages[session_hash] = language
 
     def assign_visitor(self, stored: str | None, request: gr.Request) -> str:
         """Page load in hosted mode: adopt the visitor id kept in this browser, or make one.
@@ -114,6 +139,7 @@ class SessionContext:
         with self._lock:
             self._keys.pop(session_hash or "", None)
             self._visitors.pop(session_hash or "", None)
+            self._languages.pop(session_hash or "", None)
 
     # Hooks let each tab ask for work on page load or on a key change without knowing the others.
     def on_load(self, fn: Callable, **event: Any) -> None:
@@ -135,6 +161,14 @@ class SessionContext:
 
     def keys_listeners(self) -> list[tuple[Callable, dict[str, Any]]]:
         return list(self._keys_listeners)
+
+
+def _accept_language(request: gr.Request | None) -> str:
+    headers = getattr(request, "headers", None) or {}
+    try:
+        return headers.get("accept-language", "") or ""
+    except AttributeError:
+        return ""
 
 
 def _address(request: gr.Request | None) -> str:

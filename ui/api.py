@@ -1,0 +1,220 @@
+"""The public API: ``/generate`` and ``/compare``, on components of their own that the page never shows.
+
+Their parameters, defaults and answers are what ``gradio_client`` callers have always had (the page's
+controls can change without changing them): ``/generate`` returns the stored originals (PNG, JPEG or
+WebP as the provider sent them, each with its parameters) and a JSON info; ``/compare`` the labelled
+grid PNG, its cells and a JSON description. Every other event of the page is private.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from backends.compare import plan_compare, run_grid
+from backends.compare.export import export_grid_png
+from backends.errors import GenerationCancelled, PlaygroundError
+from backends.playground import Playground, describe_failures
+from backends.schedulers import scheduler_choices
+
+from .form import defaults_for, size_choices
+from .form_controls import FormNumber, FormSlider
+from .session import JobBoard, SessionContext
+
+__all__ = ["NO_AXIS", "NO_IMAGE", "ApiEndpoints", "build_api"]
+
+NO_AXIS = "none"
+NO_IMAGE = Path(__file__).resolve().parent.parent / "assets" / "no-image.png"
+
+
+@dataclass(frozen=True)
+class ApiEndpoints:
+    compare: Callable[..., Any]
+    """The ``/compare`` function, which the Compare tab's page event calls too."""
+    jobs: JobBoard
+
+
+def build_api(
+    playground: Playground, context: SessionContext, *, drop_hidden: Callable[[dict, str], dict], confirm_above: int,
+    font: str | None,
+) -> ApiEndpoints:
+    registry = playground.registry
+    entries = registry.entries()
+    available = [entry.id for entry in entries if entry.availability.available]
+    default_id = available[0] if available else (entries[0].id if entries else "")
+    caps = registry.get(default_id).capabilities
+    defaults = defaults_for(default_id, caps)
+    jobs = JobBoard()
+    exports = Path(tempfile.mkdtemp(prefix="kolors-grids-"))
+
+    with gr.Column(visible=False, elem_id="api-only"):
+        backend = gr.Dropdown(choices=[(e.backend.label, e.id) for e in entries], value=default_id, label="Backend",
+                              allow_custom_value=True)
+        prompt = gr.Textbox(value="", label="Prompt")
+        negative_prompt = gr.Textbox(value="", label="Negative prompt")
+        size = gr.Dropdown(choices=size_choices(caps), value=defaults.size, label="Size", allow_custom_value=True)
+        n = FormSlider(label="Images", minimum=1, maximum=max(caps.max_images, 2), step=1, value=1)
+        seed = FormNumber(label="Seed", precision=0, value=-1)
+        steps = FormSlider(label="Steps", minimum=caps.steps[0], maximum=caps.steps[1], step=1, value=defaults.steps)
+        guidance = FormSlider(label="Guidance (CFG)", minimum=caps.guidance[0], maximum=caps.guidance[1], step=0.5,
+                              value=defaults.guidance)
+        scheduler = gr.Dropdown(choices=scheduler_choices(caps.schedulers), value=defaults.scheduler, label="Scheduler",
+                                allow_custom_value=True)
+        output_format = gr.Dropdown(choices=[(f, f) for f in caps.output_formats], value=defaults.output_format,
+                                    label="Output format", allow_custom_value=True)
+        output_quality = FormSlider(label="Quality", minimum=0, maximum=100, step=1,
+                                    value=defaults.output_quality if defaults.output_quality is not None else 0)
+        x_type = gr.Dropdown(value="seed", label="X axis", allow_custom_value=True)
+        x_values = gr.Textbox(value="4", label="X values")
+        y_type = gr.Dropdown(value=NO_AXIS, label="Y axis (optional)", allow_custom_value=True)
+        y_values = gr.Textbox(value="", label="Y values")
+        confirm = gr.Checkbox(value=False, label="Yes, run this large grid")
+        gallery = gr.Gallery(label="Images", format="png")
+        info = gr.JSON(label="Generation info")
+        grid_image = gr.Image(label="Grid", type="filepath", format="png")
+        cells = gr.Gallery(label="Cells", format="png")
+        grid_info = gr.JSON(label="Grid info")
+        generate_trigger = gr.Button("generate", elem_id="api-generate")
+        compare_trigger = gr.Button("compare", elem_id="api-compare")
+
+    async def generate(
+        backend: str,
+        prompt: str,
+        negative_prompt: str = "",
+        size: str = "1024x1024",
+        n: float = 1,
+        seed: float = -1,
+        steps: float | None = None,
+        guidance: float | None = None,
+        scheduler: str | None = None,
+        output_format: str | None = None,
+        output_quality: float | None = None,
+        request: gr.Request = None,  # type: ignore[assignment]
+        progress: gr.Progress = gr.Progress(),
+    ):
+        """Generate images. Returns the gallery (the stored files, PNG, JPEG or WebP as the provider sent them, each with its parameters) and a JSON info."""
+        values = {
+            "prompt": prompt, "negative_prompt": negative_prompt, "size": size, "n": n, "seed": seed,
+            "steps": steps, "guidance": guidance, "scheduler": scheduler, "output_format": output_format,
+            "output_quality": output_quality,
+        }
+        values = drop_hidden(values, backend)
+        session = context.session(request)
+        token = jobs.start(session.job_key)
+        progress(0, desc="starting")
+
+        def report(job_progress) -> None:
+            progress(job_progress.fraction, desc=job_progress.label)
+
+        try:
+            outcome = await playground.generate(
+                backend, {k: v for k, v in values.items() if v is not None}, visitor=session.visitor,
+                quota_keys=session.quota_keys if context.hosted else (), api_key=session.api_key_for(backend),
+                progress=report, cancel=token,
+            )
+        except PlaygroundError as exc:
+            raise gr.Error(str(exc), duration=None, print_exception=False) from None
+        finally:
+            jobs.finish(session.job_key, token)
+        result, entry = outcome.result, outcome.entry
+        images = [(str(playground.history.image_path(image)), f"seed {image.seed}") for image in entry.images]
+        answer = {
+            "generation_id": entry.id,
+            "backend": result.backend_id,
+            "model": result.model,
+            "seeds": [image.seed for image in entry.images],
+            "elapsed_s": round(result.elapsed_s, 3),
+            "request": result.request.to_dict(),
+            "cost": str(result.cost) if result.cost else None,
+            "failures": [{"index": f.index, "seed": f.seed, "error": f.error} for f in result.failures],
+            "cancelled": result.cancelled,
+            "provider": dict(result.info),
+        }
+        if not images:
+            if result.cancelled:
+                raise gr.Error(str(GenerationCancelled()), duration=5, print_exception=False)
+            raise gr.Error(describe_failures(result) or entry.error or "No image came back.", duration=None,
+                           print_exception=False)
+        return images, answer
+
+    async def compare(
+        backend: str,
+        prompt: str,
+        negative_prompt: str = "",
+        size: str = "1024x1024",
+        seed: float = -1,
+        steps: float | None = None,
+        guidance: float | None = None,
+        scheduler: str | None = None,
+        output_format: str | None = None,
+        output_quality: float | None = None,
+        x_type: str = "seed",
+        x_values: str = "4",
+        y_type: str = NO_AXIS,
+        y_values: str = "",
+        confirm: bool = False,
+        request: gr.Request = None,  # type: ignore[assignment]
+        progress: gr.Progress = gr.Progress(),
+    ):
+        """Run a comparison grid. Returns the labelled grid PNG, the cells, and a JSON description."""
+        session = context.session(request)
+        values = {
+            "prompt": prompt, "negative_prompt": negative_prompt, "size": size, "seed": seed, "steps": steps,
+            "guidance": guidance, "scheduler": scheduler, "output_format": output_format, "output_quality": output_quality,
+        }
+        values = {k: v for k, v in drop_hidden(values, backend).items() if v is not None}
+        try:
+            plan = plan_compare(
+                playground, backend_id=backend, values=values, x_kind=x_type, x_text=x_values, y_kind=y_type,
+                y_text=y_values, api_keys=session.keys,
+            )
+        except PlaygroundError as exc:
+            raise gr.Error(str(exc), duration=None, print_exception=False) from None
+        if plan.needs_confirmation(above=confirm_above) and not confirm:
+            raise gr.Error(
+                f"This grid has {len(plan.cells)} cells ({plan.summary}). Tick the confirmation box to run it, "
+                "or make an axis shorter.", duration=None, print_exception=False,
+            )
+        token = jobs.start(session.job_key)
+        try:
+            result = await run_grid(
+                playground, plan, visitor=session.visitor, quota_keys=session.quota_keys if context.hosted else (),
+                api_keys=session.keys, cancel=token, progress=lambda p: progress(p.fraction, desc=p.label),
+            )
+        except PlaygroundError as exc:
+            raise gr.Error(str(exc), duration=None, print_exception=False) from None
+        finally:
+            jobs.finish(session.job_key, token)
+        path = exports / f"grid-{uuid.uuid4().hex}.png"
+        path.write_bytes(export_grid_png(result, playground.history, font=font))
+        items = [(str(p) if p else str(NO_IMAGE), caption) for p, caption in result.gallery()]
+        return str(path), items, result.to_dict()
+
+    generate_trigger.click(
+        generate,
+        inputs_kwargs={
+            "backend": backend, "prompt": prompt, "negative_prompt": negative_prompt, "size": size, "n": n,
+            "seed": seed, "steps": steps, "guidance": guidance, "scheduler": scheduler,
+            "output_format": output_format, "output_quality": output_quality,
+        },
+        outputs=[gallery, info], api_name="generate", concurrency_limit=context.generate_concurrency,
+        concurrency_id="generate",
+    )
+    compare_trigger.click(
+        compare,
+        inputs_kwargs={
+            "backend": backend, "prompt": prompt, "negative_prompt": negative_prompt, "size": size, "seed": seed,
+            "steps": steps, "guidance": guidance, "scheduler": scheduler, "output_format": output_format,
+            "output_quality": output_quality, "x_type": x_type, "x_values": x_values, "y_type": y_type,
+            "y_values": y_values, "confirm": confirm,
+        },
+        outputs=[grid_image, cells, grid_info], api_name="compare", concurrency_limit=context.generate_concurrency,
+        concurrency_id="compare",
+    )
+    return ApiEndpoints(compare=compare, jobs=jobs)
