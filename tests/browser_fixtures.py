@@ -27,6 +27,7 @@ __all__ = [
     "app_under_test",
     "browser_app_fixture",
     "browser_fixture",
+    "open_page",
     "playground_fixture",
     "size_of",
 ]
@@ -36,11 +37,12 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run",
 ]
-VIEWPORT = {"width": 1280, "height": 1400}
+VIEWPORT = {"width": 1440, "height": 900}
+PHONE = {"width": 390, "height": 844}
 TIMEOUT_MS = 20_000
 
 # Sliders are read and typed through their number box; everything else through its input/textarea.
-SLIDERS = ("n", "width", "height", "steps", "guidance", "output-quality")
+SLIDERS = ("n", "steps", "guidance", "output-quality")
 
 
 @dataclass
@@ -113,12 +115,24 @@ def browser_fixture():
 
 @pytest.fixture(name="playground")
 def playground_fixture(browser, browser_app) -> Iterator[PlaygroundPage]:
-    """A fresh browser context (no cookies, no storage) with the app's page open and loaded."""
-    context = browser.new_context(viewport=VIEWPORT, locale="en-US")
+    """A fresh browser context (no cookies, no storage) at 1440×900 with the app's page open and loaded."""
+    with open_page(browser, browser_app) as page:
+        yield page
+
+
+@contextmanager
+def open_page(browser, app: AppUnderTest, *, phone: bool = False, locale: str = "en-US", query: str = "",
+              permissions: tuple[str, ...] = ()) -> Iterator[PlaygroundPage]:
+    """A fresh context at 1440×900 (or a 390×844 touch phone) with the page open and loaded."""
+    context = browser.new_context(
+        viewport=PHONE if phone else VIEWPORT, locale=locale, is_mobile=phone, has_touch=phone, accept_downloads=True,
+    )
+    if permissions:
+        context.grant_permissions(list(permissions), origin=app.url.rstrip("/"))
     context.set_default_timeout(TIMEOUT_MS)
     try:
-        page = PlaygroundPage(context.new_page(), browser_app)
-        page.open()
+        page = PlaygroundPage(context.new_page(), app)
+        page.open(query)
         yield page
     finally:
         context.close()
@@ -133,6 +147,8 @@ def size_of(label: str | None) -> str | None:
 class PlaygroundPage:
     """The playground's page, by the elem_ids the UI sets. Every wait is on a condition."""
 
+    TABS = ("generate", "history", "compare", "settings")
+
     def __init__(self, page, app: AppUnderTest) -> None:
         self.page = page
         self.app = app
@@ -146,30 +162,56 @@ class PlaygroundPage:
         self.wait_until_loaded()
 
     def wait_until_loaded(self) -> None:
-        """The page is up once the history's load event has answered ("N entries")."""
+        """The page is up once its load events have answered (every status tracker hidden)."""
         self.page.wait_for_selector("#generate-btn")
-        self.expect("#history-page-info").to_contain_text(re.compile(r"\d+ entr(y|ies)"))
+        self.page.wait_for_function("() => window.__gradio_session_hash__ !== undefined")
+        self.wait_until_idle()
 
     def expect(self, selector: str):
         from playwright.sync_api import expect
 
         return expect(self.page.locator(selector))
 
+    def open_tab(self, name: str) -> None:
+        self.page.locator("#tabs button[role=tab]").nth(self.TABS.index(name)).click()
+        self.page.wait_for_function(
+            "index => document.querySelectorAll('#tabs button[role=tab]')[index]?.getAttribute('aria-selected') === 'true'",
+            arg=self.TABS.index(name),
+        )
+
+    def selected_tab(self) -> str:
+        buttons = self.page.locator("#tabs button[role=tab]")
+        for index in range(buttons.count()):
+            if buttons.nth(index).get_attribute("aria-selected") == "true":
+                return self.TABS[index]
+        return ""
+
     # -- the form --------------------------------------------------------------------------------
 
+    def box(self, elem_id: str):
+        if elem_id in ("prompt", "negative-prompt", "history-search", "x-values", "y-values"):
+            return self.page.locator(f"#{elem_id} textarea")
+        if elem_id in SLIDERS:
+            return self.page.locator(f"#{elem_id} input[type=number]")
+        return self.page.locator(f"#{elem_id} input").first
+
     def fill(self, elem_id: str, value: str) -> None:
-        """A textbox (prompt, negative prompt), the seed, or a slider's number box."""
-        if elem_id in ("prompt", "negative-prompt", "history-search"):
-            box = self.page.locator(f"#{elem_id} textarea")
-        elif elem_id in SLIDERS:
-            box = self.page.locator(f"#{elem_id} input[type=number]")
-        else:
-            box = self.page.locator(f"#{elem_id} input")
+        """A textbox (prompt, negative prompt), the seed, W×H, or a slider's number box."""
+        if elem_id in ("negative-prompt", "steps", "guidance", "scheduler", "output-format", "output-quality"):
+            self.open_advanced()
+        box = self.box(elem_id)
         box.fill(str(value))
         box.blur()
 
+    def open_advanced(self) -> None:
+        if not self.page.locator("#negative-prompt").is_visible() and not self.page.locator("#steps").is_visible():
+            self.page.locator("#advanced button").first.click()
+            self.page.locator("#steps").wait_for(state="visible")
+
     def choose(self, elem_id: str, option: str) -> None:
         """Pick the dropdown option whose label starts with ``option``, as a person would."""
+        if elem_id in ("scheduler", "output-format"):
+            self.open_advanced()
         self.page.locator(f"#{elem_id} input").click()
         listbox = self.page.locator("ul[role=listbox]")
         listbox.locator("li[role=option]", has_text=option).first.click()
@@ -189,13 +231,14 @@ class PlaygroundPage:
                 const root = document.getElementById(id);
                 if (!root || root.offsetParent === null) return null;
                 const box = sliders.includes(id) ? root.querySelector('input[type=number]')
-                    : root.querySelector('textarea, input');
+                    : (root.querySelector('textarea') || root.querySelector('input:not([type=file])'));
                 return box ? box.value : null;
             }""",
             [elem_id, list(SLIDERS)],
         )
 
     def form(self) -> dict[str, str | None]:
+        self.open_advanced()
         ids = ("backend", "prompt", "negative-prompt", "size", "n", "seed", "steps", "guidance", "scheduler",
                "output-format", "output-quality", "width", "height")
         return {elem_id: self.value(elem_id) for elem_id in ids}
@@ -203,27 +246,31 @@ class PlaygroundPage:
     # -- generating ------------------------------------------------------------------------------
 
     def gallery_images(self, elem_id: str = "gallery") -> list[dict[str, str]]:
-        return self.page.locator(f"#{elem_id} img").evaluate_all(
+        return self.page.locator(f"#{elem_id} button.thumbnail-item img, #{elem_id} .grid-container img").evaluate_all(
             "imgs => imgs.map(img => ({src: img.src, caption: img.alt}))"
         )
 
+    def status(self) -> str:
+        return self.page.locator("#status").inner_text()
+
     def generate(self, *, expect_images: int, via: str = "click") -> list[dict[str, str]]:
-        """Press Generate (or Ctrl+Enter in the prompt) and wait for a new gallery of that many images."""
-        before = [image["src"] for image in self.gallery_images()]
+        """Press Generate (or Ctrl+Enter) and wait until the run has ended with that many tiles."""
         if via == "click":
             self.page.click("#generate-btn")
         else:
             self.page.locator("#prompt textarea").press("Control+Enter")
-        return self.wait_for_new_gallery(before, expect_images)
+        return self.wait_for_run(expect_images)
 
-    def wait_for_new_gallery(self, before: list[str], count: int) -> list[dict[str, str]]:
+    def wait_for_run(self, tiles: int, *, timeout: float = 30_000) -> list[dict[str, str]]:
         self.page.wait_for_function(
-            """([before, count]) => {
-                const srcs = [...document.querySelectorAll('#gallery img')].map(img => img.src);
-                return srcs.length === count && srcs.every(src => !before.includes(src));
+            """count => {
+                const status = document.querySelector('#status')?.innerText || '';
+                const shown = document.querySelectorAll('#gallery button.thumbnail-item img, #gallery .grid-container img').length;
+                return /[✅⚠⏹]/.test(status) && !status.includes('⏳') && shown === count;
             }""",
-            arg=[before, count],
+            arg=tiles, timeout=timeout,
         )
+        self.wait_until_idle()
         return self.gallery_images()
 
     def error_toasts(self) -> list[str]:
@@ -231,21 +278,40 @@ class PlaygroundPage:
 
     # -- history ---------------------------------------------------------------------------------
 
+    def history_tiles(self) -> list[str]:
+        return self.page.locator("#history-gallery img").evaluate_all("imgs => imgs.map(img => img.alt)")
+
     def search_history(self, text: str, *, expect_entries: int) -> None:
+        self.open_tab("history")
         self.fill("history-search", text)
         self.page.locator("#history-search textarea").press("Enter")
-        word = "entry" if expect_entries == 1 else "entries"
-        self.expect("#history-page-info").to_contain_text(f"{expect_entries} {word}")
         self.page.wait_for_function(
             "count => document.querySelectorAll('#history-gallery img').length === count", arg=expect_entries
         )
+        self.wait_until_idle()
 
-    def open_history_entry(self, index: int, *, prompt: str) -> None:
-        """Click an entry of the history gallery; its details (with its prompt) say it was read."""
+    def open_history_entry(self, index: int = 0) -> None:
+        """Click an entry of the history gallery and wait for its entry view."""
         self.page.locator("#history-gallery button.thumbnail-item").nth(index).click()
-        self.expect("#history-details").to_contain_text(prompt)
+        self.page.locator("#entry-view").wait_for(state="visible")
+        self.wait_until_idle()
 
     def download(self, src: str) -> bytes:
         response = self.page.request.get(src)
         assert response.ok, f"{src}: {response.status}"
         return response.body()
+
+    def drop_file(self, selector: str, path: Path, mime: str) -> None:
+        """Drop a file on an element the way a person drags one from their desktop (a real DataTransfer)."""
+        data = list(path.read_bytes())
+        self.page.evaluate(
+            """([selector, name, mime, bytes]) => {
+                const target = document.querySelector(selector);
+                const transfer = new DataTransfer();
+                transfer.items.add(new File([new Uint8Array(bytes)], name, {type: mime}));
+                for (const type of ['dragenter', 'dragover', 'drop']) {
+                    target.dispatchEvent(new DragEvent(type, {bubbles: true, cancelable: true, dataTransfer: transfer}));
+                }
+            }""",
+            [selector, path.name, mime, data],
+        )

@@ -24,7 +24,7 @@ APP_FIXTURES = frozenset(
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if APP_FIXTURES & set(getattr(item, "fixturenames", ())):
+        if APP_FIXTURES & set(getattr(item, "fixturenames", ())) or item.get_closest_marker("browser"):
             item.add_marker(pytest.mark.e2e)
 
 

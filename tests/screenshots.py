@@ -16,9 +16,9 @@ from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from tests.app_harness import emulator_env, running_app  # noqa: E402
-from tests.browser_fixtures import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
-from tests.emulators import make_emulator  # noqa: E402
+from tests.app_harness import emulator_env, running_app
+from tests.browser_fixtures import CHROMIUM, CHROMIUM_ARGS
+from tests.emulators import make_emulator
 
 SIZES = {"desktop": (1440, 900), "phone": (390, 844)}
 

@@ -1,359 +1,379 @@
-"""The playground in a real browser: Debian's chromium, driven by Playwright, against ``python app.py``
-on the provider emulators. Each test checks what a person sees on the page and what lands in the
-history. One app serves the module (entries are told apart by their prompts); each test has its own
-browser context.
+"""The Generate page in a real browser (Debian's chromium, driven by Playwright) against ``python app.py``
+on the provider emulators, at 1440×900 and on a 390×844 phone: the designer's loop of type, generate,
+look, tweak, and come back.
 """
 
 from __future__ import annotations
 
 import io
 import re
+import time
 from pathlib import Path
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlparse
 
 import pytest
-from PIL import Image, PngImagePlugin
+from PIL import Image
 
 from backends.history import read_image_parameters
-from tests.app_harness import ROOT
-from tests.browser_fixtures import (  # noqa: F401  (fixtures)
+from tests.browser_fixtures import (  # noqa: F401  (pytest finds the fixtures by their names)
     PlaygroundPage,
     browser_app_fixture,
     browser_fixture,
+    open_page,
     playground_fixture,
     size_of,
 )
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOT = ROOT / "test-artifacts" / "playground.png"
+DOWNLOAD_NAME = re.compile(r"^kolors-\d{8}-\d{4}-seed(\d+)\.(png|jpg|webp)$")
 
 
-def pixels(png: bytes) -> tuple[tuple[int, int], bytes]:
-    with Image.open(io.BytesIO(png)) as image:
-        return image.size, image.convert("RGB").tobytes()
+def options(page: PlaygroundPage, elem_id: str) -> list[str]:
+    """The labels a dropdown offers (opened and closed again, as a person would look)."""
+    page.page.locator(f"#{elem_id} input").click()
+    labels = page.page.locator("ul[role=listbox] li[role=option]").all_inner_texts()
+    page.page.locator(f"#{elem_id} input").press("Escape")
+    page.page.locator("ul[role=listbox]").wait_for(state="detached")
+    return [label.replace("✓", "").strip() for label in labels]
 
 
-def set_segmind_form(page: PlaygroundPage, values: dict[str, str]) -> None:
-    """Fill the form for Segmind with the given (non-default) values, the way a person would."""
-    page.choose("backend", "Segmind")
-    page.expect("#scheduler input").to_be_visible()  # the Segmind-only controls came up
-    page.fill("prompt", values["prompt"])
-    page.fill("negative-prompt", values["negative-prompt"])
-    page.choose("size", values["size"].replace("x", "×"))
-    page.choose("scheduler", values["scheduler"])
-    page.choose("output-format", values["output-format"])
-    for elem_id in ("n", "steps", "guidance", "output-quality", "seed"):
-        page.fill(elem_id, values[elem_id])
+def in_view(page: PlaygroundPage, selector: str) -> bool:
+    box = page.page.locator(selector).bounding_box()
+    viewport = page.page.viewport_size
+    return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= viewport["height"] and box["x"] >= 0 \
+        and box["x"] + box["width"] <= viewport["width"]
 
 
-def shown(page: PlaygroundPage) -> dict[str, str | None]:
-    """The form as the page shows it, with the size dropdown's label read back as WxH."""
-    form = page.form()
-    return {**form, "size": size_of(form["size"])}
+def prompt_text(page: PlaygroundPage) -> str:
+    return page.page.locator("#prompt textarea").input_value()
 
 
-# 1. Generate ------------------------------------------------------------------------------------
+def gallery_tiles(page: PlaygroundPage) -> int:
+    return len(page.gallery_images())
 
 
-@pytest.mark.parametrize("via, seed", [("click", 4200), ("ctrl+enter", 4300)])
-def test_generate_shows_images_captioned_with_their_seeds(playground, dieyuyun_emulator, via, seed):
-    prompt = f"a red fox in fresh snow ({via})"
-    playground.fill("prompt", prompt)
-    playground.fill("n", "2")
-    playground.fill("seed", str(seed))
-
-    images = playground.generate(expect_images=2, via=via)
-
-    assert [image["caption"] for image in images] == [f"seed {seed}", f"seed {seed + 1}"]
-    playground.expect("#gallery .caption-label").to_have_text([f"seed {seed}", f"seed {seed + 1}"])
-    playground.expect("#status").to_have_text(re.compile(rf"2 images in [\d.]+ s · seed {seed}…{seed + 1} · ¥0\.02"))
-    assert playground.value("prompt") == prompt  # Ctrl+Enter generated instead of adding a line
-    for image, expected_seed in zip(images, (seed, seed + 1)):  # the files a person downloads
-        png = playground.download(image["src"])
-        restored = read_image_parameters(png)
-        assert pixels(png)[0] == (1024, 1024) and (restored.prompt, restored.seed) == (prompt, expected_seed)
-    sent = sorted(request.json["seed"] for request in dieyuyun_emulator.requests)
-    assert sent == [seed, seed + 1]
-    playground.search_history(prompt, expect_entries=1)
-    playground.expect("#history-gallery .caption-label").to_contain_text([f"{prompt} · dieyuyun"])
-    assert playground.page_errors == []
+# -- in view ------------------------------------------------------------------------------------------
 
 
-# 2. Bad values ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("phone", [False, True], ids=["1440x900", "390x844"])
+def test_prompt_and_generate_are_in_view_on_load(browser, browser_app, phone):
+    with open_page(browser, browser_app, phone=phone) as page:
+        assert in_view(page, "#prompt textarea") and in_view(page, "#generate-btn")
+        assert page.page.evaluate("document.documentElement.scrollWidth") <= page.page.viewport_size["width"]
 
 
-@pytest.mark.parametrize(
-    "values, field, detail",
-    [
-        ({"prompt": "", "negative-prompt": "blurry, low quality"}, "prompt", "type a description"),
-        ({"prompt": "a quiet harbour", "negative-prompt": "text", "seed": "99999999999"}, "seed", "9999999999"),
-    ],
-    ids=["empty-prompt", "seed-out-of-range"],
-)
-def test_a_bad_value_shows_a_message_naming_the_field_and_keeps_the_form(
-    playground, dieyuyun_emulator, values, field, detail
-):
-    for elem_id, value in values.items():
-        playground.fill(elem_id, value)
+def test_on_a_phone_starting_a_run_brings_the_results_into_view(browser, browser_app, dieyuyun_emulator):
+    dieyuyun_emulator.latency = 1.5
+    with open_page(browser, browser_app, phone=True) as page:
+        page.fill("prompt", "a phone in the rain")
+        assert not in_view(page, "#gallery")
+        page.page.click("#generate-btn")
+        page.page.wait_for_function(
+            "() => { const b = document.querySelector('#results-column').getBoundingClientRect();"
+            " return b.top >= -2 && b.top < window.innerHeight / 2; }"
+        )
+        page.wait_for_run(1)
 
+
+# -- generating ---------------------------------------------------------------------------------------
+
+
+def test_images_arrive_one_by_one_with_k_of_n_progress(playground, dieyuyun_emulator):
+    dieyuyun_emulator.latency = 0.2
+    dieyuyun_emulator.fault("slow", seconds=4)  # one of the four calls answers late
+    playground.fill("prompt", "four lanterns, one late")
+    playground.fill("n", "4")
     playground.page.click("#generate-btn")
-
-    toast = playground.page.locator(".toast-body.error [data-testid=toast-text]")
-    playground.expect(".toast-body.error").to_be_visible()
-    message = toast.inner_text()
-    assert field in message and detail in message, message
-    assert "Traceback" not in playground.page.content() and 'File "' not in playground.page.inner_text("body")
-    for elem_id, value in values.items():  # nothing typed was lost
-        assert playground.value(elem_id) == value
-    assert playground.gallery_images() == [] and dieyuyun_emulator.requests == []
-
-
-# Switching backends ------------------------------------------------------------------------------
-
-
-def test_switching_the_backend_offers_its_controls_with_its_defaults(playground):
-    playground.choose("backend", "Segmind")
-    playground.expect("#scheduler input").to_have_value("EulerDiscreteScheduler")
-    playground.wait_until_idle()
-    form = shown(playground)
-    assert (form["steps"], form["guidance"], form["output-format"], form["output-quality"], form["size"]) == (
-        "25", "6", "webp", "80", "1024x1024",
+    playground.page.wait_for_function(
+        "() => document.querySelectorAll('#gallery button.thumbnail-item img, #gallery .grid-container img').length === 3"
     )
-    assert (form["width"], form["height"]) == ("1024", "1024")
+    assert "3 of 4" in playground.status() and "⏳" in playground.status()
+    tiles = playground.wait_for_run(4)
+    assert [tile["caption"] for tile in tiles] == [f"seed {s}" for s in sorted(r.json["seed"] for r in dieyuyun_emulator.requests)]
 
-    playground.choose("size", "832×1216")
-    playground.choose("backend", "dieyuyun")
-    playground.expect("#scheduler").to_be_hidden()
+
+def test_a_run_clears_the_previous_status_at_once(playground, dieyuyun_emulator):
+    playground.fill("prompt", "first")
+    playground.generate(expect_images=1)
+    assert playground.status().startswith("✅")
+    dieyuyun_emulator.latency = 2
+    playground.page.click("#generate-btn")
+    playground.page.wait_for_function("() => document.querySelector('#status').innerText.includes('⏳')")
+    assert "✅" not in playground.status()
+    playground.wait_for_run(1)
+
+
+def test_two_quick_clicks_are_one_paid_run(playground, dieyuyun_emulator):
+    dieyuyun_emulator.latency = 1
+    playground.fill("prompt", "one run only")
+    playground.fill("n", "2")
+    playground.page.dblclick("#generate-btn")
+    playground.page.click("#generate-btn")
+    playground.wait_for_run(2)
+    time.sleep(0.5)
+    assert len(dieyuyun_emulator.requests) == 2  # two images, once
+
+
+def test_stop_is_a_normal_act_not_an_error(playground, dieyuyun_emulator):
+    dieyuyun_emulator.latency = 0.2
+    dieyuyun_emulator.fault("slow", seconds=30, times=2)
+    playground.fill("prompt", "stopped halfway")
+    playground.fill("n", "4")
+    playground.page.click("#generate-btn")
+    playground.page.wait_for_function(
+        "() => document.querySelectorAll('#gallery button.thumbnail-item img, #gallery .grid-container img').length === 2"
+    )
+    playground.page.click("#stop-btn")
+    tiles = playground.wait_for_run(4)
+    assert "Stopped — 2 of 4 images kept" in playground.status() and playground.status().startswith("⏹")
+    assert playground.error_toasts() == [] and not playground.page.locator("#gallery .error").count()
+    assert sum("not made" in t["caption"] or "Stopped" in t["caption"] for t in tiles) == 2
+    playground.search_history("stopped halfway", expect_entries=1)
+    caption = playground.history_tiles()[0]
+    assert "stopped" in caption and "✗" not in caption and "failed" not in caption
+
+
+def test_a_failed_image_leaves_a_placeholder_naming_its_seed_and_reason(playground, dieyuyun_emulator):
+    dieyuyun_emulator.fault("content_policy")
+    playground.fill("prompt", "one of three refused")
+    playground.fill("n", "3")
+    playground.fill("seed", "500")
+    playground.page.click("#generate-btn")
+    tiles = playground.wait_for_run(3)
+    failed = [tile for tile in tiles if tile["caption"].startswith("✗")]
+    assert len(failed) == 1 and re.search(r"seed 50[012]", failed[0]["caption"])
+    failed_seed = re.search(r"seed (\d+)", failed[0]["caption"]).group(1)
+    status = playground.status()
+    assert status.startswith("⚠️") and "2 of 3" in status and f"seed {failed_seed}" in status
+    assert playground.error_toasts() == []
+
+
+def test_a_bad_value_is_named_before_any_call_and_the_gallery_stays(playground, dieyuyun_emulator):
+    playground.fill("prompt", "kept")
+    before = playground.generate(expect_images=1)
+    dieyuyun_emulator.reset()
+    playground.fill("prompt", "   ")
+    playground.page.click("#generate-btn")
+    playground.page.wait_for_function("() => document.querySelector('#status').innerText.includes('⚠')")
+    assert "prompt" in playground.status() and dieyuyun_emulator.requests == []
+    assert playground.gallery_images() == before
+
+
+# -- seeds -------------------------------------------------------------------------------------------
+
+
+def test_reuse_seed_after_a_random_run_gives_its_seed_and_keeps_the_count(playground, dieyuyun_emulator):
+    playground.fill("prompt", "a random seed, reused")
+    playground.fill("n", "3")
+    playground.fill("seed", "-1")
+    playground.generate(expect_images=3)
+    first_seed = dieyuyun_emulator.requests[0].json["seed"]
+    base = min(request.json["seed"] for request in dieyuyun_emulator.requests)
+    playground.page.click("#reuse-seed")
+    playground.expect("#seed input").to_have_value(str(base))
+    assert playground.value("n") == "3" and first_seed >= base
+    playground.page.locator("#gallery button.thumbnail-item").nth(2).click()  # the third image
+    playground.page.click("#reuse-seed")
+    playground.expect("#seed input").to_have_value(str(base + 2))
+    assert playground.value("n") == "3"
+    playground.page.click("#random-seed")
+    playground.expect("#seed input").to_have_value("-1")
+
+
+# -- one size control, readable sampler names -----------------------------------------------------------
+
+
+def test_fixed_sizes_are_ratio_choices_and_ranges_add_a_custom_size(playground, segmind_emulator):
+    labels = options(playground, "size")
+    assert "1:1 · 1024×1024" in labels and "3:4 · 768×1024" in labels and not playground.page.locator("#width").is_visible()
+    playground.choose("backend", "Segmind")
     playground.wait_until_idle()
-    form = shown(playground)
-    assert (form["steps"], form["guidance"], form["size"]) == ("20", "7.5", "1024x1024")
-    assert form["output-format"] is form["output-quality"] is form["width"] is None
-    playground.expect("#form-note").to_contain_text("size 832x1216 → 1024x1024")
+    playground.choose("size", "Custom")
+    playground.page.locator("#width").wait_for(state="visible")
+    playground.fill("width", "640")
+    playground.fill("height", "832")
+    playground.fill("prompt", "a custom size")
+    playground.generate(expect_images=1)
+    sent = segmind_emulator.requests[-1].json
+    assert (sent["width"], sent["height"]) == (640, 832)
 
 
-# 3. History restores every control, 4. Re-run is pixel-identical ---------------------------------
-
-SEGMIND_VALUES = {
-    "prompt": "a lighthouse on a cliff at dusk, oil painting",
-    "negative-prompt": "fog, people",
-    "size": "896x1152",
-    "n": "2",
-    "seed": "1234",
-    "steps": "12",
-    "guidance": "4.5",
-    "scheduler": "UniPCMultistepScheduler",
-    "output-format": "jpg",
-    "output-quality": "90",
-}
-
-
-def change_the_form(page: PlaygroundPage) -> None:
-    page.choose("backend", "dieyuyun")
-    page.expect("#scheduler").to_be_hidden()  # dieyuyun has no scheduler
-    page.fill("prompt", "something else entirely")
-    page.fill("negative-prompt", "")
-    for elem_id, value in (("seed", "7"), ("steps", "40"), ("guidance", "9"), ("n", "1")):
-        page.fill(elem_id, value)
-    form = shown(page)
-    assert form["backend"] == "dieyuyun (Kolors)" and form["size"] == "1024x1024" and form["scheduler"] is None
+def test_samplers_show_a1111_names_and_send_the_providers_value(playground, segmind_emulator):
+    playground.choose("backend", "Segmind")
+    playground.wait_until_idle()
+    playground.open_advanced()
+    playground.page.locator("#scheduler input").click()
+    listbox = playground.page.locator("ul[role=listbox]")
+    names = [name.replace("✓", "").strip() for name in listbox.locator("li[role=option]").all_inner_texts()]
+    assert names == ["Euler", "Euler a", "DPM++ 2M", "DPM++ SDE Karras", "UniPC", "DEIS"]
+    listbox.locator("li[role=option]", has_text="DPM++ SDE Karras").click()
+    listbox.wait_for(state="detached")
+    playground.fill("prompt", "readable samplers")
+    playground.generate(expect_images=1)
+    assert segmind_emulator.requests[-1].json["scheduler"] == "DPMSolverMultistepScheduler_SDE_karras"
+    playground.page.locator("#info-accordion button").first.click()
+    info = playground.page.locator("#generation-info textarea").input_value()
+    assert "Sampler: DPM++ SDE Karras" in info and "DPMSolverMultistepScheduler" not in info
 
 
-def test_clicking_a_history_entry_restores_every_control(playground, segmind_emulator):
-    set_segmind_form(playground, SEGMIND_VALUES)
+# -- looking never destroys --------------------------------------------------------------------------
+
+
+def test_generation_info_is_readable_with_the_raw_json_behind_a_toggle(playground):
+    playground.fill("prompt", "info please")
+    playground.fill("seed", "77")
+    playground.generate(expect_images=1)
+    playground.page.locator("#info-accordion button").first.click()
+    info = playground.page.locator("#generation-info textarea").input_value()
+    assert "info please" in info and "Seed: 77" in info and "{" not in info
+    assert not playground.page.locator("#generation-json").is_visible()
+    playground.page.locator("#raw-json button").first.click()
+    playground.expect("#generation-json").to_contain_text("generation_id")
+
+
+def test_downloads_are_originals_with_readable_names(playground, browser_app):
+    playground.fill("prompt", "named downloads")
+    playground.fill("seed", "42")
+    playground.fill("n", "2")
     playground.generate(expect_images=2)
-    expected = {"backend": "Segmind (Kolors)", **SEGMIND_VALUES, "width": "896", "height": "1152"}
-    assert shown(playground) == expected
-    sent = segmind_emulator.requests[0].json
-    assert (sent["width"], sent["height"], sent["steps"], sent["cfg"], sent["scheduler"], sent["output_format"],
-            sent["output_quality"], sent["negative_prompt"]) == (896, 1152, 12, 4.5, "UniPCMultistepScheduler", "jpg",
-                                                                 90, "fog, people")
+    with playground.page.expect_download() as caught:
+        playground.page.click("#download-image")
+    download = caught.value
+    assert DOWNLOAD_NAME.match(download.suggested_filename) and "seed42." in download.suggested_filename
+    data = Path(download.path()).read_bytes()
+    restored = read_image_parameters(data)
+    assert restored.prompt == "named downloads" and restored.seed == 42
+    stored = {path.read_bytes() for path in (browser_app.data_dir / "images").iterdir()}
+    assert data in stored  # the stored original, byte for byte
+    with playground.page.expect_download() as caught:
+        playground.page.click("#download-all")
+    assert re.match(r"^kolors-\d{8}-\d{4}-seed42-43\.zip$", caught.value.suggested_filename)
+    import zipfile
 
-    change_the_form(playground)
-    playground.search_history(SEGMIND_VALUES["prompt"], expect_entries=1)
-    playground.open_history_entry(0, prompt=SEGMIND_VALUES["prompt"])
-
-    playground.expect("#scheduler input").to_be_visible()
-    assert shown(playground) == expected
-    playground.expect("#history-details").to_contain_text("seeds 1234, 1235")
-
-
-def test_rerun_from_history_gives_pixel_identical_images(playground, segmind_emulator):
-    values = {**SEGMIND_VALUES, "prompt": "a paper boat on a puddle, macro photo", "n": "1", "seed": "2024"}
-    set_segmind_form(playground, values)
-    (first,) = playground.generate(expect_images=1)
-    change_the_form(playground)
-    playground.search_history(values["prompt"], expect_entries=1)
-    playground.open_history_entry(0, prompt=values["prompt"])
-    before = [first["src"]]
-
-    playground.page.click("#history-rerun")
-
-    (again,) = playground.wait_for_new_gallery(before, 1)
-    assert again["caption"] == first["caption"] == "seed 2024"
-    original, rerun = playground.download(first["src"]), playground.download(again["src"])
-    assert pixels(original)[0] == (896, 1152)
-    assert pixels(original) == pixels(rerun)
-    requests = [request.json for request in segmind_emulator.requests]
-    assert len(requests) == 2 and requests[0] == requests[1]
-    playground.expect("#history-page-info").to_contain_text("2 entries")  # the re-run is an entry of its own
+    with zipfile.ZipFile(caught.value.path()) as archive:
+        names = archive.namelist()
+        assert len(names) == 2 and all(DOWNLOAD_NAME.match(name) for name in names)
+        assert {archive.read(name) for name in names} <= stored
 
 
-# 5. Restart -------------------------------------------------------------------------------------
+def test_the_page_shows_light_previews_not_the_originals(playground, browser_app):
+    playground.fill("prompt", "light previews")
+    tiles = playground.generate(expect_images=1)
+    shown = playground.download(tiles[0]["src"])
+    assert Image.open(io.BytesIO(shown)).format == "WEBP"
+    original = max((browser_app.data_dir / "images").iterdir(), key=lambda p: p.stat().st_mtime).read_bytes()
+    assert len(shown) < len(original)
+
+
+# -- restoring, explicitly -------------------------------------------------------------------------------
+
+
+def test_an_image_dropped_on_the_prompt_shows_its_settings_and_restores_after_confirmation(playground, browser_app):
+    playground.choose("backend", "Segmind")
+    playground.wait_until_idle()
+    playground.fill("prompt", "the image to drop")
+    playground.fill("seed", "1234")
+    playground.fill("n", "2")
+    playground.generate(expect_images=2)
+    with playground.page.expect_download() as caught:
+        playground.page.click("#download-image")
+    dropped = Path(caught.value.path())
+    named = dropped.with_name(caught.value.suggested_filename)
+    dropped.rename(named)
+    playground.choose("backend", "dieyuyun")
+    playground.fill("prompt", "what I was typing")
+    playground.drop_file("#prompt textarea", named, "image/webp")
+    playground.page.locator("#dropped-parameters").wait_for(state="visible")
+    playground.expect("#dropped-parameters textarea").to_have_value(re.compile("the image to drop"))
+    assert prompt_text(playground) == "what I was typing"  # looking changed nothing yet
+    playground.page.click("#use-dropped")
+    playground.expect("#prompt textarea").to_have_value("the image to drop")
+    assert playground.value("seed") == "1234" and playground.value("backend").startswith("Segmind")
+    assert playground.page.locator("#form-undo").is_visible()
+    playground.page.click("#form-undo")
+    playground.expect("#prompt textarea").to_have_value("what I was typing")
+
+
+def test_an_a1111_png_restores_through_the_upload_button(playground, tmp_path):
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", "a castle on a hill\nNegative prompt: fog\nSteps: 33, Sampler: Euler a, "
+                                "CFG scale: 6.5, Seed: 987, Size: 768x1024, Model: sdxl")
+    path = tmp_path / "a1111.png"
+    Image.new("RGB", (32, 32)).save(path, pnginfo=info)
+    playground.page.locator("#tools-row input[type=file]").set_input_files(str(path))
+    playground.page.locator("#dropped-parameters").wait_for(state="visible")
+    playground.page.click("#use-dropped")
+    playground.expect("#prompt textarea").to_have_value("a castle on a hill")
+    assert (playground.value("seed"), size_of(playground.value("size"))) == ("987", "768x1024")
+    playground.open_advanced()
+    assert playground.value("steps") == "33" and playground.value("negative-prompt") == "fog"
+
+
+def test_copy_link_copies_every_field_and_says_so(browser, browser_app):
+    with open_page(browser, browser_app, permissions=("clipboard-read", "clipboard-write")) as page:
+        page.fill("prompt", "一只橘猫 & a cat")
+        page.fill("n", "3")
+        page.fill("seed", "123")
+        page.page.click("#copy-link")
+        page.expect("#copy-note").to_contain_text("Link copied")
+        link = page.page.evaluate("navigator.clipboard.readText()")
+        query = {k: v[0] for k, v in parse_qs(urlparse(link).query).items()}
+        assert query["prompt"] == "一只橘猫 & a cat" and query["n"] == "3" and query["seed"] == "123"
+        assert not page.page.locator("#share-payload").is_visible()
+    with open_page(browser, browser_app, query="?" + urlparse(link).query) as page:
+        page.expect("#prompt textarea").to_have_value("一只橘猫 & a cat")
+        assert page.value("n") == "3" and page.value("seed") == "123"
+        page.expect("#form-note").to_contain_text("Filled in from the link")
+
+
+# -- remembered and reachable -----------------------------------------------------------------------------
+
+
+def stored(page: PlaygroundPage, key: str) -> str | None:
+    return page.page.evaluate("key => localStorage.getItem(key)", key)
+
+
+def test_the_advanced_section_is_remembered(browser, browser_app):
+    key = "kolors_playground_advanced_open"
+    with open_page(browser, browser_app) as page:
+        assert not page.page.locator("#steps").is_visible()
+        before = stored(page, key)
+        page.open_advanced()
+        page.page.wait_for_function("([key, before]) => localStorage.getItem(key) !== before", arg=[key, before])
+        page.page.reload()
+        page.wait_until_loaded()
+        page.page.locator("#steps").wait_for(state="visible")
+        opened = stored(page, key)
+        page.page.locator("#advanced button").first.click()
+        page.page.wait_for_function("([key, before]) => localStorage.getItem(key) !== before", arg=[key, opened])
+        page.page.reload()
+        page.wait_until_loaded()
+        page.page.wait_for_timeout(500)
+        assert not page.page.locator("#steps").is_visible()
+
+
+def test_settings_are_reachable_from_the_top(playground):
+    assert in_view(playground, "#settings-btn")
+    playground.page.click("#settings-btn")
+    playground.page.locator("#key-segmind").wait_for(state="visible")
+    assert playground.selected_tab() == "settings"
 
 
 def test_the_history_survives_a_restart(playground, browser_app):
-    prompt = "a tram crossing a bridge in the rain"
-    playground.fill("prompt", prompt)
-    playground.fill("seed", "99")
+    playground.fill("prompt", "a lighthouse that survives restarts")
     playground.generate(expect_images=1)
-    playground.search_history(prompt, expect_entries=1)
-    old_url = browser_app.url
-
     browser_app.restart()
-
-    assert browser_app.url != old_url  # a new process on a new port, the same data dir
     playground.open()
-    playground.search_history(prompt, expect_entries=1)
-    playground.expect("#history-gallery .caption-label").to_contain_text([f"{prompt} · dieyuyun (Kolors) · seed 99"])
-    playground.open_history_entry(0, prompt=prompt)
-    assert (playground.value("prompt"), playground.value("seed")) == (prompt, "99")
+    playground.search_history("lighthouse that survives", expect_entries=1)
 
 
-# 6. Dropping a PNG ------------------------------------------------------------------------------
-
-
-def drop_png(page: PlaygroundPage, path: Path) -> None:
-    page.page.get_by_text("Drop an image (PNG, JPEG, WebP) to restore its settings").first.click()  # open the accordion
-    page.page.set_input_files("#png-drop input[type=file]", str(path))
-
-
-def test_dropping_one_of_our_pngs_restores_every_control(playground, browser_app):
-    values = {
-        "prompt": "a glass teapot with blooming tea", "negative-prompt": "watermark", "size": "1152x896", "n": "1",
-        "seed": "31337", "steps": "18", "guidance": "3.5", "scheduler": "DPMSolverMultistepScheduler",
-        "output-format": "png", "output-quality": "70",
-    }
-    set_segmind_form(playground, values)
+def test_the_page_has_no_script_errors(playground):
+    playground.fill("prompt", "no errors")
     playground.generate(expect_images=1)
-    saved = [
-        path for path in (browser_app.data_dir / "images").glob("*.png")
-        if read_image_parameters(path.read_bytes()).prompt == values["prompt"]
-    ]
-    assert len(saved) == 1
-
-    playground.open()  # a fresh form, on the default backend
-    assert playground.value("backend") == "dieyuyun (Kolors)"
-    drop_png(playground, saved[0])
-
-    playground.expect("#form-note").to_contain_text("Restored from")
-    playground.expect("#scheduler input").to_be_visible()
-    assert shown(playground) == {"backend": "Segmind (Kolors)", **values, "width": "1152", "height": "896"}
-
-
-def test_dropping_an_a1111_png_fills_the_form(playground, tmp_path):
-    info = PngImagePlugin.PngInfo()
-    info.add_text(
-        "parameters",
-        "a castle on a hill, morning light\nNegative prompt: people, text\n"
-        "Steps: 33, Sampler: Euler a, CFG scale: 5.5, Seed: 4242, Size: 1024x768, Model: Kolors",
-    )
-    path = tmp_path / "from-a1111.png"
-    Image.new("RGB", (64, 48), "teal").save(path, pnginfo=info)
-
-    drop_png(playground, path)
-
-    playground.expect("#form-note").to_contain_text("Restored from a1111 metadata")
-    form = shown(playground)
-    assert {k: form[k] for k in ("prompt", "negative-prompt", "seed", "steps", "guidance", "size")} == {
-        "prompt": "a castle on a hill, morning light", "negative-prompt": "people, text", "seed": "4242",
-        "steps": "33", "guidance": "5.5", "size": "1024x768",
-    }
-
-
-# 7. Share links ---------------------------------------------------------------------------------
-
-
-def test_a_share_link_prefills_the_form_and_copy_link_makes_one(playground):
-    params = {
-        "prompt": "水墨山水,远山与小舟", "negative_prompt": "低质量", "seed": "123", "steps": "30", "guidance": "4.5",
-        "backend": "segmind", "size": "768x1024",
-    }
-    playground.open("?" + urlencode(params))
-
-    playground.expect("#form-note").to_contain_text("Filled in from the link")
-    form = shown(playground)
-    assert {k: form[k] for k in ("backend", "prompt", "negative-prompt", "seed", "steps", "guidance", "size")} == {
-        "backend": "Segmind (Kolors)", "prompt": params["prompt"], "negative-prompt": params["negative_prompt"],
-        "seed": "123", "steps": "30", "guidance": "4.5", "size": "768x1024",
-    }
-    assert form["output-quality"] == "80"  # Segmind's default, not the hidden slider's placeholder
-
-    playground.page.click("#copy-link")
-    playground.expect("#share-link textarea").to_have_value(re.compile(r"^http://.*\?.*prompt="))
-    link = urlsplit(playground.page.input_value("#share-link textarea"))
-    assert f"{link.scheme}://{link.netloc}{link.path}" == playground.app.url
-    assert {k: v[0] for k, v in parse_qs(link.query).items()} == params
-
-
-# 8. Chinese -------------------------------------------------------------------------------------
-
-
-def test_the_chinese_page_renders(browser, browser_app):
-    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 1400})
-    try:
-        page = PlaygroundPage(context.new_page(), browser_app)
-        page.open()
-        page.expect("#prompt [data-testid=block-info]").to_have_text("提示词")
-        page.expect("#negative-prompt [data-testid=block-info]").to_have_text("负面提示词")
-        page.expect("#generate-btn").to_have_text("生成")
-        page.expect("#stop-btn").to_have_text("停止")
-        page.expect("#title").to_contain_text("可图 Kolors 游乐场")
-        assert "Negative prompt" not in page.page.inner_text("body")
-    finally:
-        context.close()
-
-
-# Stop -------------------------------------------------------------------------------------------
-
-
-def test_stop_ends_the_job_and_keeps_the_finished_images(playground, dieyuyun_emulator):
-    # dieyuyun's four calls run at once, so added latency would finish them together; instead three
-    # of them are slow and one answers at once, and Stop comes after that one is in.
-    dieyuyun_emulator.fault("slow", seconds=6, times=3)
-    prompt = "a slow boat on a wide river"
-    playground.fill("prompt", prompt)
-    playground.fill("n", "4")
-    playground.fill("seed", "500")
-    playground.page.click("#generate-btn")
-    playground.expect("#gallery").to_contain_text("1/4 images")
-
-    playground.page.click("#stop-btn")
-
-    playground.expect("#status").to_contain_text("1 image in", timeout=4000)  # well before the slow ones
-    playground.expect("#status").to_contain_text("stopped early")
-    (image,) = playground.gallery_images()
-    assert image["caption"] in {f"seed {seed}" for seed in range(500, 504)}
-    assert len(dieyuyun_emulator.requests) == 4
-    playground.search_history(prompt, expect_entries=1)
-    playground.open_history_entry(0, prompt=prompt)
-    playground.expect("#history-details").to_contain_text("stopped")
-
-
-# 9. Screenshot ----------------------------------------------------------------------------------
-
-
-def test_screenshot_of_the_main_page(playground):
-    playground.fill("prompt", "一只橘猫坐在窗台上看雨,水彩")
-    playground.fill("negative-prompt", "模糊, 低质量")
-    playground.fill("n", "2")
-    playground.fill("seed", "42")
-    playground.generate(expect_images=2)
-    playground.expect("#history-gallery img").not_to_have_count(0)
-    playground.page.locator("#gallery img").last.evaluate("img => img.decode()")
-
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    playground.page.screenshot(path=str(SCREENSHOT), full_page=True)
-
-    with Image.open(SCREENSHOT) as shot:
-        assert shot.format == "PNG" and shot.width == 1280 and shot.height > 1400
+    playground.open_tab("history")
+    playground.open_tab("compare")
+    playground.open_tab("settings")
+    assert playground.page_errors == []

@@ -60,7 +60,7 @@ def test_a_2x2_grid_in_the_browser_opens_its_cells_and_fills_the_ab_slider(playg
     prompt = f"grid {uuid.uuid4().hex[:6]}"
     playground.fill("prompt", prompt)
     playground.fill("seed", "500")
-    page.get_by_role("tab", name="Compare").click()
+    playground.open_tab("compare")
     page.locator("#x-values textarea").fill("2")
     page.locator("#y-type input").click()
     page.locator("ul[role=listbox] li[role=option]", has_text="Guidance").first.click()

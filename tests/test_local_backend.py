@@ -239,20 +239,33 @@ def test_the_first_load_is_reported_before_the_steps(backend: LocalBackend) -> N
     LOADER.unload()
     seen: list[StepProgress] = []
     generate(backend, replace(REQUEST, steps=2), progress=seen.append)
-    assert "Loading the Kolors weights" in seen[0].phase and seen[1:] == [StepProgress(1, 2), StepProgress(2, 2)]
+    assert "Loading the Kolors weights" in seen[0].phase and counts(seen[1:]) == [(1, 2), (2, 2)]
     seen.clear()
     generate(backend, replace(REQUEST, steps=2), progress=seen.append)
     assert all(not step.phase for step in seen)  # loaded once, not again
+
+
+def counts(seen: list[StepProgress]) -> list[tuple[int, int]]:
+    return [(step.done, step.total) for step in seen]
 
 
 def test_progress_is_reported_once_per_step(backend: LocalBackend) -> None:
     seen: list[StepProgress] = []
     generate(backend, replace(REQUEST, steps=4), progress=seen.append)
     seen = [step for step in seen if not step.phase]  # a first load reports itself too
-    assert seen == [StepProgress(done, 4) for done in range(1, 5)]
+    assert counts(seen) == [(done, 4) for done in range(1, 5)]
     seen.clear()
     generate(backend, replace(REQUEST, steps=2, n=2), progress=seen.append)
-    assert seen == [StepProgress(done, 4) for done in range(1, 5)]
+    assert counts(seen) == [(done, 4) for done in range(1, 5)]
+
+
+def test_a_live_preview_comes_every_few_steps(backend: LocalBackend) -> None:
+    seen: list[StepProgress] = []
+    generate(backend, replace(REQUEST, steps=8), progress=seen.append)
+    previews = [step for step in seen if step.preview is not None]
+    assert [step.done for step in previews] == [2, 4, 6]  # four per image, the last being the image itself
+    picture = previews[-1].preview
+    assert picture.mode == "RGB" and picture.size[0] < REQUEST.width and len(set(picture.getdata())) > 1
 
 
 def test_stop_interrupts_between_steps(backend: LocalBackend) -> None:

@@ -67,7 +67,7 @@ def build_app(
         visitor_state = (
             gr.BrowserState("", storage_key="kolors_playground_visitor", secret=browser_secret) if hosted else None
         )
-        advanced_open = gr.BrowserState(False, storage_key=REMEMBER_ADVANCED, secret="kolors-playground-ui")
+        advanced_state = gr.BrowserState("closed", storage_key=REMEMBER_ADVANCED, secret="kolors-playground-ui")
         with gr.Row(elem_id="header", equal_height=True):
             gr.Markdown(f"## {i18n('title')}", elem_id="title")
             settings_button = gr.Button(i18n("settings_button"), size="sm", scale=0, min_width=120, elem_id="settings-btn")
@@ -85,7 +85,7 @@ def build_app(
             build_compare_tab(playground, context, tab, history, api, confirm_above=confirm_above)
         for button in (settings_button, tab.settings_link):
             button.click(show_settings, outputs=tabs, api_visibility="private", queue=False)
-        _remember_advanced(demo, tab.form.advanced, advanced_open)
+        _remember_advanced(demo, tab.form.advanced, advanced_state)
         context.wire_load(demo, visitor_state=visitor_state)
     demo.queue(default_concurrency_limit=4, max_size=queue_size)
     return demo
@@ -100,9 +100,10 @@ def show_generate() -> gr.Tabs:
 
 
 def _remember_advanced(demo: gr.Blocks, accordion: gr.Accordion, remembered: gr.BrowserState) -> None:
-    accordion.expand(lambda: True, outputs=remembered, api_visibility="private", queue=False)
-    accordion.collapse(lambda: False, outputs=remembered, api_visibility="private", queue=False)
-    demo.load(lambda is_open: gr.Accordion(open=bool(is_open)), inputs=remembered, outputs=accordion,
+    """The browser keeps whether Advanced was open ("open" / "closed") and the page opens it so."""
+    accordion.expand(lambda: "open", outputs=remembered, api_visibility="private", queue=False)
+    accordion.collapse(lambda: "closed", outputs=remembered, api_visibility="private", queue=False)
+    demo.load(lambda state: gr.Accordion(open=state == "open"), inputs=remembered, outputs=accordion,
               api_visibility="private", queue=False)
 
 

@@ -111,11 +111,12 @@ class FormControls:
         return [getattr(self, f.name) for f in fields(self) if f.name not in skip]
 
 
-def backend_choices(entries, lang: str | None = None) -> list[tuple[str, str]]:
+def backend_choices(entries, lang: str | None = None, *, keys: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    """(label, id) per backend; one that cannot run says so, unless the visitor pasted its key."""
     choices = []
     for entry in entries:
         label = entry.backend.label
-        if not entry.availability.available:
+        if not entry.availability.available and not (keys or {}).get(entry.id):
             label = f"{label} — {tr('unavailable', lang or 'en')}"
         choices.append((label, entry.id))
     return choices

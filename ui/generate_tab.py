@@ -439,6 +439,11 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
         updates = apply_settings(form.values_from(data), fields, "note_from_link", lang)
         return {**updates, form_backup: None, form.undo: gr.update(visible=False)}
 
+    def backend_labels(request: gr.Request):
+        """The backend list as this visitor sees it: a backend whose key they pasted is available to them."""
+        session = context.session(request)
+        return gr.update(choices=backend_choices(registry.entries(), session.language, keys=session.keys))
+
     def backend_notice(request: gr.Request):
         session = context.session(request)
         keys = session.keys
@@ -483,6 +488,7 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
     context.on_load(prefill_from_link, inputs={form_backup, *values_in}, outputs=settings_outputs)
     context.on_load(backend_notice, outputs=[no_backend_row, backend_status])
     context.on_keys_change(backend_notice, outputs=[no_backend_row, backend_status])
+    context.on_keys_change(backend_labels, outputs=form.backend)
     return GenerateTab(
         form=form, generate_button=generate_button, gallery=gallery, status=status, previous_backend=previous_backend,
         form_backup=form_backup, generate_event=generate_event, apply_settings=apply_settings,

@@ -24,6 +24,9 @@ from .streaming import PagePictures
 __all__ = ["PAGE_SIZE", "HistoryTab", "build_history_tab"]
 
 PAGE_SIZE = 24
+SCROLL_TO_ENTRY = """() => {
+  if (window.innerWidth < 900) document.querySelector('#entry-column')?.scrollIntoView({behavior: 'smooth'});
+}"""
 UNDO_DELETE_S = 8.0
 """How long a deleted entry can be brought back before it is deleted for good."""
 
@@ -49,46 +52,53 @@ def build_history_tab(
     gr.set_static_paths([pictures.root])
     blank = _blank_thumb(pictures)
 
-    with gr.Row(equal_height=True, elem_id="history-filters"):
-        search = gr.Textbox(label=i18n("history_search"), scale=3, min_width=200, elem_id="history-search")
-        backend_filter = gr.Dropdown(
-            choices=[(tr("outcome_all", "en"), "")] + [(e.backend.label, e.id) for e in playground.registry.entries()],
-            value="", label=i18n("history_backend"), scale=2, min_width=150, elem_id="history-backend",
-        )
-        outcome_filter = gr.Dropdown(
-            choices=outcome_filter_choices("en"), value="", label=i18n("history_outcome"), scale=1, min_width=130,
-            elem_id="history-outcome",
-        )
-        starred_only = gr.Checkbox(label=i18n("history_starred"), scale=1, min_width=120, elem_id="history-starred")
-        refresh_button = gr.Button(i18n("refresh"), scale=0, min_width=100, size="sm", elem_id="history-refresh")
-    page_info = gr.Markdown(elem_id="history-page-info")
-    gallery = gr.Gallery(
-        label=i18n("history_gallery"), columns=6, height=440, object_fit="cover", allow_preview=False, fit_columns=False,
-        elem_id="history-gallery", interactive=False, buttons=[],
-    )
-    with gr.Row():
-        newer = gr.Button(i18n("newer"), size="sm", elem_id="history-newer")
-        older = gr.Button(i18n("older"), size="sm", elem_id="history-older")
-    with gr.Row(visible=False, elem_id="deleted-row", equal_height=True) as deleted_row:
-        deleted_note = gr.Markdown(elem_id="deleted-note")
-        undo_delete = gr.Button(i18n("undo"), size="sm", scale=0, min_width=80, elem_id="undo-delete")
-    with gr.Group(visible=False, elem_id="entry-view") as entry_view:
-        entry_title = gr.Markdown(elem_id="entry-title")
-        entry_gallery = gr.Gallery(
-            label=i18n("entry_images"), columns=2, height="auto", object_fit="contain", fit_columns=False,
-            elem_id="entry-gallery", interactive=False, buttons=["fullscreen"], allow_preview=True, format="webp",
-        )
-        entry_parameters = gr.Textbox(
-            label=i18n("entry_parameters"), lines=4, max_lines=20, interactive=False, buttons=["copy"],
-            elem_id="entry-parameters",
-        )
-        with gr.Row(elem_id="entry-actions"):
-            use_settings = gr.Button(i18n("use_settings"), variant="primary", size="sm", elem_id="history-use")
-            rerun = gr.Button(i18n("rerun"), size="sm", elem_id="history-rerun")
-            download_all = gr.DownloadButton(i18n("download_all"), size="sm", elem_id="history-download")
-            ab_button = gr.Button(i18n("send_ab"), size="sm", elem_id="history-ab")
-            star = gr.Button(i18n("star"), size="sm", elem_id="history-star")
-            delete = gr.Button(i18n("delete"), variant="stop", size="sm", elem_id="history-delete")
+    with gr.Row(equal_height=False, elem_id="history-layout"):
+        with gr.Column(scale=5, min_width=320, elem_id="history-list"):
+            with gr.Row(equal_height=True, elem_id="history-filters"):
+                search = gr.Textbox(label=i18n("history_search"), scale=3, min_width=180, elem_id="history-search")
+                backend_filter = gr.Dropdown(
+                    choices=[(tr("outcome_all", "en"), "")] + [(e.backend.label, e.id) for e in playground.registry.entries()],
+                    value="", label=i18n("history_backend"), scale=2, min_width=140, elem_id="history-backend",
+                )
+            with gr.Row(equal_height=True, elem_id="history-filters-2"):
+                outcome_filter = gr.Dropdown(
+                    choices=outcome_filter_choices("en"), value="", label=i18n("history_outcome"), scale=2,
+                    min_width=140, elem_id="history-outcome",
+                )
+                starred_only = gr.Checkbox(label=i18n("history_starred"), scale=1, min_width=110,
+                                           elem_id="history-starred")
+                refresh_button = gr.Button(i18n("refresh"), scale=0, min_width=90, size="sm", elem_id="history-refresh")
+            page_info = gr.Markdown(elem_id="history-page-info")
+            with gr.Row(visible=False, elem_id="deleted-row", equal_height=True) as deleted_row:
+                deleted_note = gr.Markdown(elem_id="deleted-note")
+                undo_delete = gr.Button(i18n("undo"), size="sm", scale=0, min_width=80, elem_id="undo-delete")
+            gallery = gr.Gallery(
+                label=i18n("history_gallery"), columns=4, height=520, object_fit="cover", allow_preview=False,
+                fit_columns=False, elem_id="history-gallery", interactive=False, buttons=[],
+            )
+            with gr.Row():
+                newer = gr.Button(i18n("newer"), size="sm", elem_id="history-newer")
+                older = gr.Button(i18n("older"), size="sm", elem_id="history-older")
+        with gr.Column(scale=6, min_width=320, elem_id="entry-column"):
+            entry_empty = gr.Markdown(i18n("entry_pick"), elem_id="entry-empty")
+            with gr.Column(visible=False, elem_id="entry-view") as entry_view:
+                entry_title = gr.Markdown(elem_id="entry-title")
+                entry_gallery = gr.Gallery(
+                    label=i18n("entry_images"), columns=2, height="auto", object_fit="contain", fit_columns=False,
+                    elem_id="entry-gallery", interactive=False, buttons=["fullscreen"], allow_preview=True,
+                    format="webp",
+                )
+                with gr.Row(elem_id="entry-actions"):
+                    use_settings = gr.Button(i18n("use_settings"), variant="primary", size="sm", elem_id="history-use")
+                    rerun = gr.Button(i18n("rerun"), size="sm", elem_id="history-rerun")
+                    download_all = gr.DownloadButton(i18n("download_all"), size="sm", elem_id="history-download")
+                    ab_button = gr.Button(i18n("send_ab"), size="sm", elem_id="history-ab")
+                    star = gr.Button(i18n("star"), size="sm", elem_id="history-star")
+                    delete = gr.Button(i18n("delete"), variant="stop", size="sm", elem_id="history-delete")
+                entry_parameters = gr.Textbox(
+                    label=i18n("entry_parameters"), lines=4, max_lines=20, interactive=False, buttons=["copy"],
+                    elem_id="entry-parameters",
+                )
     page_ids = gr.State([])
     cursors = gr.State([None])  # cursor of each page visited; the last one is the current page
     selected_id = gr.State(None)
@@ -151,7 +161,7 @@ def build_history_tab(
         session = context.session(request)
         entry = store.get(entry_id, visitor=session.visitor) if entry_id else None
         if entry is None:
-            return {entry_view: gr.update(visible=False), selected_id: None}
+            return {entry_view: gr.update(visible=False), entry_empty: gr.update(visible=True), selected_id: None}
         lang = session.language
         images = [(str(_preview(image)), tr("caption_seed", lang, seed=image.seed)) for image in entry.images]
         for failure in entry.failures:
@@ -163,6 +173,7 @@ def build_history_tab(
             entry_parameters_text(entry, entry.request.seed) + (f"\n\n{entry.error}" if entry.error else ""))
         return {
             entry_view: gr.update(visible=True),
+            entry_empty: gr.update(visible=False),
             entry_title: _title(entry, lang),
             entry_gallery: gr.update(value=images, selected_index=None),
             entry_parameters: parameters,
@@ -199,6 +210,7 @@ def build_history_tab(
             return gr.skip()
         return {
             pending_delete: entry_id, selected_id: None, entry_view: gr.update(visible=False),
+            entry_empty: gr.update(visible=True),
             deleted_row: gr.update(visible=True), deleted_note: "🗑 " + tr("deleted_note", session.language),
             delete_timer: gr.Timer(active=True),
         }
@@ -215,7 +227,7 @@ def build_history_tab(
 
     filters = [search, backend_filter, outcome_filter, starred_only]
     page_outputs = [gallery, page_ids, page_info, older, newer, cursors]
-    entry_outputs = [entry_view, entry_title, entry_gallery, entry_parameters, download_all, star, selected_id]
+    entry_outputs = [entry_view, entry_empty, entry_title, entry_gallery, entry_parameters, download_all, star, selected_id]
     values_in = set(generate.form.value_inputs())
 
     gr.on(
@@ -229,13 +241,14 @@ def build_history_tab(
     reload_after(generate.generate_event)
     older.click(go_older, inputs=[*filters, cursors, pending_delete], outputs=page_outputs, api_visibility="private")
     newer.click(go_newer, inputs=[*filters, cursors, pending_delete], outputs=page_outputs, api_visibility="private")
-    gallery.select(open_entry, inputs=page_ids, outputs=entry_outputs, api_visibility="private")
+    gallery.select(open_entry, inputs=page_ids, outputs=entry_outputs, api_visibility="private").then(
+        None, js=SCROLL_TO_ENTRY, api_visibility="private")
     star.click(toggle_star, inputs=selected_id, outputs=star, api_visibility="private").then(
         show, inputs=[*filters, cursors, pending_delete], outputs=page_outputs, api_visibility="private"
     )
     delete.click(
         delete_entry, inputs=[selected_id, pending_delete],
-        outputs=[pending_delete, selected_id, entry_view, deleted_row, deleted_note, delete_timer],
+        outputs=[pending_delete, selected_id, entry_view, entry_empty, deleted_row, deleted_note, delete_timer],
         api_visibility="private",
     ).then(show, inputs=[*filters, cursors, pending_delete], outputs=page_outputs, api_visibility="private")
     delete_timer.tick(finish_delete, inputs=pending_delete, outputs=[pending_delete, deleted_row, delete_timer],

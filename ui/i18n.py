@@ -125,6 +125,8 @@ CATALOG: dict[str, tuple[str, str]] = {
     "outcome_failed": ("failed", "失败"),
     "outcome_stopped": ("stopped", "已停止"),
     "entry_images": ("Images of this generation", "本次生成的图像"),
+    "entry_pick": ("Pick an entry on the left to see all its images and settings. Looking changes nothing.",
+                   "在左侧选择一条记录,查看它的全部图像和参数。查看不会改动任何东西。"),
     "entry_parameters": ("Parameters (A1111 format)", "参数(A1111 格式)"),
     "rerun": ("▶ Re-run", "▶ 重新生成"),
     "star": ("☆ Star", "☆ 收藏"),

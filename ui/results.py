@@ -119,18 +119,16 @@ def entry_parameters_text(entry: HistoryEntry, seed: int | None) -> str:
 def entry_caption(entry: HistoryEntry, lang: str) -> str:
     """One history tile's caption: star, image count, outcome when not ok, prompt, seed, time."""
     req = entry.request
-    marks = []
-    if entry.starred:
-        marks.append("★")
     count = len(entry.images)
-    marks.append(tr("history_images", lang, count=count) if count != 1 else tr("history_one_image", lang))
-    if entry.outcome != "ok":
-        marks.append(tr(f"outcome_{entry.outcome}", lang))
+    head = ("★ " if entry.starred else "") + (
+        tr("history_images", lang, count=count) if count != 1 else tr("history_one_image", lang)
+    )
+    outcome = tr(f"outcome_{entry.outcome}", lang) if entry.outcome != "ok" else ""
     prompt = req.prompt if len(req.prompt) <= 40 else req.prompt[:39] + "…"
     when = time.strftime("%m-%d %H:%M", time.localtime(entry.created_at))
     seed = tr("history_seed", lang, seed=req.seed) if req.seed is not None else ""
     sampler = f" · {scheduler_label(req.scheduler)}" if req.scheduler else ""
-    return " · ".join(filter(None, [" ".join(marks), prompt, seed + sampler, when]))
+    return " · ".join(filter(None, [head, outcome, prompt, seed + sampler, when]))
 
 
 def failure_tile(failure: ImageFailure, lang: str, *, size: tuple[int, int] = (TILE_SIZE, TILE_SIZE)) -> Any:
