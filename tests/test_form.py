@@ -99,3 +99,12 @@ def test_one_size_control_per_backend():
     assert size_from_control(CUSTOM_SIZE, 640.0, 832) == "640x832"
     assert size_from_control("1024x1024", 640, 832) == "1024x1024"
     validate_request({"prompt": "p", "size": size_from_control(CUSTOM_SIZE, 640.0, 832.0)}, SEGMIND)
+
+
+def test_options_a_backend_lacks_are_dropped_not_refused():
+    page = {"prompt": "p", "scheduler": "EulerDiscreteScheduler", "output_format": "webp", "output_quality": 0}
+    from ui.form import without_unsupported
+
+    assert without_unsupported(page, DIEYUYUN) == {"prompt": "p", "scheduler": None, "output_format": None,
+                                                  "output_quality": None}
+    assert without_unsupported(page, SEGMIND) == page

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
+from gradio.events import Dependency
 
 from backends.compare import (
     AXIS_KINDS,
@@ -35,7 +36,7 @@ __all__ = ["build_compare_tab"]
 @dataclass(frozen=True)
 class CompareTab:
     gallery: gr.Gallery
-    event: Any
+    event: Dependency
 
 
 def axis_help(x_kind: str | None, y_kind: str | None) -> str:

@@ -28,6 +28,7 @@ __all__ = [
     "size_control",
     "size_from_control",
     "size_label",
+    "without_unsupported",
 ]
 
 FIELDS = (
@@ -114,6 +115,18 @@ def size_from_control(choice: str | None, width: Any, height: Any) -> str:
 
 def _whole(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def without_unsupported(values: Mapping[str, Any], caps: Capabilities | None) -> dict[str, Any]:
+    """``values`` with the options ``caps`` lacks set to None. The page always sends its hidden scheduler,
+    format and quality controls; for a backend without those settings they are placeholders, not
+    choices, so they are dropped rather than refused (an API caller's explicit value is refused by the
+    validator, which names the field)."""
+    if caps is None:
+        return dict(values)
+    lacks = {"scheduler": not caps.schedulers, "output_format": not caps.output_formats,
+             "output_quality": caps.output_quality is None}
+    return {key: (None if lacks.get(key) else value) for key, value in values.items()}
 
 
 def defaults_for(backend_id: str, caps: Capabilities) -> FormValues:

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio.components import Component
+from gradio.events import Dependency
 
 from backends.errors import PlaygroundError
 from backends.history import HistoryEntry, read_image_parameters
@@ -26,7 +28,7 @@ from backends.playground import Playground
 from backends.runner import JobProgress
 from backends.schedulers import match_scheduler
 
-from .form import FormValues, adapt_to_backend, defaults_for, form_from_query, share_query
+from .form import FormValues, adapt_to_backend, defaults_for, form_from_query, share_query, without_unsupported
 from .form_controls import FormControls, backend_choices, build_form_controls, build_prompt, form_updates
 from .i18n import i18n, message_of, tr
 from .results import RunView, failure_tile, gallery_caption, info_text, outcome_line, progress_line
@@ -71,11 +73,11 @@ class GenerateTab:
     status: gr.Markdown
     previous_backend: gr.State
     form_backup: gr.State
-    generate_event: Any
-    apply_settings: Callable[..., dict]
-    """(current FormValues, fields, note key, language) -> updates of :attr:`settings_outputs`."""
-    settings_outputs: list[Any]
-    drop_hidden: Callable[[dict, str], dict]
+    generate_event: Dependency
+    apply_settings: Callable[[FormValues, dict[str, Any], str, str], dict[Component, Any]]
+    """(current form, fields, note key, language) -> updates of :attr:`settings_outputs`."""
+    settings_outputs: list[Component]
+    drop_hidden: Callable[[dict[str, Any], object], dict[str, Any]]
     settings_link: gr.Button
     """"Open Settings", shown with the no-key message; the page wires it to the Settings tab."""
 
@@ -181,15 +183,9 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
 
     # --- plain helpers ----------------------------------------------------------------------------
 
-    def without_options_the_backend_lacks(values: dict, backend_id: str) -> dict:
-        # The page always sends the hidden scheduler/format/quality controls; they mean nothing to a
-        # backend without those settings, so they are dropped rather than refused.
-        if backend_id not in registry:
-            return values
-        caps = registry.get(backend_id).capabilities
-        lacks = {"scheduler": not caps.schedulers, "output_format": not caps.output_formats,
-                 "output_quality": caps.output_quality is None}
-        return {k: (None if lacks.get(k) else v) for k, v in values.items()}
+    def without_options_the_backend_lacks(values: dict, backend_id: object) -> dict:
+        caps = registry.get(backend_id).capabilities if backend_id in registry else None
+        return without_unsupported(values, caps)
 
     def without_placeholders(values: FormValues, backend_id: str) -> FormValues:
         return FormValues(**without_options_the_backend_lacks(values.__dict__, backend_id))
@@ -198,7 +194,7 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
         caps = registry.get(backend_id).capabilities
         return {**form_updates(form, values, caps, notes=notes, lang=lang), previous_backend: backend_id}
 
-    def apply_settings(values: FormValues, fields: dict[str, Any], note_key: str, lang: str) -> dict:
+    def apply_settings(values: FormValues, fields: dict[str, Any], note_key: str, lang: str) -> dict[Component, Any]:
         """Fill the form with ``fields`` (explicitly asked for), keeping the form as it was for one Undo."""
         current = without_placeholders(values, values.backend)
         backend_id = fields.get("backend") if fields.get("backend") in registry else current.backend

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio.events import Dependency
 
 from backends.history import HistoryEntry
 from backends.history.downloads import DownloadFolder
@@ -38,7 +39,7 @@ class HistoryTab:
     """The entry open in the entry view."""
     ab_button: gr.Button
     """"Send the open entry to A/B", wired by the Compare tab."""
-    reload_after: Callable[[Any], None]
+    reload_after: Callable[[Dependency], None]
     """(event) -> chains a reload of the first page after ``event``."""
 
 
