@@ -128,6 +128,7 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
         scheduler: str | None = None,
         output_format: str | None = None,
         output_quality: float | None = None,
+        download: bool = False,
         request: gr.Request = None,  # type: ignore[assignment]
         progress: gr.Progress = gr.Progress(),
     ):
@@ -149,7 +150,7 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
             outcome = await playground.generate(
                 backend, {k: v for k, v in values.items() if v is not None}, visitor=session.visitor,
                 quota_keys=session.quota_keys if context.hosted else (), api_key=session.api_key_for(backend),
-                progress=report, cancel=token,
+                progress=report, cancel=token, download=download,
             )
         except PlaygroundError as exc:
             raise gr.Error(str(exc), duration=None, print_exception=False) from None
