@@ -148,6 +148,24 @@ def test_detection_runs_once_and_off_the_event_loop() -> None:
     assert probed_in[0] == "kolors-device-probe" != threading.main_thread().name
 
 
+@pytest.mark.local
+@pytest.mark.slow
+def test_the_real_probe_asks_torch_in_a_child_process() -> None:
+    import torch
+
+    from backends.providers.local.device import probe_device, total_ram
+
+    found = probe_device(None)
+    expected = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+    assert found.kind == expected
+    if found.runs_on_cpu:
+        assert found.total_bytes == total_ram() and found.describe().startswith("CPU, ")
+    else:
+        assert found.total_bytes and found.name
+    with pytest.raises(BackendUnavailable, match=r"KOLORS_DEVICE=cuda:99 but torch .* sees no such device"):
+        probe_device("cuda:99")
+
+
 def test_a_missing_device_is_a_problem_not_a_label(installed: None) -> None:
     def no_such_gpu(requested: str | None, zero_gpu: bool) -> DeviceInfo:
         raise BackendUnavailable("KOLORS_DEVICE=cuda:3 but torch sees no such device here.")
@@ -403,6 +421,16 @@ def test_an_unreachable_hub_gives_the_documented_size(installed: None, online: N
         backend.check_weights()
     assert asked.value.size_source == "documented" and "16.6 GB (Kolors' published size" in str(asked.value)
     backend.allowing_download().check_weights()  # consent given: nothing to refuse up front
+
+
+@pytest.mark.local
+def test_consent_does_not_help_without_disk_space(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("backends.providers.local.weights._free_disk", lambda path: 1000)
+    backend = LocalBackend(LocalSettings(model=REPO_ID, device="cpu"), environment=environment(LAPTOP_CPU, hub=hub))
+    for asking in (backend, backend.allowing_download()):
+        with pytest.raises(BackendUnavailable, match=r"only 0\.0 MB of disk is free there") as refused:
+            asking.check_weights()
+        assert not isinstance(refused.value, DownloadRequired)
 
 
 # -- start-up ------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from ...base import (
     Readiness,
     StepProgress,
 )
-from ...errors import BackendUnavailable, GenerationCancelled
+from ...errors import BackendUnavailable, DownloadRequired, GenerationCancelled
 from ...schedulers import SAMPLERS
 from .device import DEVICES, DeviceDetection, DeviceInfo
 from .memory import FreeMemoryProbe, check_memory, estimate_footprint, measure_free_memory
@@ -246,19 +246,21 @@ class LocalBackend:
     def check_weights(self) -> None:
         """Raise :class:`~backends.errors.DownloadRequired` (the size, where it goes, how to confirm) when the
         first generation would have to download, and this backend was not allowed to; BackendUnavailable when
-        no download could help (offline, no disk space). Blocking: waits for the device, asks the Hub for the size.
+        no download could help (offline, not enough disk), consent or not. Blocking: waits for the device, and
+        asks the Hub for the size while the weights are missing.
         """
         if LOADER.is_loaded(self.settings) or self.settings.model_folder is not None:
             return
         hub = self.environment.hub
         if cached_snapshot(self.settings.model, hub) is not None:
             return
-        if self.download_allowed and not hub.offline:
-            return
         device = self._device()
-        raise download_required(
+        refusal = download_required(
             plan_download(self.settings.model, variant=variant_for(device.dtype), hub=hub), offline=hub.offline
         )
+        if self.download_allowed and isinstance(refusal, DownloadRequired):
+            return  # consent given, and the download can happen (online, enough disk)
+        raise refusal
 
     def load(self, progress: ProgressCallback | None = None) -> None:
         """Load the pipeline now (blocking, minutes for the real weights) rather than on the first call,

@@ -149,7 +149,9 @@ class DeviceDetection:
 # -- the probe ------------------------------------------------------------------------------------
 
 _PROBE_SCRIPT = r"""
-import json, sys
+import json, os, sys
+if hasattr(os, "nice"):
+    os.nice(10)  # the page is starting at the same time: let it have the CPU first
 import torch
 
 kind, _, index = sys.argv[1].partition(":")
