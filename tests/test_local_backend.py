@@ -426,9 +426,11 @@ def test_on_zero_gpu_the_gpu_function_is_declared_when_the_app_starts(tmp_path: 
 
 def test_fp16_weights_are_asked_for_only_where_they_exist(tiny_model_dir: Path, tmp_path: Path) -> None:
     assert not local_pipeline._offers_fp16_variant(tiny_model_dir)
+    assert local_pipeline._offers_full_precision(tiny_model_dir)
     (tmp_path / "unet").mkdir()
     (tmp_path / "unet" / "diffusion_pytorch_model.fp16.safetensors").write_bytes(b"")
     assert local_pipeline._offers_fp16_variant(tmp_path)
+    assert not local_pipeline._offers_full_precision(tmp_path)  # the CPU loads these fp16 files as float32
 
 
 def test_out_of_memory_while_loading_says_to_offload(

@@ -257,7 +257,9 @@ def load_pipeline(
         phase = f"Loading the Kolors weights from {settings.model} (first use only)"
         warning = verdict.warning()
         progress(StepProgress(0, 0, phase=f"{phase}. {warning}" if warning else phase))
-    variant = "fp16" if dtype == torch.float16 and _offers_fp16_variant(folder) else None
+    # float16 weights on a GPU; on the CPU too when they are all the folder has (they load as float32).
+    fp16 = _offers_fp16_variant(folder)
+    variant = "fp16" if fp16 and (dtype == torch.float16 or not _offers_full_precision(folder)) else None
     where = device.torch_device
     logger.info(
         "Loading Kolors from %s onto %s (%s%s); the first load takes a while.",
@@ -331,6 +333,12 @@ def _mps_available(torch: Any) -> bool:
 def _offers_fp16_variant(folder: Path) -> bool:
     """Kolors' Hub repo ships ``*.fp16.*`` weights (the GPU download takes only those); a folder may not."""
     return any(".fp16." in p.name or ".fp16-" in p.name for p in folder.rglob("*fp16*"))
+
+
+def _offers_full_precision(folder: Path) -> bool:
+    return any(
+        p.suffix in (".safetensors", ".bin") and ".fp16" not in p.name for p in folder.glob("*/*") if p.is_file()
+    )
 
 
 def _from_pretrained(pipeline_class: Any, source: str, *, dtype: Any, variant: str | None) -> Any:
