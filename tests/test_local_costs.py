@@ -333,6 +333,7 @@ def test_files_for_the_gpu_and_for_the_cpu() -> None:
 
 @pytest.mark.local
 def test_an_uncached_model_asks_before_downloading(hub: Hub, fake_hub: FakeHub, tiny_model_dir: Path, tmp_path: Path) -> None:
+    LOADER.unload()  # a pipeline loaded by an earlier test would need no weights
     backend = small(LocalBackend(LocalSettings(model=REPO_ID, device="cpu"), environment=environment(LAPTOP_CPU, hub=hub)))
     playground = Playground(registry=Registry([backend]), history=HistoryStore(tmp_path / "data"))
 
@@ -425,6 +426,7 @@ def test_an_unreachable_hub_gives_the_documented_size(installed: None, online: N
 
 @pytest.mark.local
 def test_consent_does_not_help_without_disk_space(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
+    LOADER.unload()  # a loaded pipeline needs no weights from disk
     monkeypatch.setattr("backends.providers.local.weights._free_disk", lambda path: 1000)
     backend = LocalBackend(LocalSettings(model=REPO_ID, device="cpu"), environment=environment(LAPTOP_CPU, hub=hub))
     for asking in (backend, backend.allowing_download()):
