@@ -15,6 +15,10 @@ On ZeroGPU (Hugging Face Spaces) the denoising runs in a function wrapped with `
 pipeline is loaded outside it, in the main process, as ZeroGPU requires. There the call happens in another
 process, so per-step progress and Stop during denoising are not available.
 
+Loading never downloads: a Hub id is loaded from its complete snapshot in the local cache, and one that is
+not there raises DownloadRequired (:mod:`.weights` downloads, with consent). Before anything is loaded, the
+memory the pipeline needs is checked against the memory that is free (:mod:`.memory`).
+
 torch and diffusers are imported inside functions only: importing this module costs nothing.
 """
 
@@ -44,6 +48,7 @@ from .device import DEVICES, DeviceInfo
 from .memory import FreeMemoryProbe, check_memory, estimate_footprint, measure_free_memory
 from .schedulers import SCHEDULER_NAMES, build_scheduler, spec_for
 from .settings import DEFAULT_MODEL, ENV_CPU_OFFLOAD, ENV_DEVICE, ENV_MODEL, ENV_VAE_TILING, LocalSettings
+from .sizes import human_size
 from .weights import Hub, cached_snapshot, download_required, missing_parts, plan_download, variant_for
 
 if TYPE_CHECKING:
@@ -225,12 +230,6 @@ def load_pipeline(
     # 3. Device and precision: float16 on a GPU, float32 on the CPU.
     if device is None:
         device = DEVICES.result(settings.device, zero_gpu=settings.zero_gpu)
-    if device.runs_on_cpu and settings.device is None:
-        logger.warning(
-            "No GPU found (neither CUDA nor Apple MPS): Kolors will run on the CPU in float32; the real "
-            "weights need about 40 GB of memory and minutes per image. Set %s to choose a device.",
-            ENV_DEVICE,
-        )
     dtype = torch.float32 if device.runs_on_cpu else torch.float16
     dtype_name = str(dtype).removeprefix("torch.")
 
@@ -244,8 +243,15 @@ def load_pipeline(
             f"with the diffusers layout (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/), "
             f"or to a Hub id such as {DEFAULT_MODEL}."
         )
+    footprint = estimate_footprint(folder, dtype_name)
+    if device.runs_on_cpu and settings.device is None:
+        logger.warning(
+            "No GPU found (neither CUDA nor Apple MPS): Kolors will run on the CPU in float32, which needs "
+            "about %s of memory and minutes per image. Set %s to choose a device.",
+            human_size(footprint.total_bytes), ENV_DEVICE,
+        )
     verdict = check_memory(
-        estimate_footprint(folder, dtype_name),
+        footprint,
         device,
         (free_memory or measure_free_memory)(device),
         cpu_offload=settings.cpu_offload and not device.runs_on_cpu,
@@ -270,7 +276,7 @@ def load_pipeline(
     )
     started = time.perf_counter()
 
-    # 4. Weights, then placement.
+    # 5. Weights, then placement.
     try:
         pipe = _from_pretrained(KolorsPipeline, str(folder), dtype=dtype, variant=variant)
         if settings.cpu_offload and not device.runs_on_cpu:
@@ -294,7 +300,7 @@ def load_pipeline(
             f"scheduler/), or to a Hub id that can be downloaded here, such as {DEFAULT_MODEL}."
         ) from exc
 
-    # 5. Options and quiet progress bars (progress goes through the step callback).
+    # 6. Options and quiet progress bars (progress goes through the step callback).
     if settings.vae_tiling:
         pipe.vae.enable_tiling()
     pipe.set_progress_bar_config(disable=True)
