@@ -33,6 +33,7 @@ __all__ = [
     "FreeMemory",
     "FreeMemoryProbe",
     "MemoryCheck",
+    "MemoryVerdict",
     "check_memory",
     "estimate_footprint",
     "measure_free_memory",
