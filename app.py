@@ -64,6 +64,13 @@ def browser_secret(settings: PlaygroundSettings, data_dir: Path) -> str:
         return secret
 
 
+def start_local_model(playground: Playground) -> None:
+    """In the background: find the local backend's device, and with KOLORS_PRELOAD=1 download and load it."""
+    from backends.providers.local import start_local_backends
+
+    start_local_backends(playground.registry)
+
+
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="kolors-playground",
@@ -86,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigurationError as exc:
         print(f"Kolors Playground cannot start: {exc}", file=sys.stderr)
         return 2
+    start_local_model(playground)
     available = [b.id for b in playground.registry.available()]
     log.info("backends available: %s", ", ".join(available) or "none (set a key; see README)")
     demo.launch(

@@ -4,6 +4,8 @@
     ├── InvalidRequest              the request breaks a backend's limits; ``problems`` lists each field
     ├── ConfigurationError          the playground's own configuration is wrong (env vars, TOML file)
     ├── BackendUnavailable          the backend cannot run here (missing key, missing optional packages)
+    │   ├── NotEnoughMemory         the local model would not fit in the memory that is free
+    │   └── DownloadRequired        the local model's weights must be downloaded first; asks for consent
     ├── ProviderError               the provider was reached, or tried, and the generation failed
     │   ├── AuthenticationFailed    401/403: the key is wrong or lacks access
     │   ├── InsufficientCredits     the account cannot pay for the request (Segmind's 406, HTTP 402)
@@ -30,11 +32,13 @@ __all__ = [
     "BackendUnavailable",
     "BadProviderResponse",
     "ConfigurationError",
+    "DownloadRequired",
     "FieldProblem",
     "GenerationCancelled",
     "ImageDownloadFailed",
     "InsufficientCredits",
     "InvalidRequest",
+    "NotEnoughMemory",
     "PlaygroundError",
     "ProviderError",
     "ProviderServerError",
@@ -94,6 +98,32 @@ class ConfigurationError(PlaygroundError):
 
 class BackendUnavailable(PlaygroundError):
     """The backend is known but cannot run here; the message says what to set or install."""
+
+
+class NotEnoughMemory(BackendUnavailable):
+    """Loading the local model was refused before it started: it needs more memory than is free.
+
+    ``needed_bytes`` and ``free_bytes`` are the two figures the message names.
+    """
+
+    def __init__(self, message: str, *, needed_bytes: int, free_bytes: int) -> None:
+        super().__init__(message)
+        self.needed_bytes = needed_bytes
+        self.free_bytes = free_bytes
+
+
+class DownloadRequired(BackendUnavailable):
+    """The local model's weights are not on this machine; nothing is downloaded without consent.
+
+    ``size_bytes`` is what the download would fetch (``size_source`` says whether the Hub said so or it is
+    Kolors' documented figure), ``destination`` the folder it would go to. The message says how to confirm.
+    """
+
+    def __init__(self, message: str, *, size_bytes: int, destination: str, size_source: str) -> None:
+        super().__init__(message)
+        self.size_bytes = size_bytes
+        self.destination = destination
+        self.size_source = size_source
 
 
 class ProviderError(PlaygroundError):

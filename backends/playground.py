@@ -75,15 +75,20 @@ class Playground:
         progress: ProgressHandler | None = None,
         cancel: CancelToken | None = None,
         on_image: ImageHandler | None = None,
+        download: bool = False,
     ) -> GenerationOutcome:
         """Validate, check the quota, run and save.
 
         Raises :class:`InvalidRequest`, :class:`BackendUnavailable` or :class:`QuotaExceeded` before any
         work; provider failures are saved as failed entries and come back inside the outcome.
         ``quota_keys`` name the visitor for the hourly quota (its id, its address); a visitor's own
-        ``api_key`` spends its own credits and is not counted.
+        ``api_key`` spends its own credits and is not counted. A backend whose weights are not on this
+        machine raises :class:`~backends.errors.DownloadRequired` (size, destination) unless ``download``
+        is True, the caller's consent; then the download runs first, reported through ``progress``, and
+        Stop cancels it.
         """
         backend, request = self.prepare(backend_id, values, api_key=api_key)
+        backend = await self._with_weights(backend, download=download)
         request = self.runner.with_seed(request, backend)
         reservation = self._reserve(quota_keys or (visitor,), request.n, own_key=bool(api_key))
         try:
@@ -99,6 +104,16 @@ class Playground:
             self.history.save, result, visitor=visitor, error=error, defer_thumbnails=True
         )
         return GenerationOutcome(result, entry)
+
+    async def _with_weights(self, backend: Backend, *, download: bool) -> Backend:
+        """The backend to run: allowed to download where the caller consented; otherwise one whose weights
+        would need a download is refused here, before quota, runner or history are touched."""
+        if download and hasattr(backend, "allowing_download"):
+            backend = backend.allowing_download()
+        check_weights = getattr(backend, "check_weights", None)
+        if check_weights is not None:
+            await asyncio.to_thread(check_weights)  # may wait for the device probe and ask the Hub for a size
+        return backend
 
     def _reserve(self, keys: tuple[str, ...], count: int, *, own_key: bool) -> Reservation:
         if self.quota is None or own_key:

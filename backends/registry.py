@@ -23,7 +23,7 @@ from .providers.segmind import segmind_from_settings
 from .providers.siliconflow import siliconflow_from_settings
 from .settings import PlaygroundSettings
 
-__all__ = ["ENTRY_POINT_GROUP", "RegisteredBackend", "Registry", "build_registry"]
+__all__ = ["ENTRY_POINT_GROUP", "RegisteredBackend", "Registry", "build_registry", "cpu_only_notice", "default_backend_id"]
 
 ENTRY_POINT_GROUP = "kolors_playground.backends"
 
@@ -79,6 +79,43 @@ class Registry:
             raise InvalidRequest(
                 [FieldProblem("backend", backend_id, f"one of {', '.join(self._backends) or '(none configured)'}")]
             ) from None
+
+
+def default_backend_id(registry: Registry) -> str | None:
+    """The backend the page selects on load: the first available one, except that a backend which would run
+    on this machine's CPU (minutes per image, tens of GB of memory) is never chosen while any other is
+    available. Until a local backend knows its device it counts as CPU-bound here. None when none is available.
+    """
+    available = registry.available()
+    preferred = [backend for backend in available if _runs_on_cpu(backend) is False]
+    return (preferred or available)[0].id if available else None
+
+
+def cpu_only_notice(registry: Registry) -> str:
+    """What the page says when the only available backends would run on the CPU ("" otherwise): what they
+    cost, and what to set for a hosted backend instead."""
+    available = registry.available()
+    if not available or not all(_runs_on_cpu(backend) is True for backend in available):
+        return ""
+    costs = "; ".join(
+        f"{backend.label}: {backend.cpu_cost()}" if hasattr(backend, "cpu_cost") else backend.label
+        for backend in available
+    )
+    return (
+        f"Only Kolors on this machine's CPU is available, and that is slow and heavy ({costs}). For a hosted "
+        f"backend, set one of DIEYUYUN_API_KEY, "
+        f"SEGMIND_API_KEY or SILICONFLOW_API_KEY (or declare your own server with PLAYGROUND_BACKENDS) and "
+        f"restart; or run on a GPU with KOLORS_DEVICE=cuda."
+    )
+
+
+def _runs_on_cpu(backend: Backend) -> bool | None:
+    """True or False where the backend says (local ones do, once they know their device); None while it
+    cannot tell yet; False for a backend that never runs here (hosted ones)."""
+    runs_on_cpu = getattr(backend, "runs_on_cpu", None)
+    if runs_on_cpu is None:
+        return False
+    return runs_on_cpu()
 
 
 def build_registry(

@@ -128,6 +128,9 @@ class PlaygroundSettings(BaseSettings):
     kolors_gpu_duration: int = _var(
         "KOLORS_GPU_DURATION", "a whole number of seconds from 1 to 3600", 60, ge=1, le=3600,
     )
+    kolors_preload: bool = _var(
+        "KOLORS_PRELOAD", "1 to download (if needed) and load the local model when the app starts, or 0", False,
+    )
     spaces_zero_gpu: bool = _var("SPACES_ZERO_GPU", "set by Hugging Face Spaces on ZeroGPU hardware", False)
 
     _variables: dict[str, str] = PrivateAttr(default_factory=dict)

@@ -63,6 +63,16 @@ def make_backend(provider: str, emulator, *, key: str | None = None, **overrides
     raise ValueError(provider)
 
 
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory):
+    """The tiny random Kolors pipeline of tests/tiny_kolors.py, saved once per session (a diffusers folder)."""
+    for name in ("torch", "diffusers", "transformers", "sentencepiece"):
+        pytest.importorskip(name)
+    from tests.tiny_kolors import build_tiny_kolors
+
+    return build_tiny_kolors(tmp_path_factory.mktemp("tiny-kolors"))
+
+
 @pytest.fixture(params=["dieyuyun", "segmind", "siliconflow", "openai"])
 def provider(request):
     return request.param

@@ -26,7 +26,10 @@ from backends.providers.local import (
     CAPABILITIES,
     LOADER,
     SCHEDULER_NAMES,
+    DeviceDetection,
+    DeviceInfo,
     LocalBackend,
+    LocalEnvironment,
     LocalSettings,
     OutOfMemory,
 )
@@ -60,17 +63,6 @@ REQUEST = GenerationRequest(
 def _needs_extras() -> None:
     for name in ("torch", "diffusers", "transformers", "sentencepiece"):
         pytest.importorskip(name)
-
-
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    _needs_extras()
-    try:
-        from tests.tiny_kolors import build_tiny_kolors
-    except ModuleNotFoundError:  # pytest put tests/ itself on sys.path
-        from tiny_kolors import build_tiny_kolors
-
-    return build_tiny_kolors(tmp_path_factory.mktemp("tiny-kolors"))
 
 
 @pytest.fixture
@@ -357,7 +349,7 @@ def test_out_of_memory_becomes_a_clear_error(backend: LocalBackend, monkeypatch:
         generate(backend, replace(REQUEST, width=2048, height=2048))
     message = str(caught.value)
     assert "2048x2048" in message and "KOLORS_CPU_OFFLOAD=1" in message and "KOLORS_VAE_TILING=1" in message
-    assert caught.value.provider == LocalBackend.label
+    assert caught.value.provider == local_pipeline.PROVIDER
 
 
 def test_a_folder_that_fails_to_load_is_reported(tmp_path: Path) -> None:
@@ -381,11 +373,8 @@ def test_cpu_fallback_is_logged_and_vae_tiling_applied(
     tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     _needs_extras()
-    import torch
-
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
-    backend = LocalBackend(LocalSettings(model=str(tiny_model_dir), vae_tiling=True))
+    no_gpu = LocalEnvironment(devices=DeviceDetection.fixed(DeviceInfo("cpu", total_bytes=16 * 2**30)))
+    backend = LocalBackend(LocalSettings(model=str(tiny_model_dir), vae_tiling=True), environment=no_gpu)
     with caplog.at_level(logging.INFO, logger="backends.providers.local"):
         output = generate(backend)
     assert output.info["device"] == "cpu" and "load_s" in output.info
@@ -449,11 +438,12 @@ def test_on_zero_gpu_the_gpu_function_is_declared_when_the_app_starts(tmp_path: 
 
 
 def test_fp16_weights_are_asked_for_only_where_they_exist(tiny_model_dir: Path, tmp_path: Path) -> None:
-    assert local_pipeline._offers_fp16_variant(LocalSettings())  # the Hub repo ships them
-    assert not local_pipeline._offers_fp16_variant(LocalSettings(model=str(tiny_model_dir)))
+    assert not local_pipeline._offers_fp16_variant(tiny_model_dir)
+    assert local_pipeline._offers_full_precision(tiny_model_dir)
     (tmp_path / "unet").mkdir()
     (tmp_path / "unet" / "diffusion_pytorch_model.fp16.safetensors").write_bytes(b"")
-    assert local_pipeline._offers_fp16_variant(LocalSettings(model=str(tmp_path)))
+    assert local_pipeline._offers_fp16_variant(tmp_path)
+    assert not local_pipeline._offers_full_precision(tmp_path)  # the CPU loads these fp16 files as float32
 
 
 def test_out_of_memory_while_loading_says_to_offload(

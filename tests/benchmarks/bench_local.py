@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             scheduler=args.scheduler,
             output_format="png",
         )
-        backend = LocalBackend(LocalSettings(model=model, device=device))
+        backend = LocalBackend(LocalSettings(model=model, device=device)).allowing_download()  # as the direct load does
         direct = _load_direct(model, device, dtype)
         direct.scheduler = build_scheduler(args.scheduler, direct.scheduler.config)
 

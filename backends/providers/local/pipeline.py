@@ -15,6 +15,10 @@ On ZeroGPU (Hugging Face Spaces) the denoising runs in a function wrapped with `
 pipeline is loaded outside it, in the main process, as ZeroGPU requires. There the call happens in another
 process, so per-step progress and Stop during denoising are not available.
 
+Loading never downloads: a Hub id is loaded from its complete snapshot in the local cache, and one that is
+not there raises DownloadRequired (:mod:`.weights` downloads, with consent). Before anything is loaded, the
+memory the pipeline needs is checked against the memory that is free (:mod:`.memory`).
+
 torch and diffusers are imported inside functions only: importing this module costs nothing.
 """
 
@@ -27,6 +31,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ...base import GenerationRequest, StepProgress
@@ -39,8 +44,12 @@ from ...errors import (
     ProviderError,
     RequestRejected,
 )
+from .device import DEVICES, DeviceInfo
+from .memory import FreeMemoryProbe, check_memory, estimate_footprint, measure_free_memory
 from .schedulers import SCHEDULER_NAMES, build_scheduler, spec_for
 from .settings import DEFAULT_MODEL, ENV_CPU_OFFLOAD, ENV_DEVICE, ENV_MODEL, ENV_VAE_TILING, LocalSettings
+from .sizes import human_size
+from .weights import Hub, cached_snapshot, download_required, missing_parts, plan_download, variant_for
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -56,6 +65,7 @@ __all__ = [
     "prepare_zero_gpu",
     "render",
     "render_on_device",
+    "weights_folder",
 ]
 
 logger = logging.getLogger(__name__)
@@ -64,6 +74,8 @@ PROVIDER = "Kolors (local)"
 INSTALL_HINT = "Install the local extras: pip install -r requirements-local.txt"
 
 _LOCK_POLL_S = 0.1
+
+ProgressCallback = Callable[[StepProgress], None]
 
 
 class OutOfMemory(ProviderError):
@@ -106,13 +118,18 @@ class LoadedPipeline:
 
 
 class PipelineLoader:
-    """Loads the pipeline on first use and serialises every use of it. One per process: :data:`LOADER`."""
+    """Loads the pipeline on first use and serialises every use of it. One per process: :data:`LOADER`.
+
+    ``status`` says what it is doing or did last, for the page and ``--check``: "", a download or load in
+    progress ("Downloading the Kolors weights: 3.2 of 16.6 GB at 45 MB/s"), "Loaded ..." or "Not loaded: ...".
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._loaded: LoadedPipeline | None = None
         self.loads = 0
         """How many times a pipeline was loaded (for logs and tests)."""
+        self.status = ""
 
     @property
     def loaded(self) -> LoadedPipeline | None:
@@ -123,13 +140,23 @@ class PipelineLoader:
         return loaded is not None and _load_key(loaded.settings) == _load_key(settings)
 
     @contextmanager
-    def use(self, settings: LocalSettings, *, cancel: _Cancellable | None = None) -> Iterator[LoadedPipeline]:
-        """Hold the pipeline for one job, loading it first if needed. Raises GenerationCancelled on Stop."""
+    def use(
+        self,
+        settings: LocalSettings,
+        *,
+        cancel: _Cancellable | None = None,
+        load: Callable[[], LoadedPipeline] | None = None,
+    ) -> Iterator[LoadedPipeline]:
+        """Hold the pipeline for one job, loading it first if needed. Raises GenerationCancelled on Stop.
+
+        ``load`` makes the pipeline when it is not loaded yet (default: :func:`load_pipeline` of ``settings``);
+        it runs while the lock is held, so one job loads and the others wait for it.
+        """
         while not self._lock.acquire(timeout=_LOCK_POLL_S):
             if cancel is not None and cancel.cancelled:
                 raise GenerationCancelled()
         try:
-            yield self._ensure(settings)
+            yield self._ensure(settings, load or (lambda: load_pipeline(settings)))
         finally:
             self._lock.release()
 
@@ -138,13 +165,21 @@ class PipelineLoader:
         with self._lock:
             self._drop()
 
-    def _ensure(self, settings: LocalSettings) -> LoadedPipeline:
+    def _ensure(self, settings: LocalSettings, load: Callable[[], LoadedPipeline]) -> LoadedPipeline:
         loaded = self._loaded
         if self.is_loaded(settings):
             return loaded  # type: ignore[return-value]
         self._drop()
-        self._loaded = load_pipeline(settings)
+        try:
+            self._loaded = load()
+        except BaseException as exc:
+            self.status = f"Not loaded: {exc}" if str(exc) else "Not loaded."
+            raise
         self.loads += 1
+        self.status = (
+            f"Loaded from {settings.model} on {self._loaded.device} ({self._loaded.dtype}) "
+            f"in {self._loaded.load_seconds:.1f} s."
+        )
         return self._loaded
 
     def _drop(self) -> None:
@@ -166,8 +201,19 @@ def _load_key(settings: LocalSettings) -> tuple:
 # -- loading --------------------------------------------------------------------------------------
 
 
-def load_pipeline(settings: LocalSettings) -> LoadedPipeline:
-    """Load ``KolorsPipeline`` as ``settings`` say. Raises BackendUnavailable with what to fix."""
+def load_pipeline(
+    settings: LocalSettings,
+    *,
+    folder: Path | None = None,
+    device: DeviceInfo | None = None,
+    free_memory: FreeMemoryProbe | None = None,
+    progress: ProgressCallback | None = None,
+) -> LoadedPipeline:
+    """Load ``KolorsPipeline`` as ``settings`` say, from ``folder`` (default: the settings' folder, or the
+    Hub id's complete snapshot in the local cache; never a download). Raises BackendUnavailable with what to
+    fix: :class:`~backends.errors.DownloadRequired` when the weights are not here, and
+    :class:`~backends.errors.NotEnoughMemory` when they would not fit, before anything is loaded.
+    """
     # 1. Check what can be checked without torch.
     problem = settings.model_problem()
     if problem:
@@ -182,33 +228,68 @@ def load_pipeline(settings: LocalSettings) -> LoadedPipeline:
         raise BackendUnavailable(f"{INSTALL_HINT} ({exc}).") from exc
 
     # 3. Device and precision: float16 on a GPU, float32 on the CPU.
-    device = resolve_device(settings.device)
-    dtype = torch.float32 if device == "cpu" else torch.float16
-    variant = "fp16" if dtype == torch.float16 and _offers_fp16_variant(settings) else None
+    if device is None:
+        device = DEVICES.result(settings.device, zero_gpu=settings.zero_gpu)
+    dtype = torch.float32 if device.runs_on_cpu else torch.float16
     dtype_name = str(dtype).removeprefix("torch.")
+
+    # 4. The weights on disk, whole; then whether they fit in the memory that is free.
+    if folder is None:
+        folder = weights_folder(settings, variant=variant_for(dtype_name), hub=Hub())
+    incomplete = missing_parts(folder)
+    if incomplete:
+        raise BackendUnavailable(
+            f"Could not load Kolors weights from {settings.model!r}: {incomplete}. Set {ENV_MODEL} to a folder "
+            f"with the diffusers layout (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/), "
+            f"or to a Hub id such as {DEFAULT_MODEL}."
+        )
+    footprint = estimate_footprint(folder, dtype_name)
+    if device.runs_on_cpu and settings.device is None:
+        logger.warning(
+            "No GPU found (neither CUDA nor Apple MPS): Kolors will run on the CPU in float32, which needs "
+            "about %s of memory and minutes per image. Set %s to choose a device.",
+            human_size(footprint.total_bytes), ENV_DEVICE,
+        )
+    verdict = check_memory(
+        footprint,
+        device,
+        (free_memory or measure_free_memory)(device),
+        cpu_offload=settings.cpu_offload and not device.runs_on_cpu,
+    )
+    refusal = verdict.error()
+    if refusal is not None:
+        raise refusal
+    if progress is not None:
+        phase = f"Loading the Kolors weights from {settings.model} (first use only)"
+        warning = verdict.warning()
+        progress(StepProgress(0, 0, phase=f"{phase}. {warning}" if warning else phase))
+    # float16 weights on a GPU; on the CPU too when they are all the folder has (they load as float32).
+    fp16 = _offers_fp16_variant(folder)
+    variant = "fp16" if fp16 and (dtype == torch.float16 or not _offers_full_precision(folder)) else None
+    where = device.torch_device
     logger.info(
         "Loading Kolors from %s onto %s (%s%s); the first load takes a while.",
         settings.model,
-        device,
+        device.describe(),
         dtype_name,
         ", CPU offload" if settings.cpu_offload else "",
     )
     started = time.perf_counter()
 
-    # 4. Weights, then placement.
+    # 5. Weights, then placement.
     try:
-        pipe = _from_pretrained(KolorsPipeline, settings.model, dtype=dtype, variant=variant)
-        if settings.cpu_offload and device != "cpu":
-            pipe.enable_model_cpu_offload(device=device)
+        pipe = _from_pretrained(KolorsPipeline, str(folder), dtype=dtype, variant=variant)
+        if settings.cpu_offload and not device.runs_on_cpu:
+            pipe.enable_model_cpu_offload(device=where)
         else:
             if settings.cpu_offload:
                 logger.warning("%s=1 has no effect on the CPU; ignoring it.", ENV_CPU_OFFLOAD)
-            pipe.to(device)
+            pipe.to(where)
     except Exception as exc:
         if _is_out_of_memory(exc):
-            _empty_cache(device)
+            _empty_cache(where)
             raise BackendUnavailable(
-                f"Kolors does not fit in the memory of {device}. Restart with {ENV_CPU_OFFLOAD}=1 to keep "
+                f"Kolors does not fit in the memory of {where}. Restart with {ENV_CPU_OFFLOAD}=1 to keep "
                 f"each model on the CPU until it is needed, or use a larger GPU."
             ) from exc
         if isinstance(exc, ImportError):
@@ -219,7 +300,7 @@ def load_pipeline(settings: LocalSettings) -> LoadedPipeline:
             f"scheduler/), or to a Hub id that can be downloaded here, such as {DEFAULT_MODEL}."
         ) from exc
 
-    # 5. Options and quiet progress bars (progress goes through the step callback).
+    # 6. Options and quiet progress bars (progress goes through the step callback).
     if settings.vae_tiling:
         pipe.vae.enable_tiling()
     pipe.set_progress_bar_config(disable=True)
@@ -228,41 +309,26 @@ def load_pipeline(settings: LocalSettings) -> LoadedPipeline:
     return LoadedPipeline(
         settings=settings,
         pipe=pipe,
-        device=device,
+        device=where,
         dtype=dtype_name,
         scheduler_config=pipe.scheduler.config,
         load_seconds=seconds,
     )
 
 
-def resolve_device(requested: str | None) -> str:
-    """The device to run on: ``requested`` if it is there, else CUDA, then Apple MPS, then the CPU."""
-    import torch
+def weights_folder(settings: LocalSettings, *, variant: str | None, hub: Hub) -> Path:
+    """The folder to load: ``KOLORS_MODEL``'s folder, or the Hub id's complete snapshot in the local cache.
 
-    if requested:
-        kind = requested.split(":")[0]
-        present = {
-            "cpu": True,
-            "cuda": torch.cuda.is_available(),
-            "mps": _mps_available(torch),
-            "xpu": hasattr(torch, "xpu") and torch.xpu.is_available(),
-        }[kind]
-        if not present:
-            raise BackendUnavailable(
-                f"{ENV_DEVICE}={requested} but torch {torch.__version__} sees no such device here. "
-                f"Set {ENV_DEVICE}=auto, or install a torch build for that device."
-            )
-        return requested
-    if torch.cuda.is_available():
-        return "cuda"
-    if _mps_available(torch):
-        return "mps"
-    logger.warning(
-        "No GPU found (neither CUDA nor Apple MPS): Kolors will run on the CPU in float32; the real "
-        "weights need about 40 GB of memory and minutes per image. Set %s to choose a device.",
-        ENV_DEVICE,
-    )
-    return "cpu"
+    Never downloads: a Hub id that is not cached raises :class:`~backends.errors.DownloadRequired` (or
+    BackendUnavailable when no download could help), naming the size and where it would go.
+    """
+    folder = settings.model_folder
+    if folder is not None:
+        return folder
+    cached = cached_snapshot(settings.model, hub)
+    if cached is not None:
+        return cached
+    raise download_required(plan_download(settings.model, variant=variant, hub=hub), offline=hub.offline)
 
 
 def _mps_available(torch: Any) -> bool:
@@ -270,12 +336,15 @@ def _mps_available(torch: Any) -> bool:
     return bool(mps and mps.is_available())
 
 
-def _offers_fp16_variant(settings: LocalSettings) -> bool:
-    """Hub repos of Kolors ship ``*.fp16.*`` weights; a folder may or may not."""
-    folder = settings.model_folder
-    if folder is None:
-        return True
+def _offers_fp16_variant(folder: Path) -> bool:
+    """Kolors' Hub repo ships ``*.fp16.*`` weights (the GPU download takes only those); a folder may not."""
     return any(".fp16." in p.name or ".fp16-" in p.name for p in folder.rglob("*fp16*"))
+
+
+def _offers_full_precision(folder: Path) -> bool:
+    return any(
+        p.suffix in (".safetensors", ".bin") and ".fp16" not in p.name for p in folder.glob("*/*") if p.is_file()
+    )
 
 
 def _from_pretrained(pipeline_class: Any, source: str, *, dtype: Any, variant: str | None) -> Any:
@@ -308,8 +377,6 @@ def _import_spaces() -> Any:
 
 
 # -- running --------------------------------------------------------------------------------------
-
-ProgressCallback = Callable[[StepProgress], None]
 
 
 def render(

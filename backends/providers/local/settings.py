@@ -5,6 +5,8 @@
     KOLORS_CPU_OFFLOAD   ``1`` keeps each model on the CPU until it is needed (far less GPU memory, slower)
     KOLORS_VAE_TILING    ``1`` decodes large images tile by tile (less GPU memory at 1536 px and up)
     KOLORS_GPU_DURATION  seconds asked of ZeroGPU per call, i.e. per image (default 60), on HF Spaces
+    KOLORS_PRELOAD       ``1`` downloads the weights if needed and loads them when the app starts (the
+                         operator's consent to the download; otherwise the first Generate asks first)
 
 They are read and checked by :class:`backends.settings.PlaygroundSettings`. Nothing here imports torch.
 """
@@ -27,6 +29,7 @@ __all__ = [
     "ENV_DEVICE",
     "ENV_GPU_DURATION",
     "ENV_MODEL",
+    "ENV_PRELOAD",
     "ENV_VAE_TILING",
     "LocalSettings",
 ]
@@ -37,6 +40,7 @@ ENV_DEVICE = "KOLORS_DEVICE"
 ENV_CPU_OFFLOAD = "KOLORS_CPU_OFFLOAD"
 ENV_VAE_TILING = "KOLORS_VAE_TILING"
 ENV_GPU_DURATION = "KOLORS_GPU_DURATION"
+ENV_PRELOAD = "KOLORS_PRELOAD"
 
 _DEVICE = re.compile(r"^(cpu|mps|(cuda|xpu)(:\d+)?)$")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -47,7 +51,7 @@ class LocalSettings:
     """How to load and run Kolors. Equal settings share one loaded pipeline.
 
     ``device`` None means "pick one": CUDA, then Apple MPS, then the CPU (with a warning).
-    ``zero_gpu`` is set on a Hugging Face ZeroGPU Space.
+    ``zero_gpu`` is set on a Hugging Face ZeroGPU Space. ``preload``: download and load when the app starts.
     """
 
     model: str = DEFAULT_MODEL
@@ -56,6 +60,7 @@ class LocalSettings:
     vae_tiling: bool = False
     gpu_duration: int = 60
     zero_gpu: bool = False
+    preload: bool = False
 
     def __post_init__(self) -> None:
         if self.device is not None and not _DEVICE.match(self.device):
@@ -77,6 +82,7 @@ class LocalSettings:
             vae_tiling=settings.kolors_vae_tiling,
             gpu_duration=settings.kolors_gpu_duration,
             zero_gpu=settings.spaces_zero_gpu,
+            preload=settings.kolors_preload,
         )
 
     @property
