@@ -21,6 +21,7 @@ from backends.compare import plan_compare, run_grid
 from backends.compare.export import export_grid_png
 from backends.errors import GenerationCancelled, PlaygroundError
 from backends.playground import Playground, describe_failures
+from backends.registry import default_backend_id
 from backends.schedulers import scheduler_choices
 
 from .form import defaults_for, size_choices
@@ -46,8 +47,7 @@ def build_api(
 ) -> ApiEndpoints:
     registry = playground.registry
     entries = registry.entries()
-    available = [entry.id for entry in entries if entry.availability.available]
-    default_id = available[0] if available else (entries[0].id if entries else "")
+    default_id = default_backend_id(registry) or (entries[0].id if entries else "")
     caps = registry.get(default_id).capabilities
     defaults = defaults_for(default_id, caps)
     jobs = JobBoard()
@@ -75,6 +75,7 @@ def build_api(
         y_type = gr.Dropdown(value=NO_AXIS, label="Y axis (optional)", allow_custom_value=True)
         y_values = gr.Textbox(value="", label="Y values")
         confirm = gr.Checkbox(value=False, label="Yes, run this large grid")
+        download = gr.Checkbox(value=False, label="Download the local weights if they are missing")
         gallery = gr.Gallery(label="Images", format="png")
         info = gr.JSON(label="Generation info")
         grid_image = gr.Image(label="Grid", type="filepath", format="png")
@@ -95,6 +96,7 @@ def build_api(
         scheduler: str | None = None,
         output_format: str | None = None,
         output_quality: float | None = None,
+        download: bool = False,
         request: gr.Request = None,  # type: ignore[assignment]
         progress: gr.Progress = gr.Progress(),
     ):
@@ -116,7 +118,7 @@ def build_api(
             outcome = await playground.generate(
                 backend, {k: v for k, v in values.items() if v is not None}, visitor=session.visitor,
                 quota_keys=session.quota_keys if context.hosted else (), api_key=session.api_key_for(backend),
-                progress=report, cancel=token,
+                progress=report, cancel=token, download=bool(download) and not context.hosted,
             )
         except PlaygroundError as exc:
             raise gr.Error(str(exc), duration=None, print_exception=False) from None
@@ -201,7 +203,7 @@ def build_api(
         inputs_kwargs={
             "backend": backend, "prompt": prompt, "negative_prompt": negative_prompt, "size": size, "n": n,
             "seed": seed, "steps": steps, "guidance": guidance, "scheduler": scheduler,
-            "output_format": output_format, "output_quality": output_quality,
+            "output_format": output_format, "output_quality": output_quality, "download": download,
         },
         outputs=[gallery, info], api_name="generate", concurrency_limit=context.generate_concurrency,
         concurrency_id="generate",

@@ -21,17 +21,26 @@ import gradio as gr
 from gradio.components import Component
 from gradio.events import Dependency
 
-from backends.errors import PlaygroundError
+from backends.errors import DownloadRequired, PlaygroundError
 from backends.history import HistoryEntry, read_image_parameters
 from backends.history.downloads import DownloadFolder
 from backends.playground import Playground
+from backends.registry import cpu_only_notice, default_backend_id
 from backends.runner import JobProgress
 from backends.schedulers import match_scheduler
 
 from .form import FormValues, adapt_to_backend, defaults_for, form_from_query, share_query, without_unsupported
 from .form_controls import FormControls, backend_choices, build_form_controls, build_prompt, form_updates
 from .i18n import i18n, message_of, tr
-from .results import RunView, failure_tile, gallery_caption, info_text, outcome_line, progress_line
+from .results import (
+    RunView,
+    failure_tile,
+    gallery_caption,
+    info_text,
+    no_backend_notice,
+    outcome_line,
+    progress_line,
+)
 from .session import JobBoard, SessionContext
 from .streaming import PagePictures
 
@@ -110,8 +119,7 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
     registry = playground.registry
     entries = registry.entries()
     choices = backend_choices(entries)
-    available = [entry.id for entry in entries if entry.availability.available]
-    default_id = available[0] if available else (entries[0].id if entries else "")
+    default_id = default_backend_id(registry) or (entries[0].id if entries else "")
     default_caps = registry.get(default_id).capabilities
     jobs = JobBoard()
     pictures = PagePictures()
@@ -126,6 +134,10 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
                 stop_button = gr.Button(i18n("stop"), variant="secondary", elem_id="stop-btn", scale=1, size="lg",
                                         min_width=80)
             status = gr.Markdown(elem_id="status")
+            with gr.Row(elem_id="download-row", visible=False, equal_height=True) as download_row:
+                download_note = gr.Markdown(elem_id="download-note")
+                download_confirm = gr.Button(i18n("download_confirm"), variant="primary", size="sm", scale=0,
+                                             min_width=200, elem_id="download-confirm")
             with gr.Row(elem_id="no-backend-row", visible=False) as no_backend_row:
                 backend_status = gr.Markdown(elem_id="backend-status")
                 settings_link = gr.Button(i18n("open_settings"), size="sm", scale=0, min_width=140, elem_id="open-settings")
@@ -176,6 +188,7 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
     form_backup = gr.State(None)
     dropped_fields = gr.State(None)
     handled_drop = gr.State("")
+    download_consent = gr.State(False)  # set by "Download and generate" for the one run it starts
 
     values_in = set(form.value_inputs())
     values_out = [*form.values_outputs(), previous_backend]
@@ -237,11 +250,12 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
         def on_image(image) -> None:
             loop.call_soon_threadsafe(events.put_nowait, ("image", image))
 
+        consent = bool(data[download_consent]) and not context.hosted  # a visitor never downloads on a demo
         task = asyncio.ensure_future(
             playground.generate(
                 backend_id, request_values, visitor=session.visitor,
                 quota_keys=session.quota_keys if context.hosted else (), api_key=session.api_key_for(backend_id),
-                progress=on_progress, cancel=token, on_image=on_image,
+                progress=on_progress, cancel=token, on_image=on_image, download=consent,
             )
         )
         tiles: dict[int, tuple[str, str]] = {}
@@ -249,6 +263,7 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
         yield {
             gallery: [], status: progress_line(0, total, lang), info_box: "", info_json: None, selected: "",
             download_image: gr.update(visible=False), download_all: gr.update(visible=False), selected_index: None,
+            download_row: gr.update(visible=False), download_consent: False,
         }
         try:
             last_sent = 0.0
@@ -289,6 +304,15 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
                     path = await asyncio.to_thread(pictures.preview_of, item.data)
                     tiles[item.index] = (str(path), gallery_caption(item.seed, lang))
             outcome = task.result()
+        except DownloadRequired as exc:  # the local weights are not here: ask first (never on a hosted demo)
+            offer = not context.hosted
+            yield {
+                gallery: [], status: "",
+                download_row: gr.update(visible=True),
+                download_note: "⬇️ " + (message_of(exc, lang) if offer else tr("download_operator", lang)),
+                download_confirm: gr.update(visible=offer),
+            }
+            return
         except PlaygroundError as exc:  # refused before any work: quota, an unavailable backend
             yield {gallery: [], status: "⚠️ " + message_of(exc, lang)}
             return
@@ -442,24 +466,23 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
 
     def backend_notice(request: gr.Request):
         session = context.session(request)
-        keys = session.keys
-        if available or any(keys.values()):
-            return {no_backend_row: gr.update(visible=False)}
-        lines = [f"- **{entry.backend.label}**: {entry.availability.reason}" for entry in registry.entries()
-                 if not entry.availability.available]
-        text = "⚠️ **" + tr("no_backend", session.language) + "**\n" + "\n".join(lines)
-        return {no_backend_row: gr.update(visible=True), backend_status: text}
+        text = no_backend_notice(registry.entries(), session.keys, cpu_only_notice(registry), session.language)
+        return {no_backend_row: gr.update(visible=bool(text)), backend_status: text}
 
     # --- wiring: each listener beside its handler's purpose ----------------------------------------
 
     generate_button.click(None, js=SCROLL_TO_RESULTS, api_visibility="private", queue=False)
     generate_event = gr.on(
-        [generate_button.click, prompt.submit], run, inputs=values_in,
-        outputs=[gallery, status, info_box, info_json, run_state, download_image, download_all, selected, selected_index],
+        [generate_button.click, prompt.submit], run, inputs={download_consent, *values_in},
+        outputs=[gallery, status, info_box, info_json, run_state, download_image, download_all, selected, selected_index,
+                 download_row, download_note, download_confirm, download_consent],
         api_visibility="private", concurrency_limit=context.generate_concurrency, concurrency_id="generate",
         show_progress="hidden", trigger_mode="once",
     )
     stop_button.click(stop, queue=False, api_visibility="private")
+    download_confirm.click(lambda: True, outputs=download_consent, api_visibility="private", queue=False).then(
+        None, js="() => { document.querySelector('#generate-btn')?.click(); }", api_visibility="private",
+    )
     gallery.select(on_select, inputs=run_state, outputs=[selected, download_image, selected_index],
                    api_visibility="private", queue=False)
     form.random_seed.click(lambda: -1, outputs=form.seed, api_visibility="private", queue=False)
@@ -485,6 +508,7 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
     context.on_load(backend_notice, outputs=[no_backend_row, backend_status])
     context.on_keys_change(backend_notice, outputs=[no_backend_row, backend_status])
     context.on_keys_change(backend_labels, outputs=form.backend)
+    context.on_load(backend_labels, outputs=form.backend)  # the local backend's label says its device once known
     return GenerateTab(
         form=form, generate_button=generate_button, gallery=gallery, status=status, previous_backend=previous_backend,
         form_backup=form_backup, generate_event=generate_event, apply_settings=apply_settings,

@@ -75,6 +75,14 @@ CATALOG: dict[str, tuple[str, str]] = {
     "note_steps": ("steps {old} → {new} (allowed {low}–{high})", "步数 {old} → {new}(允许 {low}–{high})"),
     "note_guidance": ("guidance {old} → {new} (allowed {low}–{high})", "引导强度 {old} → {new}(允许 {low}–{high})"),
     "note_seed": ("seed {old} → random (this backend's seeds go up to {max})", "种子 {old} → 随机(此后端的种子最大为 {max})"),
+    "no_backend_settings": ("Or paste a key in Settings (⚙ at the top of the page).",
+                            "或在页面顶部的 ⚙ 设置中粘贴密钥。"),
+    "download_confirm": ("⬇ Download and generate", "⬇ 下载并生成"),
+    "download_operator": (
+        "The Kolors weights are not on this server yet. Its operator can download them once by starting it with "
+        "KOLORS_PRELOAD=1.",
+        "服务器上还没有可图的权重。运营者可以用 KOLORS_PRELOAD=1 启动一次来下载它们。",
+    ),
     "no_backend": (
         "No backend is configured yet. Set DIEYUYUN_API_KEY, SEGMIND_API_KEY or SILICONFLOW_API_KEY (or "
         "PLAYGROUND_BACKENDS) and restart, or paste a key in Settings (⚙ at the top of the page).",

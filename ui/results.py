@@ -180,6 +180,20 @@ def _font(size: int) -> Any:
         return ImageFont.load_default(size=size)
 
 
+def no_backend_notice(entries, keys: Mapping[str, str], cpu_only: str, lang: str) -> str:
+    """What the page says when nothing can run but this machine's CPU, or nothing at all ("" otherwise):
+    what to set, where Settings are, and what each unavailable backend lacks."""
+    if any(keys.values()):
+        return ""
+    if cpu_only:
+        return "⚠️ " + cpu_only + " " + tr("no_backend_settings", lang)
+    if any(entry.availability.available for entry in entries):
+        return ""
+    lines = [f"- **{entry.backend.label}**: {entry.availability.reason}" for entry in entries
+             if not entry.availability.available]
+    return "⚠️ **" + tr("no_backend", lang) + "**\n" + "\n".join(lines)
+
+
 def gallery_caption(seed: int, lang: str) -> str:
     return tr("caption_seed", lang, seed=seed)
 
