@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from backends.playground import Playground
 
@@ -22,7 +23,8 @@ from .compare_tab import build_compare_tab
 from .generate_tab import build_generate_tab
 from .history_tab import build_history_tab
 from .i18n import i18n
-from .session import SessionContext
+from .language import LanguageMiddleware
+from .session import LanguageControls, SessionContext
 from .settings_tab import build_settings_tab
 
 __all__ = ["build_app", "launch_options"]
@@ -70,7 +72,15 @@ def build_app(
         advanced_state = gr.BrowserState("closed", storage_key=REMEMBER_ADVANCED, secret="kolors-playground-ui")
         with gr.Row(elem_id="header", equal_height=True):
             gr.Markdown(f"## {i18n('title')}", elem_id="title")
+            language = gr.Radio(
+                [("English", "en"), ("中文", "zh")], value="en", show_label=False, container=False, scale=0,
+                min_width=190, elem_id="language", label="Language / 语言",
+            )
             settings_button = gr.Button(i18n("settings_button"), size="sm", scale=0, min_width=120, elem_id="settings-btn")
+        context.language_controls = LanguageControls(
+            switch=language, browser_language=gr.Textbox(visible=False, elem_id="browser-language"),
+            carry=gr.Textbox(visible=False, elem_id="carried-form"),
+        )
         with gr.Tabs(elem_id="tabs") as tabs:
             with gr.Tab(i18n("tab_generate"), id="generate"):
                 tab = build_generate_tab(playground, context)
@@ -116,4 +126,6 @@ def launch_options() -> dict:
         "i18n": i18n,
         "footer_links": ["api", "settings"],
         "allowed_paths": [],
+        # Sets the browser's language to the one chosen on the page before Gradio boots (ui/language.py).
+        "app_kwargs": {"middleware": [Middleware(LanguageMiddleware)]},
     }

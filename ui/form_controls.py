@@ -139,10 +139,10 @@ def build_form_controls(
         with gr.Row(equal_height=True, elem_classes=["tight-row"]):
             backend = gr.Dropdown(
                 choices=choices, value=default, label=i18n("backend"), elem_id="backend", interactive=True,
-                allow_custom_value=True, scale=3, min_width=150,
+                allow_custom_value=True, scale=3, min_width=200,
             )
             size = gr.Dropdown(
-                label=i18n("size"), elem_id="size", interactive=True, allow_custom_value=True, scale=2, min_width=130,
+                label=i18n("size"), elem_id="size", interactive=True, allow_custom_value=True, scale=2, min_width=170,
             )
         with gr.Row(equal_height=True, elem_id="custom-size", elem_classes=["tight-row"]):
             width = FormNumber(label=i18n("width"), precision=0, step=8, elem_id="width", min_width=90)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import gradio as gr
 from gradio.components import Component
@@ -29,9 +30,11 @@ from backends.registry import cpu_only_notice, default_backend_id
 from backends.runner import JobProgress
 from backends.schedulers import match_scheduler
 
+from .examples import load_examples
 from .form import FormValues, adapt_to_backend, defaults_for, form_from_query, share_query, without_unsupported
 from .form_controls import FormControls, backend_choices, build_form_controls, build_prompt, form_updates
 from .i18n import i18n, message_of, tr
+from .language import SWITCH_JS
 from .results import (
     RunView,
     failure_tile,
@@ -117,11 +120,13 @@ def entry_fields(entry: HistoryEntry) -> dict[str, Any]:
 
 def build_generate_tab(playground: Playground, context: SessionContext) -> GenerateTab:
     registry = playground.registry
+    carry = context.language_controls.carry if context.language_controls is not None else None
     entries = registry.entries()
     choices = backend_choices(entries)
     default_id = default_backend_id(registry) or (entries[0].id if entries else "")
     default_caps = registry.get(default_id).capabilities
     jobs = JobBoard()
+    examples = load_examples()
     pictures = PagePictures()
     downloads = DownloadFolder()
     gr.set_static_paths([pictures.root])
@@ -134,6 +139,11 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
                 stop_button = gr.Button(i18n("stop"), variant="secondary", elem_id="stop-btn", scale=1, size="lg",
                                         min_width=80)
             status = gr.Markdown(elem_id="status")
+            example_chips = gr.Dataset(
+                components=[gr.Textbox(visible=False)], samples=[[example.title("en")] for example in examples],
+                type="index", label=i18n("examples"), elem_id="examples", samples_per_page=len(examples) or 1,
+                layout="table",
+            )
             with gr.Row(elem_id="download-row", visible=False, equal_height=True) as download_row:
                 download_note = gr.Markdown(elem_id="download-note")
                 download_confirm = gr.Button(i18n("download_confirm"), variant="primary", size="sm", scale=0,
@@ -450,14 +460,34 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
         query = "?" + share_query(form.values_from(data))
         return json.dumps({"query": query, "copied": "✓ " + tr("link_copied", lang)}, ensure_ascii=False)
 
-    def prefill_from_link(data: dict, request: gr.Request):
+    def prefill(data: dict, request: gr.Request):
+        """On load: the form carried across a language switch as it was, else a share link's fields."""
+        lang = context.session(request).language
+        carried = data[carry] if carry is not None else ""
+        if carried:
+            fields = form_from_query(dict(parse_qsl(carried.lstrip("?"))), registry.ids())
+            updates = apply_settings(form.values_from(data), fields, "note_from_link", lang)
+            return {**updates, form.note: gr.update(value=""), form_backup: None, form.undo: gr.update(visible=False)}
         query = dict(request.query_params) if request is not None else {}
         fields = form_from_query(query, registry.ids())
         if not fields:
             return gr.skip()
-        lang = context.session(request).language
         updates = apply_settings(form.values_from(data), fields, "note_from_link", lang)
         return {**updates, form_backup: None, form.undo: gr.update(visible=False)}
+
+    def use_example(data: dict, request: gr.Request):
+        index = data[example_chips]
+        if not isinstance(index, int) or not 0 <= index < len(examples):
+            return gr.skip()
+        lang = context.session(request).language
+        return apply_settings(form.values_from(data), examples[index].fields(), "note_from_example", lang)
+
+    def example_titles(request: gr.Request):
+        lang = context.session(request).language
+        return gr.Dataset(samples=[[example.title(lang)] for example in examples])
+
+    def carry_form(data: dict) -> str:
+        return "?" + share_query(form.values_from(data))
 
     def backend_labels(request: gr.Request):
         """The backend list as this visitor sees it: a backend whose key they pasted is available to them."""
@@ -504,7 +534,16 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
     copy_link.click(share, inputs=values_in, outputs=share_payload, api_visibility="private").then(
         None, inputs=share_payload, outputs=copied, js=COPY_LINK, api_visibility="private",
     )
-    context.on_load(prefill_from_link, inputs={form_backup, *values_in}, outputs=settings_outputs)
+    example_chips.click(use_example, inputs={example_chips, *values_in}, outputs=settings_outputs,
+                        api_visibility="private")
+    context.on_load(example_titles, outputs=example_chips)
+    load_inputs = {form_backup, *values_in} | ({carry} if carry is not None else set())
+    context.on_load(prefill, inputs=load_inputs, outputs=settings_outputs)
+    if context.language_controls is not None:
+        switch = context.language_controls.switch
+        switch.input(carry_form, inputs=values_in, outputs=carry, api_visibility="private", queue=False).then(
+            None, inputs=[switch, carry], js=SWITCH_JS, api_visibility="private",
+        )
     context.on_load(backend_notice, outputs=[no_backend_row, backend_status])
     context.on_keys_change(backend_notice, outputs=[no_backend_row, backend_status])
     context.on_keys_change(backend_labels, outputs=form.backend)

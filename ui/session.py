@@ -15,8 +15,19 @@ import gradio as gr
 from backends.base import ApiKey, CancelToken
 
 from .i18n import LANGUAGES, language_from_header
+from .language import RESTORE_JS
 
-__all__ = ["JobBoard", "Session", "SessionContext"]
+__all__ = ["JobBoard", "LanguageControls", "Session", "SessionContext"]
+
+
+@dataclass(frozen=True)
+class LanguageControls:
+    """The header's English / 中文 switch, and the hidden boxes the page's load reads (the language it booted
+    in, and the form carried across a switch as a share-link query)."""
+
+    switch: gr.Radio
+    browser_language: gr.Textbox
+    carry: gr.Textbox
 
 
 @dataclass(frozen=True)
@@ -88,6 +99,7 @@ class SessionContext:
         self._languages: dict[str, str] = {}
         self._lock = threading.Lock()
         self._load_hooks: list[tuple[Callable, dict[str, Any]]] = []
+        self.language_controls: LanguageControls | None = None
         self._keys_listeners: list[tuple[Callable, dict[str, Any]]] = []
 
     def session(self, request: gr.Request | None) -> Session:
@@ -149,15 +161,32 @@ class SessionContext:
         self._keys_listeners.append((fn, event))
 
     def wire_load(self, demo: gr.Blocks, *, visitor_state: gr.BrowserState | None = None) -> None:
-        """Run the tabs' load hooks; in hosted mode only after the visitor is known."""
+        """On page load: first the visitor's language (and, in hosted mode, who they are), then every tab's
+        load hook at once, so their words come out in that language."""
+        controls = self.language_controls
+        if controls is not None:
+            first = demo.load(
+                self.start_session, inputs=[controls.browser_language, controls.carry],
+                outputs=[controls.switch, controls.carry], js=RESTORE_JS, api_visibility="private",
+            )
         if visitor_state is not None:
-            event = demo.load(self.assign_visitor, inputs=visitor_state, outputs=visitor_state, api_visibility="private")
-            for fn, kwargs in self._load_hooks:
-                event.then(fn, api_visibility="private", **kwargs)
-        else:
-            for fn, kwargs in self._load_hooks:
+            visitor_step = (first.then if controls is not None else demo.load)(
+                self.assign_visitor, inputs=visitor_state, outputs=visitor_state, api_visibility="private"
+            )
+            first = visitor_step
+        for fn, kwargs in self._load_hooks:
+            if controls is not None or visitor_state is not None:
+                first.then(fn, api_visibility="private", **kwargs)
+            else:
                 demo.load(fn, api_visibility="private", **kwargs)
         demo.unload(self.forget)
+
+    def start_session(self, browser_language: str, carried: str, request: gr.Request) -> tuple[str, str]:
+        """The language the page booted in (the visitor's choice, else their browser's) becomes this
+        session's; the form carried across a language switch comes back as it was."""
+        language = "zh" if (browser_language or "").lower().startswith("zh") else "en"
+        self.set_language(request, language)
+        return language, carried or ""
 
     def keys_listeners(self) -> list[tuple[Callable, dict[str, Any]]]:
         return list(self._keys_listeners)
