@@ -28,7 +28,7 @@ from PIL import Image
 from tests.app_harness import running_app
 from tests.xinference.cluster import MODEL_UID, ensure_venv, running_cluster
 
-pytestmark = [pytest.mark.xinference, pytest.mark.e2e, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.xinference, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKEND = "xinference"

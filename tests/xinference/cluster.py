@@ -22,6 +22,7 @@ import fcntl
 import hashlib
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -42,6 +43,7 @@ MODEL_NAME = "tiny-kolors"
 MODEL_UID = "tiny-kolors"
 _READY_MARK = "ready.json"
 _MARKER_VARIABLE = "KOLORS_PLAYGROUND_XINFERENCE_CLUSTER"
+PORT_ATTEMPTS = 3
 
 
 class ClusterError(RuntimeError):
@@ -107,10 +109,24 @@ def ensure_venv(requirements: Path = REQUIREMENTS, *, timeout: float = 1500.0) -
 # 2. The cluster ------------------------------------------------------------------------------------------
 
 
+class PortTaken(ClusterError):
+    """A process could not bind its port: something else took it between our pick and its start."""
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A loopback port free now, below Linux's ephemeral range (32768-60999), where the OS hands out
+    ports to outgoing connections and to binds on port 0 (other tests' servers): Xinference binds the
+    port 20-60 s after it is picked, ample time for one of those to take it."""
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randint(20000, 32000)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise ClusterError("no free port between 20000 and 32000 on 127.0.0.1")
 
 
 @dataclass
@@ -200,7 +216,8 @@ class Cluster:
         while time.monotonic() < deadline:
             for name, process in self.processes.items():
                 if process.poll() is not None:
-                    raise ClusterError(f"xinference {name} exited with {process.returncode}:\n{self.log_tail(name)}")
+                    error = PortTaken if "address already in use" in self.log_tail(name) else ClusterError
+                    raise error(f"xinference {name} exited with {process.returncode}:\n{self.log_tail(name)}")
             with contextlib.suppress(httpx.HTTPError, ValueError):
                 if done(httpx.get(f"{self.endpoint}/v1/cluster/info", timeout=2).json()):
                     return
@@ -239,13 +256,20 @@ class Cluster:
         has dropped the dead one (it answers 400 "already in the model list" until then). Returns the
         seconds it took."""
         started = time.monotonic()
-        self.start_worker()
         deadline = started + timeout
-        while MODEL_UID in self.running_models():
-            if time.monotonic() > deadline:
-                raise ClusterError(f"the supervisor still lists {MODEL_UID} on the dead worker after {timeout:.0f} s")
-            time.sleep(1.0)
-        self.wait_worker(timeout=max(1.0, deadline - time.monotonic()))
+        for attempt in range(PORT_ATTEMPTS):
+            self.start_worker()
+            while MODEL_UID in self.running_models():
+                if time.monotonic() > deadline:
+                    raise ClusterError(f"the supervisor still lists {MODEL_UID} on the dead worker after {timeout:.0f} s")
+                time.sleep(1.0)
+            try:
+                self.wait_worker(timeout=max(1.0, deadline - time.monotonic()))
+                break
+            except PortTaken:
+                self.processes.pop("worker").wait(timeout=10)
+                if attempt == PORT_ATTEMPTS - 1:
+                    raise
         self.launch(timeout=max(1.0, deadline - time.monotonic()))
         return time.monotonic() - started
 
@@ -308,24 +332,38 @@ def _finish_tiny_model(process: subprocess.Popen, folder: Path) -> Path:
 
 @contextlib.contextmanager
 def running_cluster(venv: Venv, workdir: Path) -> Iterator[Cluster]:
-    """A cluster serving the tiny Kolors as ``tiny-kolors``; everything it started ends on exit."""
-    cluster = Cluster(venv=venv, workdir=workdir)
-    saving = None
+    """A cluster serving the tiny Kolors as ``tiny-kolors``; everything it started ends on exit.
+
+    Started again on other ports (in a fresh folder) when one was taken before Xinference bound it.
+    """
+    saving = start_tiny_model(venv, workdir / MODEL_NAME)
     try:
-        cluster.start_supervisor()
-        saving = start_tiny_model(venv, workdir / MODEL_NAME)
-        cluster.wait_supervisor()
-        cluster.start_worker()
-        model_dir = _finish_tiny_model(saving, workdir / MODEL_NAME)
-        cluster.wait_worker()
-        cluster.register(model_dir)
-        cluster.launch()
-        yield cluster
+        for attempt in range(PORT_ATTEMPTS):
+            cluster = Cluster(venv=venv, workdir=workdir / f"cluster-{attempt + 1}")
+            try:
+                cluster.start_supervisor()
+                cluster.wait_supervisor()
+                cluster.start_worker()
+                model_dir = _finish_tiny_model(saving, workdir / MODEL_NAME)
+                cluster.wait_worker()
+                cluster.register(model_dir)
+                cluster.launch()
+                break
+            except PortTaken:
+                cluster.stop()
+                if attempt == PORT_ATTEMPTS - 1:
+                    raise
+            except BaseException:
+                cluster.stop()
+                raise
+        try:
+            yield cluster
+        finally:
+            cluster.stop()
     finally:
-        if saving is not None and saving.poll() is None:
+        if saving.poll() is None:
             saving.kill()
             saving.wait()
-        cluster.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
