@@ -117,6 +117,7 @@ def test_check_tells_the_plain_dialect_from_the_xinference_one(endpoints):
     lines = done.stdout.splitlines()
     assert done.returncode == 1, done.stdout + done.stderr
     assert lines[0].startswith(f"ok      {BACKEND} ") and "64x64 image in" in lines[0]
+    assert f"model {MODEL_UID}: running on 1 replica(s)" in lines[0]
     assert "same seed, same pixels; next seed, other pixels; batch image 2 = its seed alone" in lines[0]
     assert lines[1].startswith(f"FAILED  {PLAIN} ")
     assert "seed ignored: the same seed gave different images" in lines[1]

@@ -85,3 +85,14 @@ def test_errors_drop_the_actor_address_and_say_what_to_do(tmp_path):
     dead = xinf.http.error_for(answer(500, "[address=127.0.0.1:1, pid=2] [Errno 111] Connect call failed ('127.0.0.1', 19999)"))
     assert isinstance(dead, ProviderServerError) and dead.retryable
     assert "could not reach the worker that serves 'kolors'" in str(dead) and "Restart the worker" in str(dead)
+
+
+def test_check_reports_a_supervisor_that_does_not_answer(tmp_path):
+    from backends.check import run_check
+
+    path = tmp_path / "backends.toml"
+    path.write_text(ENTRY.replace("9997", "9") + 'dialect = "xinference"\n')
+    (xinf,) = endpoint_backends(load_endpoints(path), PlaygroundSettings.from_mapping({}))
+    lines: list[str] = []
+    assert run_check([xinf], out=lines.append) == 1
+    assert lines[0].startswith("FAILED  xinf (Kolors on Xinference): unreachable: no answer from http://127.0.0.1:9/v1")

@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from ..base import GenerationRequest
+from ..base import GenerationRequest, Readiness
 from ..errors import ProviderError, ProviderServerError, RequestRejected
 from .http import ErrorDescriber, HttpAnswer
 from .openai_compatible import OpenAICompatibleBackend
@@ -115,6 +115,34 @@ class XinferenceBackend(OpenAICompatibleBackend):
 
     def build_payload(self, request: GenerationRequest, *, request_id: str = "") -> Mapping[str, Any]:
         return xinference_payload(self.model, request, request_id=request_id or uuid.uuid4().hex)
+
+    def readiness(self) -> Readiness:
+        """What the supervisor says about ``model`` (blocking): running on how many replicas, still
+        launching, or not there at all."""
+        try:
+            answer = httpx.get(
+                f"{self.base_url}/models/{self.model}", headers=self.auth_headers(self._api_key.reveal()), timeout=10.0
+            )
+        except httpx.HTTPError as exc:
+            return Readiness(problem=f"unreachable: no answer from {self.base_url} ({type(exc).__name__}). Is the supervisor running?")
+        detail = self.http.describer.extract_message(HttpAnswer(answer.status_code, answer.headers, answer.content))
+        if answer.status_code == 200:
+            try:
+                info = answer.json()
+            except ValueError:
+                info = {}
+            replicas = info.get("replica") if isinstance(info, dict) else None
+            return Readiness(facts=(f"model {self.model}: running on {replicas or '?'} replica(s)",))
+        if answer.status_code == 503:
+            return Readiness(problem=f"model {self.model} is still launching on the cluster; check again in a minute")
+        if answer.status_code in (400, 404) and "not found" in detail.lower():
+            return Readiness(
+                problem=f"the cluster has no model {self.model!r} running. Launch it (xinference launch --model-type "
+                f"image --model-name NAME --model-uid {self.model}), or set model to a running model's uid."
+            )
+        if answer.status_code in (401, 403):
+            return Readiness(problem=f"key refused (HTTP {answer.status_code}). {self.http.describer.key_hint}")
+        return Readiness(facts=(f"model {self.model}: the supervisor answered HTTP {answer.status_code}",))
 
     async def send(self, request: GenerationRequest) -> HttpAnswer:
         request_id = uuid.uuid4().hex
