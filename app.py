@@ -77,16 +77,60 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         description="A browser playground for the Kolors text-to-image model. Settings come from the "
         "environment and a .env file in the working directory (see .env.example).",
     )
+    parser.add_argument(
+        "--check", action="store_true",
+        help="check every configured backend (reachable, key accepted, one small image) and exit; "
+        "non-zero when one fails",
+    )
+    parser.add_argument(
+        "--seeds", action="store_true",
+        help="with --check: also check that the same seed gives the same image and another seed another "
+        "(two more images per backend)",
+    )
+    parser.add_argument("--yes", action="store_true", help="with --check: generate on paid backends without asking")
+    parser.add_argument(
+        "--backend", action="append", metavar="ID", help="with --check: check only this backend (repeatable)"
+    )
     return parser.parse_args(argv)
 
 
+def check(settings: PlaygroundSettings, arguments: argparse.Namespace) -> int:
+    """``--check``: the backends' own check (backends/check.py), asking on the terminal before paying."""
+    from backends.check import run_check
+
+    registry = build_registry(settings)
+    wanted = arguments.backend or registry.ids()
+    unknown = [backend_id for backend_id in wanted if backend_id not in registry]
+    if unknown:
+        print(f"No backend {', '.join(unknown)}; configured: {', '.join(registry.ids())}.", file=sys.stderr)
+        return 2
+
+    def ask(question: str) -> bool:
+        try:
+            return input(question).strip().lower() in ("y", "yes")
+        except EOFError:
+            return False
+
+    return run_check(
+        [registry.get(backend_id) for backend_id in wanted], seeds=arguments.seeds, yes=arguments.yes,
+        ask=ask if sys.stdin is not None and sys.stdin.isatty() else None,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
-    parse_arguments(argv)
+    arguments = parse_arguments(argv)
     try:
         settings = PlaygroundSettings.load()
     except ConfigurationError as exc:
         print(f"Kolors Playground cannot start: {exc}", file=sys.stderr)
         return 2
+    if arguments.check:
+        logging.basicConfig(level="WARNING", format="%(levelname)s %(name)s: %(message)s")
+        try:
+            return check(settings, arguments)
+        except ConfigurationError as exc:
+            print(f"Kolors Playground cannot check its backends: {exc}", file=sys.stderr)
+            return 2
     logging.basicConfig(level=settings.playground_log_level, format="%(levelname)s %(name)s: %(message)s")
     try:
         demo, playground = create_app(settings)

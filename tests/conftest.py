@@ -30,10 +30,11 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
-    # Before any fixture of this test is set up: only e2e tests may start the app (tests/app_harness.py).
+    # Before any fixture of this test is set up: only e2e tests may start the app (tests/app_harness.py),
+    # and the Xinference tests, a tier of their own that the fast tier deselects too.
     from tests import app_harness
 
-    app_harness.APP_ALLOWED = item.get_closest_marker("e2e") is not None
+    app_harness.APP_ALLOWED = any(item.get_closest_marker(name) is not None for name in ("e2e", "xinference"))
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

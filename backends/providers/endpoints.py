@@ -13,11 +13,27 @@ One ``[[backend]]`` table per endpoint::
     steps = [1, 100, 20]                   # min, max, default
     guidance = [0.0, 20.0, 7.5]
     seed_max = 4294967295
+    dialect = "xinference"                 # "openai" (default) or "xinference", see below
     response_format = "b64_json"           # "url", "b64_json", or leave out to send none
     extensions = true                      # send negative_prompt, seed, num_inference_steps, guidance_scale
     max_concurrency = 2
     timeout_s = 300                        # optional; default PLAYGROUND_HTTP_TIMEOUT, else 300
     price_per_image = 0.01                 # optional, with currency = "CNY"
+
+``dialect`` says how the server reads a request:
+
+- ``"openai"``: the OpenAI Images fields at the top level, plus (with ``extensions``) Kolors' extra
+  fields ``negative_prompt``, ``seed``, ``num_inference_steps`` and ``guidance_scale`` beside them, as
+  dieyuyun and most OpenAI-compatible servers take them. A batch is sent as n single-image requests
+  with seeds s, s+1, ..., so each image can be made again alone.
+- ``"xinference"``: for an Xinference server (``model`` is the uid given at launch). Xinference ignores
+  those extra fields at the top level, seed included, and reads them only from ``kwargs``, a JSON
+  string; ``response_format`` is always ``"b64_json"`` (its URLs are paths on the server's disk). It
+  seeds each image of a batch separately (seeds s, s+1, ...), so a batch is one request, and Stop
+  aborts the request on the server. See :mod:`backends.providers.xinference`.
+
+``python app.py --check --seeds`` shows which one a server needs: with the wrong one it says
+"seed ignored".
 """
 
 from __future__ import annotations
@@ -33,6 +49,7 @@ from ..errors import ConfigurationError
 from ..validation import parse_size
 from .http import Timeouts, http_options
 from .openai_compatible import OpenAICompatibleBackend
+from .xinference import XinferenceBackend
 
 if TYPE_CHECKING:
     from ..settings import PlaygroundSettings
@@ -59,6 +76,9 @@ class EndpointConfig(BaseModel):
     seed_max: int = Field(default=2**32 - 1, ge=0)
     response_format: Literal["url", "b64_json"] | None = None
     extensions: bool = True
+    dialect: Literal["openai", "xinference"] = Field(
+        default="openai", description="How the server reads a request: openai, or xinference (extras in kwargs)"
+    )
     max_concurrency: int = Field(default=2, ge=1, le=32)
     timeout_s: float | None = Field(default=None, gt=0, le=3600, description="Seconds to wait for an answer")
     price_per_image: float | None = Field(default=None, ge=0)
@@ -71,6 +91,13 @@ class EndpointConfig(BaseModel):
         for size in self.sizes or ():
             if parse_size(size) is None:
                 raise ValueError(f"size {size!r} is not of the form WxH, like 1024x1024")
+        if self.dialect == "xinference" and self.response_format == "url":
+            raise ValueError(
+                'dialect "xinference" always asks for b64_json (Xinference\'s URLs are paths on its own disk); '
+                "leave response_format out"
+            )
+        if self.dialect == "xinference" and not self.extensions:
+            raise ValueError('dialect "xinference" needs extensions = true: without kwargs its seeds are random')
         for name, (low, high, default) in (("steps", self.steps), ("guidance", self.guidance)):
             if not low <= default <= high:
                 raise ValueError(f"{name} must be [min, max, default] with min <= default <= max")
@@ -90,6 +117,7 @@ class EndpointConfig(BaseModel):
             steps=self.steps,
             guidance=self.guidance,
             seed_max=self.seed_max,
+            batch_is_per_image_reproducible=self.dialect == "xinference",
             price_per_image=Price(self.price_per_image, self.currency) if self.price_per_image is not None else None,
         )
 
@@ -138,18 +166,22 @@ def endpoint_backends(
         options: dict[str, Any] = {
             "max_concurrency": endpoint.max_concurrency, **operator_bounds, "timeouts": timeouts, **overrides,
         }
-        backends.append(
-            OpenAICompatibleBackend(
-                id=endpoint.id,
-                label=endpoint.label,
-                model=endpoint.model,
-                base_url=endpoint.base_url,
-                api_key=settings.variable(endpoint.api_key_env) if endpoint.api_key_env else None,
-                key_env_var=endpoint.api_key_env or "",
-                capabilities=endpoint.capabilities(),
-                response_format=endpoint.response_format,
-                extensions=endpoint.extensions,
-                **options,
+        common: dict[str, Any] = {
+            "id": endpoint.id,
+            "label": endpoint.label,
+            "model": endpoint.model,
+            "base_url": endpoint.base_url,
+            "api_key": settings.variable(endpoint.api_key_env) if endpoint.api_key_env else None,
+            "key_env_var": endpoint.api_key_env or "",
+            "capabilities": endpoint.capabilities(),
+            **options,
+        }
+        if endpoint.dialect == "xinference":
+            backends.append(XinferenceBackend(**common))
+        else:
+            backends.append(
+                OpenAICompatibleBackend(
+                    response_format=endpoint.response_format, extensions=endpoint.extensions, **common
+                )
             )
-        )
     return backends

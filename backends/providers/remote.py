@@ -122,10 +122,14 @@ class RemoteBackend(abc.ABC):
     ) -> BackendOutput:
         if cancel is not None:
             cancel.raise_if_cancelled()
-        answer = await self.http.post(self.path, json=self.build_payload(request))
+        answer = await self.send(request)
         output = await self.read_answer(answer, request)
         # What the provider reports is shown and stored; a provider (or a proxy) may echo the key in it.
         return replace(output, info=_redacted(output.info, self._api_key.reveal()))
+
+    async def send(self, request: GenerationRequest) -> HttpAnswer:
+        """POST the provider's payload for ``request``; a 2xx answer, or a :class:`ProviderError`."""
+        return await self.http.post(self.path, json=self.build_payload(request))
 
     @abc.abstractmethod
     def build_payload(self, request: GenerationRequest) -> Mapping[str, Any]:

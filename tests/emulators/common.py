@@ -57,6 +57,7 @@ FAULT_KINDS: Mapping[str, frozenset[str]] = {
     "huge_image": frozenset(),
     "slow_body": frozenset({"target", "interval"}),
     "content_policy": frozenset(),
+    "ignore_seed": frozenset(),
 }
 
 MALFORMED_JSON = b'{"created": 1717000000, "data": [{"url": "http://'
@@ -379,6 +380,9 @@ class ProviderEmulator:
             return self.error_response(error)
 
         fault = self._faults.pop()
+        if fault is not None and fault.kind == "ignore_seed":  # as a server that drops the field it does not read
+            params = {key: value for key, value in params.items() if key != "seed"}
+            fault = None
         if self.latency:
             await asyncio.sleep(self.latency)
         if fault is not None:
