@@ -55,28 +55,70 @@ def test_large_grids_ask_for_confirmation(app_env, tmp_path, dieyuyun_emulator):
 
 
 @pytest.mark.browser
-def test_a_2x2_grid_in_the_browser_opens_its_cells_and_fills_the_ab_slider(playground):
+def test_the_compare_tab_shows_its_base_settings_and_a_titled_clickable_grid(playground, dieyuyun_emulator):
     page = playground.page
     prompt = f"grid {uuid.uuid4().hex[:6]}"
     playground.fill("prompt", prompt)
     playground.fill("seed", "500")
     playground.open_tab("compare")
+    # The base settings come from the Generate tab, shown and editable here.
+    playground.expect("#compare-prompt textarea").to_have_value(prompt)
+    playground.expect("#compare-seed input").to_have_value("500")
+    playground.expect("#compare-base-note").to_contain_text("steps 20")
     page.locator("#x-values textarea").fill("2")
     page.locator("#y-type input").click()
     page.locator("ul[role=listbox] li[role=option]", has_text="Guidance").first.click()
     page.locator("#y-values textarea").fill("3, 9")
     page.locator("#y-values textarea").blur()
     playground.expect("#compare-plan").to_contain_text("4 cells (2 × 2)")
+    playground.expect("#compare-plan").to_contain_text("a guess")
+    assert not page.locator("#compare-confirm").is_visible()  # 4 cells: nothing to confirm
     page.click("#compare-run")
-    page.wait_for_function("() => document.querySelectorAll('#compare-cells img').length === 4")
-    playground.expect("#compare-status").to_contain_text("4/4 cells")
-    captions = page.locator("#compare-cells img").evaluate_all("imgs => imgs.map(i => i.alt)")
-    assert [("500" in c, "501" in c) for c in captions] == [(True, False), (False, True), (True, False), (False, True)]
-    assert page.locator("#compare-grid img").count() == 1
-    page.locator("#compare-cells button.thumbnail-item").nth(3).click()
-    playground.expect("#compare-cell").to_contain_text("seed 501")
-    playground.expect("#compare-cell").to_contain_text("guidance 9")
-    page.locator("#compare-cells button.thumbnail-item").nth(0).click()
-    playground.expect("#compare-cell").to_contain_text("seed 500")
-    page.wait_for_function("() => document.querySelectorAll('#ab-slider img').length >= 2")
-    assert page.locator("#compare-export a").count() >= 1
+    playground.expect("#compare-status").to_contain_text("✅ 4 of 4 cells")
+    captions = page.locator("#compare-grid img").evaluate_all("imgs => imgs.map(i => i.alt)")
+    assert captions == ["Seed 500 · Guidance 3", "Seed 501 · Guidance 3", "Seed 500 · Guidance 9",
+                        "Seed 501 · Guidance 9"]
+    assert page.locator("#compare-cells").count() == 0  # one grid, not a grid and a second gallery
+    page.locator("#compare-grid button.thumbnail-item").nth(3).click()
+    playground.expect("#compare-cell").to_contain_text("Seed 501 · Guidance 9")
+    page.locator("#compare-grid button.thumbnail-item").nth(0).click()
+    playground.expect("#compare-cell").to_contain_text("Seed 500 · Guidance 3")
+    playground.expect("#ab-slider").to_contain_text("A: Seed 501 · Guidance 9")
+    playground.expect("#ab-slider").to_contain_text("B: Seed 500 · Guidance 3")
+    # The handle can only travel across the picture: the slider is exactly as wide as the image shows.
+    block = page.locator("#ab-slider").bounding_box()
+    image = page.locator("#ab-slider img").first.bounding_box()
+    assert abs(block["width"] - image["width"]) <= 2
+    with page.expect_download() as caught:
+        page.click("#compare-export")
+    assert caught.value.suggested_filename.endswith(".png")
+    # The estimate now comes from this backend's runs, not a guess.
+    page.locator("#compare-seed input").fill("600")
+    page.locator("#compare-seed input").blur()
+    playground.expect("#compare-plan").to_contain_text("the median of this backend's last")
+
+
+@pytest.mark.browser
+def test_a_large_grid_asks_first_and_fill_lists_the_valid_values(playground, segmind_emulator):
+    page = playground.page
+    playground.choose("backend", "Segmind")
+    playground.wait_until_idle()
+    playground.fill("prompt", "a lighthouse")
+    playground.open_tab("compare")
+    page.locator("#x-type input").click()
+    page.locator("ul[role=listbox] li[role=option]", has_text="Sampler").first.click()
+    page.click("#x-fill")
+    playground.expect("#x-values textarea").to_have_value("Euler, Euler a, DPM++ 2M, DPM++ SDE Karras, UniPC, DEIS")
+    page.locator("#y-type input").click()
+    page.locator("ul[role=listbox] li[role=option]", has_text="Steps").first.click()
+    page.click("#y-fill")
+    playground.expect("#y-values textarea").to_have_value("10, 20, 30, 40, 50")
+    playground.expect("#compare-plan").to_contain_text("30 cells (6 × 5)")
+    page.locator("#compare-confirm").wait_for(state="visible")
+    page.click("#compare-run")
+    playground.expect("#compare-status").to_contain_text("Tick the confirmation box")
+    assert segmind_emulator.requests == []
+    page.locator("#y-values textarea").fill("10")
+    page.locator("#y-values textarea").blur()
+    playground.expect("#compare-plan").to_contain_text("6 cells (6 × 1)")
+    page.locator("#compare-confirm").wait_for(state="hidden")

@@ -182,3 +182,48 @@ def test_downloads_are_the_originals_under_readable_ascii_names(store, tmp_path)
 def test_tr_fills_parameters_in_both_languages():
     assert tr("status_stopped", "en", kept=2, total=4) == "Stopped — 2 of 4 images kept"
     assert tr("status_stopped", "zh", kept=2, total=4) == "已停止 — 保留了 4 张中的 2 张"
+
+
+# -- the Compare tab's words and numbers -------------------------------------------------------------------
+
+
+def test_fill_lists_the_valid_values_of_an_axis_for_the_backend():
+    from backends.compare import parse_axis, suggested_values
+    from backends.providers.dieyuyun import DIEYUYUN_CAPABILITIES as DIEYUYUN
+    from backends.providers.segmind import SEGMIND_CAPABILITIES as SEGMIND
+
+    assert suggested_values("scheduler", SEGMIND, []) == "Euler, Euler a, DPM++ 2M, DPM++ SDE Karras, UniPC, DEIS"
+    assert suggested_values("size", DIEYUYUN, []) == "1024x1024, 768x1024, 1024x768, 720x1280, 1280x720"
+    assert suggested_values("backend", DIEYUYUN, ["dieyuyun", "segmind"]) == "dieyuyun, segmind"
+    assert suggested_values("steps", SEGMIND, []) == "10, 20, 30, 40, 50"
+    assert suggested_values("prompt_sr", SEGMIND, []) == ""
+    for kind in ("seed", "guidance", "steps", "scheduler", "size"):
+        for caps in (DIEYUYUN, SEGMIND):
+            text = suggested_values(kind, caps, ["dieyuyun"])
+            if text:
+                axis = parse_axis(kind, text)
+                assert len(axis) >= 1
+
+
+def test_the_estimate_is_the_median_of_the_backends_recent_whole_runs(store):
+    from dataclasses import replace
+
+    from backends.compare import recent_latencies
+
+    request = GenerationRequest(prompt="timed", width=64, height=64, n=1, seed=1)
+    for elapsed in (1.0, 3.0, 2.0, 40.0):
+        store.save(replace(result_of(request, [1]), elapsed_s=elapsed))
+    store.save(result_of(request, [], [ImageFailure(0, 1, "x", "ProviderServerError")], elapsed=99.0))
+    learned = recent_latencies(store, ["dieyuyun", "segmind"])
+    assert learned["dieyuyun"].seconds == 2.5 and learned["dieyuyun"].runs == 4  # failures do not count
+    assert "segmind" not in learned
+    assert recent_latencies(store, ["dieyuyun"], visitor="someone else") == {}
+
+
+def test_cells_are_titled_by_their_axis_values_in_the_visitors_language():
+    from ui.compare_tab import cell_title
+
+    cell = {"x_label": "501", "y_label": "9"}
+    assert cell_title(cell, "seed", "guidance", "en") == "Seed 501 · Guidance 9"
+    assert cell_title(cell, "seed", "guidance", "zh") == "种子 501 · 引导强度 9"
+    assert cell_title({"x_label": "DPM++ 2M", "y_label": None}, "scheduler", None, "en") == "Sampler DPM++ 2M"

@@ -81,18 +81,17 @@ def build_app(
             switch=language, browser_language=gr.Textbox(visible=False, elem_id="browser-language"),
             carry=gr.Textbox(visible=False, elem_id="carried-form"),
         )
+        api = build_api(playground, context, confirm_above=confirm_above, font=font)
         with gr.Tabs(elem_id="tabs") as tabs:
             with gr.Tab(i18n("tab_generate"), id="generate"):
                 tab = build_generate_tab(playground, context)
             with gr.Tab(i18n("tab_history"), id="history"):
                 history = build_history_tab(playground, context, tab, show_generate=show_generate, tabs=tabs)
-            with gr.Tab(i18n("tab_compare"), id="compare"):
-                api_placeholder = gr.Column()
+            with gr.Tab(i18n("tab_compare"), id="compare") as compare_item:
+                build_compare_tab(playground, context, tab, history, api, tab_item=compare_item,
+                                  confirm_above=confirm_above)
             with gr.Tab(i18n("tab_settings"), id="settings"):
                 build_settings_tab(playground, context)
-        api = build_api(playground, context, drop_hidden=tab.drop_hidden, confirm_above=confirm_above, font=font)
-        with api_placeholder:
-            build_compare_tab(playground, context, tab, history, api, confirm_above=confirm_above)
         for button in (settings_button, tab.settings_link):
             button.click(show_settings, outputs=tabs, api_visibility="private", queue=False)
         _remember_advanced(demo, tab.form.advanced, advanced_state)

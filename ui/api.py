@@ -8,24 +8,20 @@ grid PNG, its cells and a JSON description. Every other event of the page is pri
 
 from __future__ import annotations
 
-import tempfile
-import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from backends.compare import plan_compare, run_grid
-from backends.compare.export import export_grid_png
 from backends.errors import GenerationCancelled, PlaygroundError
 from backends.playground import Playground, describe_failures
 from backends.registry import default_backend_id
 from backends.schedulers import scheduler_choices
 
-from .form import defaults_for, size_choices
+from .form import defaults_for, size_choices, without_unsupported
 from .form_controls import FormNumber, FormSlider
+from .grids import Grids
 from .session import JobBoard, SessionContext
 
 __all__ = ["NO_AXIS", "NO_IMAGE", "ApiEndpoints", "build_api"]
@@ -36,22 +32,25 @@ NO_IMAGE = Path(__file__).resolve().parent.parent / "assets" / "no-image.png"
 
 @dataclass(frozen=True)
 class ApiEndpoints:
-    compare: Callable[..., Any]
-    """The ``/compare`` function, which the Compare tab's page event calls too."""
+    grids: Grids
+    """Plan, run and export a grid: what ``/compare`` does, for the Compare tab's page events too."""
     jobs: JobBoard
 
 
 def build_api(
-    playground: Playground, context: SessionContext, *, drop_hidden: Callable[[dict, str], dict], confirm_above: int,
-    font: str | None,
+    playground: Playground, context: SessionContext, *, confirm_above: int, font: str | None,
 ) -> ApiEndpoints:
     registry = playground.registry
+
+    def drop_hidden(values: dict[str, Any], backend_id: object) -> dict[str, Any]:
+        return without_unsupported(values, registry.get(backend_id).capabilities if backend_id in registry else None)
+
     entries = registry.entries()
     default_id = default_backend_id(registry) or (entries[0].id if entries else "")
     caps = registry.get(default_id).capabilities
     defaults = defaults_for(default_id, caps)
     jobs = JobBoard()
-    exports = Path(tempfile.mkdtemp(prefix="kolors-grids-"))
+    grids = Grids(playground, hosted=context.hosted, font=font)
 
     with gr.Column(visible=False, elem_id="api-only"):
         backend = gr.Dropdown(choices=[(e.backend.label, e.id) for e in entries], value=default_id, label="Backend",
@@ -172,10 +171,8 @@ def build_api(
         }
         values = {k: v for k, v in drop_hidden(values, backend).items() if v is not None}
         try:
-            plan = plan_compare(
-                playground, backend_id=backend, values=values, x_kind=x_type, x_text=x_values, y_kind=y_type,
-                y_text=y_values, api_keys=session.keys,
-            )
+            plan = grids.plan(session, backend=backend, values=values, x_type=x_type, x_values=x_values,
+                              y_type=y_type, y_values=y_values)
         except PlaygroundError as exc:
             raise gr.Error(str(exc), duration=None, print_exception=False) from None
         if plan.needs_confirmation(above=confirm_above) and not confirm:
@@ -185,16 +182,12 @@ def build_api(
             )
         token = jobs.start(session.job_key)
         try:
-            result = await run_grid(
-                playground, plan, visitor=session.visitor, quota_keys=session.quota_keys if context.hosted else (),
-                api_keys=session.keys, cancel=token, progress=lambda p: progress(p.fraction, desc=p.label),
-            )
+            result = await grids.run(session, plan, cancel=token, progress=lambda p: progress(p.fraction, desc=p.label))
         except PlaygroundError as exc:
             raise gr.Error(str(exc), duration=None, print_exception=False) from None
         finally:
             jobs.finish(session.job_key, token)
-        path = exports / f"grid-{uuid.uuid4().hex}.png"
-        path.write_bytes(export_grid_png(result, playground.history, font=font))
+        path = grids.export(result)
         items = [(str(p) if p else str(NO_IMAGE), caption) for p, caption in result.gallery()]
         return str(path), items, result.to_dict()
 
@@ -219,4 +212,4 @@ def build_api(
         outputs=[grid_image, cells, grid_info], api_name="compare", concurrency_limit=context.generate_concurrency,
         concurrency_id="compare",
     )
-    return ApiEndpoints(compare=compare, jobs=jobs)
+    return ApiEndpoints(grids=grids, jobs=jobs)

@@ -1,55 +1,79 @@
-"""The Compare tab: one prompt over an X (and optional Y) axis of seeds, guidance, steps, schedulers,
-sizes, backends or prompt search/replace, shown as a labelled grid; cells open their parameters,
-any two images go side by side in an A/B slider, and the grid exports as one PNG with its axes.
+"""The Compare tab: one prompt over an X (and optional Y) axis of seeds, guidance, steps, samplers, sizes,
+backends or prompt search/replace, as one clickable grid whose cells fill in as they finish.
 
-``compare`` is the public ``/compare`` endpoint. It takes the Generate tab's settings (its prompt,
-backend, size, seed…) plus the axes, so a grid is always "these settings, varied along the axes".
+Its base settings (prompt, backend, size, seed) sit at its top, taken from the Generate tab when it opens
+and editable here; the rest (steps, guidance, sampler, negative prompt) follow the Generate tab for that
+backend. The plan says how many cells, the cost and a time learned from this backend's recent runs; a
+grid over the threshold asks to be confirmed. Any two cells go side by side in the A/B slider.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 from gradio.events import Dependency
 
-from backends.compare import (
-    AXIS_KINDS,
-    axis_choices,
-    parse_axis_kind,
-    plan_compare,
-)
+from backends.base import GenerationRequest
+from backends.compare import AXIS_KINDS, GridPlan, GridProgress, parse_axis_kind, suggested_values
 from backends.errors import PlaygroundError
+from backends.history import HistoryEntry
 from backends.playground import Playground
+from backends.schedulers import scheduler_label
 
-from .api import NO_AXIS, ApiEndpoints
+from .api import NO_AXIS, NO_IMAGE, ApiEndpoints
+from .form import FormValues, adapt_to_backend, size_choices, without_unsupported
+from .form_controls import FormNumber, backend_choices
 from .generate_tab import GenerateTab
 from .history_tab import HistoryTab
-from .i18n import i18n
+from .i18n import i18n, message_of, tr
 from .session import SessionContext
+from .streaming import PagePictures
 
-__all__ = ["build_compare_tab"]
+__all__ = ["CompareTab", "build_compare_tab", "cell_title", "plan_line"]
 
+PROGRESS_EVERY_S = 0.25
 
 
 @dataclass(frozen=True)
 class CompareTab:
-    gallery: gr.Gallery
+    grid: gr.Gallery
     event: Dependency
 
 
-def axis_help(x_kind: str | None, y_kind: str | None) -> str:
-    lines = []
-    for label, kind in (("X", x_kind), ("Y", y_kind)):
-        try:
-            parsed = parse_axis_kind(kind, optional=True)
-        except PlaygroundError:
-            continue
-        if parsed is not None:
-            info = AXIS_KINDS[parsed]
-            lines.append(f"**{label} · {info.title}**: {info.syntax} Example: `{info.example}`")
-    return "\n\n".join(lines)
+def axis_title(kind: str | None, lang: str) -> str:
+    return tr(f"axis_{kind}", lang) if kind else ""
+
+
+def cell_title(cell: dict[str, Any], x_kind: str, y_kind: str | None, lang: str) -> str:
+    """"Seed 501 · Guidance 9": a cell named by its axis values, in the visitor's language."""
+    parts = [f"{axis_title(x_kind, lang)} {cell['x_label']}"]
+    if y_kind and cell.get("y_label"):
+        parts.append(f"{axis_title(y_kind, lang)} {cell['y_label']}")
+    return " · ".join(parts)
+
+
+def plan_line(plan: GridPlan, learned_runs: int, lang: str) -> str:
+    """What the grid will be before it runs: cells, shape, cost, and a time with what it rests on."""
+    cost = " + ".join(str(price) for price in plan.cost)
+    if plan.unpriced_cells:
+        unknown = tr("compare_unknown_cost", lang, cells=plan.unpriced_cells)
+        cost = f"{cost} + {unknown}" if cost else unknown
+    cost = cost or tr("compare_free", lang)
+    basis = tr("compare_learned", lang, runs=learned_runs) if learned_runs else tr("compare_guess", lang)
+    return "📐 " + tr(
+        "compare_plan", lang, cells=len(plan.cells), cols=plan.cols, rows=plan.rows, cost=cost,
+        time=_duration(plan.estimated_s, lang), basis=basis,
+    )
+
+
+def _duration(seconds: float, lang: str) -> str:
+    if seconds < 90:
+        return tr("seconds", lang, n=max(1, round(seconds)))
+    return tr("minutes", lang, n=round(seconds / 60))
 
 
 def build_compare_tab(
@@ -59,145 +83,359 @@ def build_compare_tab(
     history: HistoryTab,
     api: ApiEndpoints,
     *,
+    tab_item: gr.Tab,
     confirm_above: int,
 ) -> CompareTab:
+    registry = playground.registry
     form = generate.form
-    jobs = api.jobs
-    kinds = axis_choices()
+    grids, jobs = api.grids, api.jobs
+    pictures = PagePictures()
+    gr.set_static_paths([pictures.root])
+    kinds = [(info.title, info.kind.value) for info in AXIS_KINDS.values()]
 
-    gr.Markdown(i18n("compare_intro"))
-    with gr.Row():
-        x_type = gr.Dropdown(kinds, value="seed", label=i18n("x_axis"), elem_id="x-type", scale=1, allow_custom_value=True)
-        x_values = gr.Textbox(value="4", label=i18n("x_values"), elem_id="x-values", scale=3)
-    with gr.Row():
-        y_type = gr.Dropdown(
-            [(i18n("no_axis"), NO_AXIS), *kinds], value=NO_AXIS, label=i18n("y_axis"), elem_id="y-type", scale=1,
-            allow_custom_value=True,  # parse_axes, not Gradio's choice check, answers an unknown kind naming the axis
-        )
-        y_values = gr.Textbox(value="", label=i18n("y_values"), elem_id="y-values", scale=3)
-    syntax = gr.Markdown(axis_help("seed", None), elem_id="axis-help")
+    gr.Markdown(i18n("compare_intro"), elem_id="compare-intro")
+    with gr.Column(variant="panel", elem_id="compare-base"):
+        with gr.Row(equal_height=True):
+            base_prompt = gr.Textbox(label=i18n("prompt"), lines=2, max_lines=6, scale=4, min_width=240,
+                                     elem_id="compare-prompt")
+            base_backend = gr.Dropdown(backend_choices(registry.entries()), label=i18n("backend"), scale=2,
+                                       min_width=180, elem_id="compare-backend", allow_custom_value=True)
+            base_size = gr.Dropdown(label=i18n("size"), scale=2, min_width=150, elem_id="compare-size",
+                                    allow_custom_value=True)
+            base_seed = FormNumber(label=i18n("seed"), precision=0, value=-1, scale=1, min_width=110,
+                                   elem_id="compare-seed")
+        with gr.Row(equal_height=True):
+            base_note = gr.Markdown(elem_id="compare-base-note")
+            from_generate = gr.Button(i18n("compare_from_generate"), size="sm", scale=0, min_width=200,
+                                      elem_id="compare-from-generate")
+    with gr.Row(equal_height=True):
+        x_type = gr.Dropdown(kinds, value="seed", label=i18n("x_axis"), elem_id="x-type", scale=1, min_width=140,
+                             allow_custom_value=True)
+        x_values = gr.Textbox(value="4", label=i18n("x_values"), elem_id="x-values", scale=3, min_width=200)
+        x_fill = gr.Button(i18n("fill"), size="sm", scale=0, min_width=90, elem_id="x-fill")
+    with gr.Row(equal_height=True):
+        y_type = gr.Dropdown([(tr("no_axis", "en"), NO_AXIS), *kinds], value=NO_AXIS, label=i18n("y_axis"),
+                             elem_id="y-type", scale=1, min_width=140, allow_custom_value=True)
+        y_values = gr.Textbox(value="", label=i18n("y_values"), elem_id="y-values", scale=3, min_width=200)
+        y_fill = gr.Button(i18n("fill"), size="sm", scale=0, min_width=90, elem_id="y-fill")
+    syntax = gr.Markdown(elem_id="axis-help")
     plan_text = gr.Markdown(elem_id="compare-plan")
-    confirm = gr.Checkbox(label=i18n("confirm_large"), value=False, elem_id="compare-confirm")
+    confirm = gr.Checkbox(label=i18n("confirm_large"), value=False, visible=False, elem_id="compare-confirm")
     with gr.Row():
         run_button = gr.Button(i18n("run_grid"), variant="primary", elem_id="compare-run", scale=3)
-        stop_button = gr.Button(i18n("stop"), variant="stop", elem_id="compare-stop", scale=1)
+        stop_button = gr.Button(i18n("stop"), variant="secondary", elem_id="compare-stop", scale=1)
     status = gr.Markdown(elem_id="compare-status")
-    grid_image = gr.Image(label=i18n("grid"), type="filepath", format="png", interactive=False, elem_id="compare-grid")
-    cells = gr.Gallery(
-        label=i18n("cells"), format="png", columns=4, height=420, object_fit="contain", allow_preview=False,
-        fit_columns=False, elem_id="compare-cells", interactive=False,
+    grid = gr.Gallery(
+        label=i18n("grid"), columns=4, height="auto", object_fit="contain", allow_preview=False, fit_columns=False,
+        elem_id="compare-grid", interactive=False, buttons=[], format="webp",
     )
     cell_details = gr.Markdown(elem_id="compare-cell")
-    with gr.Accordion(i18n("ab"), open=True):
-        gr.Markdown(i18n("ab_help"))
-        slider = gr.ImageSlider(label="A / B", type="filepath", interactive=False, elem_id="ab-slider")
-    export_file = gr.File(label=i18n("export"), interactive=False, elem_id="compare-export")
-    with gr.Accordion(i18n("info"), open=False):
-        result_json = gr.JSON(label=i18n("info"), elem_id="compare-info")
-    ab_paths = gr.State([])
+    with gr.Accordion(i18n("ab"), open=True, elem_id="ab-section"):
+        gr.Markdown(i18n("ab_help"), elem_id="ab-help")
+        slider = gr.ImageSlider(label="A / B", type="filepath", interactive=False, elem_id="ab-slider",
+                                max_height=640, buttons=["fullscreen"])
+    export = gr.DownloadButton(i18n("export"), visible=False, size="sm", elem_id="compare-export")
+    with gr.Accordion(i18n("raw_json"), open=False):
+        result_json = gr.JSON(label=i18n("raw_json"), elem_id="compare-info")
+    pair = gr.State([])  # up to two (preview path, title): what the A/B slider shows
 
-    # --- handlers ---------------------------------------------------------------------------
+    # --- the base settings ------------------------------------------------------------------------
 
-    def form_values(values: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in values.items() if v is not None}
+    def base_values(data: dict) -> dict[str, Any]:
+        """The Generate tab's form with the Compare tab's base settings in place, fitted to that backend."""
+        generate_values = form.values_from(data)
+        backend = data[base_backend] if data[base_backend] in registry else generate_values.backend
+        merged = FormValues(**{**generate_values.__dict__, "prompt": data[base_prompt] or "",
+                               "size": data[base_size] or generate_values.size, "seed": data[base_seed], "n": 1})
+        old = registry.get(generate_values.backend).capabilities if generate_values.backend in registry else None
+        adapted, _ = adapt_to_backend(merged, backend, registry.get(backend).capabilities, old)
+        adapted = FormValues(**{**adapted.__dict__, "size": merged.size, "seed": merged.seed})
+        caps = registry.get(backend).capabilities
+        values = without_unsupported(adapted.request_values(), caps)
+        values.pop("n", None)
+        return {"backend": backend, **{k: v for k, v in values.items() if v is not None}}
 
-    def estimate(data: dict, request: gr.Request) -> str:
+    def other_settings_note(values: dict[str, Any], lang: str) -> str:
+        parts = [tr("steps_n", lang, n=values.get("steps")), tr("guidance_n", lang, n=values.get("guidance"))]
+        if values.get("scheduler"):
+            parts.append(scheduler_label(values["scheduler"]))
+        if values.get("negative_prompt"):
+            parts.append(tr("negative_short", lang, text=values["negative_prompt"][:40]))
+        return "ℹ️ " + tr("compare_other_settings", lang, settings=" · ".join(str(p) for p in parts))
+
+    def take_from_generate(data: dict, request: gr.Request, *, only_if_empty: bool = False):
+        if only_if_empty and (data[base_prompt] or "").strip():
+            return gr.skip()
         values = form.values_from(data)
+        caps = registry.get(values.backend).capabilities if values.backend in registry else None
+        return {
+            base_prompt: values.prompt, base_backend: values.backend,
+            base_size: gr.update(choices=size_choices(caps) if caps else [], value=values.size),
+            base_seed: values.seed,
+        }
+
+    def on_base_backend(backend: str, size: str):
+        if backend not in registry:
+            return gr.skip()
+        caps = registry.get(backend).capabilities
+        choices = size_choices(caps)
+        keep = size if any(size == value for _, value in choices) or caps.size_range is not None else choices[0][1]
+        return gr.update(choices=choices, value=keep)
+
+    # --- the plan ---------------------------------------------------------------------------------
+
+    def estimate(data: dict, request: gr.Request):
+        session = context.session(request)
+        lang = session.language
+        values = base_values(data)
+        note = other_settings_note(values, lang)
+        help_text = axis_help(data[x_type], data[y_type], lang)
         try:
-            plan = plan_compare(
-                playground, backend_id=values.backend,
-                values=form_values(generate.drop_hidden(values.request_values(), values.backend)),
-                x_kind=data[x_type], x_text=data[x_values], y_kind=data[y_type], y_text=data[y_values],
-                api_keys=context.session(request).keys,
-            )
+            plan = grids.plan(session, backend=values.pop("backend"), values=values, x_type=data[x_type],
+                              x_values=data[x_values], y_type=data[y_type], y_values=data[y_values])
         except PlaygroundError as exc:
-            return f"⚠️ {exc}"
-        ask = " — **tick the box below to run it**" if plan.needs_confirmation(above=confirm_above) else ""
-        return f"📐 {plan.summary}{ask}"
+            return {plan_text: "⚠️ " + message_of(exc, lang), confirm: gr.update(visible=False), base_note: note,
+                    syntax: help_text}
+        line = plan_line(plan, grids.learned_runs(session, plan), lang)
+        large = plan.needs_confirmation(above=confirm_above)
+        return {
+            plan_text: line + (" — " + tr("compare_confirm_hint", lang) if large else ""),
+            confirm: gr.update(visible=True) if large else gr.update(visible=False, value=False),
+            base_note: note, syntax: help_text,
+        }
 
-    async def compare(data: dict, request: gr.Request, progress: gr.Progress = gr.Progress()):
-        values = form.values_from(data)
-        return await api.compare(
-            backend=values.backend, prompt=values.prompt, negative_prompt=values.negative_prompt, size=values.size,
-            seed=values.seed, steps=values.steps, guidance=values.guidance, scheduler=values.scheduler,
-            output_format=values.output_format, output_quality=values.output_quality, x_type=data[x_type],
-            x_values=data[x_values], y_type=data[y_type], y_values=data[y_values], confirm=data[confirm],
-            request=request, progress=progress,
-        )
+    def fill(kind: str, data: dict, request: gr.Request):
+        backend = data[base_backend] if data[base_backend] in registry else form.values_from(data).backend
+        try:
+            parse_axis_kind(kind)
+        except PlaygroundError:
+            return gr.skip()
+        available = [backend_.id for backend_ in registry.available()]
+        text = suggested_values(kind, registry.get(backend).capabilities, available)
+        return text if text else gr.skip()
 
-    def after_run(info: dict | None, grid_path: str | None, request: gr.Request):
-        """The status line, the export download, and the A/B pair of a two-cell grid."""
-        if not info:
-            return "", None, [], gr.update()
-        visitor = context.session(request).visitor
-        paths = []
-        for cell in info["cells"]:
-            entry = playground.history.get(cell["generation_id"], visitor=visitor) if cell.get("generation_id") else None
-            if entry is not None and entry.images:
-                paths.append(str(entry.images[0].path))
-        pair = paths if len(info["cells"]) == 2 and len(paths) == 2 else []
-        columns = len(info.get("x", {}).get("values") or []) or 4
-        return f"✅ {info['result_summary']}", grid_path, pair, gr.update(columns=columns)
+    # --- running ----------------------------------------------------------------------------------
 
-    def select_cell(info: dict | None, pair: list, request: gr.Request, evt: gr.SelectData):
-        index = evt.index if isinstance(evt.index, int) else (evt.index or [0])[0]
-        if not info or index is None or index >= len(info["cells"]):
-            return "", pair, gr.update()
-        cell = info["cells"][index]
-        req = cell.get("request") or {}
-        text = (
-            f"**{cell.get('title') or 'Cell'}** · {cell.get('backend_label', cell.get('backend_id'))} · seed `{cell.get('seed')}`"
-            f" · status {cell['status']}" + (f" · generation `{cell['generation_id']}`" if cell.get("generation_id") else "")
-            + f"\n\n{req.get('width')}×{req.get('height')} · steps {req.get('steps')} · guidance {req.get('guidance')}"
-            + (f" · {req['scheduler']}" if req.get("scheduler") else "")
-            + f"\n\n> {req.get('prompt', '')}"
-            + (f"\n\nNegative: {req['negative_prompt']}" if req.get("negative_prompt") else "")
-            + (f"\n\n❌ {cell['error']}" if cell.get("error") else "")
-        )
-        entry = playground.history.get(cell["generation_id"], visitor=context.session(request).visitor) if cell.get("generation_id") else None
-        if entry is None or not entry.images:
-            return text, pair, gr.update()
-        pair = [*pair, str(entry.images[0].path)][-2:]
-        return text, pair, (tuple(pair) if len(pair) == 2 else gr.update())
+    async def run(data: dict, request: gr.Request):
+        session = context.session(request)
+        lang = session.language
+        values = base_values(data)
+        x_kind, y_kind = data[x_type], data[y_type] if data[y_type] not in (None, "", NO_AXIS) else None
+        try:
+            plan = grids.plan(session, backend=values.pop("backend"), values=values, x_type=x_kind,
+                              x_values=data[x_values], y_type=data[y_type], y_values=data[y_values])
+        except PlaygroundError as exc:
+            yield {status: "⚠️ " + message_of(exc, lang)}
+            return
+        if plan.needs_confirmation(above=confirm_above) and not data[confirm]:
+            yield {status: "⚠️ " + tr("compare_needs_confirmation", lang, cells=len(plan.cells)),
+                   confirm: gr.update(visible=True)}
+            return
+        token = jobs.try_start(session.job_key)
+        if token is None:
+            yield {status: gr.skip()}
+            return
+        x_kind_value = str(parse_axis_kind(x_kind))
+        y_kind_value = str(parse_axis_kind(y_kind, field="y_axis", optional=True) or "") or None
+        titles = [cell_title(cell.to_dict(), x_kind_value, y_kind_value, lang) for cell in plan.cells]
+        tiles: list[tuple[str, str]] = [(str(NO_IMAGE), title) for title in titles]
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue = asyncio.Queue()
 
-    def add_history_entry(entry_id: str | None, pair: list, request: gr.Request):
-        entry = playground.history.get(entry_id, visitor=context.session(request).visitor) if entry_id else None
-        if entry is None or not entry.images:
-            gr.Warning("Select a history entry with an image first.")
-            return pair, gr.update()
-        pair = [*pair, str(entry.images[0].path)][-2:]
-        return pair, (tuple(pair) if len(pair) == 2 else gr.update())
+        def on_progress(progress: GridProgress) -> None:
+            loop.call_soon_threadsafe(events.put_nowait, progress)
+
+        task = asyncio.ensure_future(grids.run(session, plan, cancel=token, progress=on_progress))
+        yield {
+            grid: gr.update(value=list(tiles), columns=plan.cols), status: _grid_progress(0, len(plan.cells), lang),
+            export: gr.update(visible=False), cell_details: "", result_json: None,
+        }
+        try:
+            last = 0.0
+            while True:
+                getter = asyncio.ensure_future(events.get())
+                done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    break
+                progress = getter.result()
+                if progress.cell is not None and progress.cell.image is not None:
+                    preview = await asyncio.to_thread(_preview_of, pictures, progress.cell.image)
+                    tiles[progress.cell.cell.index] = (preview, titles[progress.cell.cell.index])
+                    yield {grid: list(tiles), status: _grid_progress(progress.done, progress.total, lang)}
+                    last = time.monotonic()
+                elif time.monotonic() - last >= PROGRESS_EVERY_S:
+                    yield {status: _grid_progress(progress.done, progress.total, lang)}
+                    last = time.monotonic()
+            result = task.result()
+        except PlaygroundError as exc:
+            yield {status: "⚠️ " + message_of(exc, lang)}
+            return
+        finally:
+            jobs.finish(session.job_key, token)
+            if not task.done():
+                task.cancel()
+        for index, cell in enumerate(result.cells):
+            if cell.image is not None and tiles[index][0] == str(NO_IMAGE):
+                tiles[index] = (await asyncio.to_thread(_preview_of, pictures, cell.image), titles[index])
+            elif cell.image is None:
+                tiles[index] = (str(NO_IMAGE), f"{titles[index]} — {cell.error or tr('outcome_' + _outcome(cell.status), lang)}")
+        info = result.to_dict()
+        for cell, title in zip(info["cells"], titles, strict=False):
+            cell["title"] = title
+        ok = sum(1 for cell in result.cells if cell.ok)
+        line = ("⏹ " if token.cancelled else "✅ " if ok == len(result.cells) else "⚠️ ") + tr(
+            "compare_done", lang, ok=ok, total=len(result.cells), seconds=f"{result.elapsed_s:.1f}")
+        pair_now = _two_cells(result, titles, pictures) if len(result.cells) == 2 else None
+        updates: dict[Any, Any] = {
+            grid: list(tiles), status: line, result_json: info,
+            export: gr.update(value=str(await asyncio.to_thread(grids.export, result)), visible=True),
+        }
+        if pair_now:
+            updates[pair] = pair_now
+            updates[slider] = _ab_update(pair_now, lang)
+        yield updates
 
     def stop(request: gr.Request) -> None:
         jobs.stop(context.session(request).job_key)
 
-    # --- wiring -----------------------------------------------------------------------------
+    # --- looking at cells ---------------------------------------------------------------------------
 
-    axis_inputs = {x_type, x_values, y_type, y_values, *form.value_inputs()}
+    def select_cell(info: dict | None, chosen: list, request: gr.Request, evt: gr.SelectData):
+        session = context.session(request)
+        lang = session.language
+        index = evt.index if isinstance(evt.index, int) else (evt.index or [0])[0]
+        if not info or index is None or index >= len(info["cells"]):
+            return gr.skip()
+        cell = info["cells"][index]
+        req = GenerationRequest.from_dict(cell.get("request") or {})
+        title = cell.get("title") or ""
+        text = (
+            f"**{title}** · {cell.get('backend_label')} · {tr('caption_seed', lang, seed=cell.get('seed'))}"
+            f" · {req.width}×{req.height} · {tr('steps_n', lang, n=req.steps)} · {tr('guidance_n', lang, n=f'{req.guidance:g}')}"
+            + (f" · {scheduler_label(req.scheduler)}" if req.scheduler else "")
+            + f"\n\n> {req.prompt}"
+            + (f"\n\n❌ {cell['error']}" if cell.get("error") else "")
+        )
+        entry = playground.history.get(cell["generation_id"], visitor=session.visitor) if cell.get("generation_id") else None
+        if entry is None or not entry.images:
+            return {cell_details: text}
+        chosen = [*chosen, (str(_preview_of(pictures, entry.images[0])), title)][-2:]
+        updates: dict[Any, Any] = {cell_details: text, pair: chosen}
+        if len(chosen) == 2:
+            updates[slider] = _ab_update(chosen, lang)
+        return updates
+
+    def add_history_entry(entry_id: str | None, chosen: list, request: gr.Request):
+        session = context.session(request)
+        entry: HistoryEntry | None = playground.history.get(entry_id, visitor=session.visitor) if entry_id else None
+        if entry is None or not entry.images:
+            return gr.skip()
+        title = f"{entry.backend_label} · {tr('caption_seed', session.language, seed=entry.images[0].seed)}"
+        chosen = [*chosen, (str(_preview_of(pictures, entry.images[0])), title)][-2:]
+        if len(chosen) < 2:
+            return {pair: chosen}
+        return {pair: chosen, slider: _ab_update(chosen, session.language)}
+
+    def localize(request: gr.Request):
+        lang = context.session(request).language
+        choices = [(axis_title(kind, lang), kind) for _, kind in kinds]
+        return {
+            x_type: gr.update(choices=choices),
+            y_type: gr.update(choices=[(tr("no_axis", lang), NO_AXIS), *choices]),
+            syntax: axis_help("seed", None, lang),
+        }
+
+    # --- wiring -----------------------------------------------------------------------------------
+
+    values_in = {*form.value_inputs()}
+    base_in = {base_prompt, base_backend, base_size, base_seed}
+    plan_in = {x_type, x_values, y_type, y_values, *base_in, *values_in}
+    tab_item.select(lambda data, request: take_from_generate(data, request, only_if_empty=True),
+                    inputs={base_prompt, *values_in}, outputs=[base_prompt, base_backend, base_size, base_seed],
+                    api_visibility="private").then(
+        estimate, inputs=plan_in, outputs=[plan_text, confirm, base_note, syntax], api_visibility="private")
+    from_generate.click(take_from_generate, inputs={base_prompt, *values_in},
+                        outputs=[base_prompt, base_backend, base_size, base_seed], api_visibility="private").then(
+        estimate, inputs=plan_in, outputs=[plan_text, confirm, base_note, syntax], api_visibility="private")
+    base_backend.input(on_base_backend, inputs=[base_backend, base_size], outputs=base_size,
+                       api_visibility="private", queue=False)
     gr.on(
-        [x_type.change, y_type.change], axis_help, inputs=[x_type, y_type], outputs=syntax, api_visibility="private",
+        [x_type.change, y_type.change, x_values.blur, y_values.blur, x_values.submit, y_values.submit,
+         base_prompt.blur, base_backend.change, base_size.change, base_seed.blur],
+        estimate, inputs=plan_in, outputs=[plan_text, confirm, base_note, syntax], api_visibility="private",
+        trigger_mode="always_last",
     )
-    gr.on(
-        [x_type.change, y_type.change, x_values.submit, y_values.submit, x_values.blur, y_values.blur, form.prompt.blur,
-         form.backend.change],
-        estimate, inputs=axis_inputs, outputs=plan_text, api_visibility="private",
-    )
+    x_fill.click(lambda data, request: fill(data[x_type], data, request), inputs={x_type, base_backend, *values_in},
+                 outputs=x_values, api_visibility="private").then(
+        estimate, inputs=plan_in, outputs=[plan_text, confirm, base_note, syntax], api_visibility="private")
+    y_fill.click(lambda data, request: fill(data[y_type], data, request), inputs={y_type, base_backend, *values_in},
+                 outputs=y_values, api_visibility="private").then(
+        estimate, inputs=plan_in, outputs=[plan_text, confirm, base_note, syntax], api_visibility="private")
     event = run_button.click(
-        compare,
-        inputs={x_type, x_values, y_type, y_values, confirm, *form.value_inputs()},
-        outputs=[grid_image, cells, result_json],
-        api_visibility="private",
-        concurrency_limit=context.generate_concurrency,
-        concurrency_id="compare",
-    )
-    event.success(
-        after_run, inputs=[result_json, grid_image], outputs=[status, export_file, ab_paths, cells], api_visibility="private"
-    ).then(
-        lambda pair: tuple(pair) if len(pair) == 2 else gr.update(), inputs=ab_paths, outputs=slider, api_visibility="private",
+        run, inputs={*plan_in, confirm},
+        outputs=[grid, status, export, cell_details, result_json, confirm, pair, slider],
+        api_visibility="private", concurrency_limit=context.generate_concurrency, concurrency_id="compare",
+        show_progress="hidden", trigger_mode="once",
     )
     history.reload_after(event)
     stop_button.click(stop, queue=False, api_visibility="private")
-    cells.select(select_cell, inputs=[result_json, ab_paths], outputs=[cell_details, ab_paths, slider], api_visibility="private")
-    history.ab_button.click(add_history_entry, inputs=[history.selected_id, ab_paths], outputs=[ab_paths, slider], api_visibility="private")
-    context.on_load(estimate, inputs=axis_inputs, outputs=plan_text)
-    return CompareTab(gallery=cells, event=event)
+    grid.select(select_cell, inputs=[result_json, pair], outputs=[cell_details, pair, slider], api_visibility="private")
+    history.ab_button.click(add_history_entry, inputs=[history.selected_id, pair], outputs=[pair, slider],
+                            api_visibility="private")
+    context.on_load(localize, outputs=[x_type, y_type, syntax])
+    return CompareTab(grid=grid, event=event)
+
+
+def axis_help(x_kind: str | None, y_kind: str | None, lang: str) -> str:
+    lines = []
+    for label, kind in (("X", x_kind), ("Y", y_kind)):
+        try:
+            parsed = parse_axis_kind(kind, optional=True)
+        except PlaygroundError:
+            continue
+        if parsed is not None:
+            info = AXIS_KINDS[parsed]
+            lines.append(f"**{label} · {axis_title(parsed.value, lang)}**: {tr(f'syntax_{parsed.value}', lang)} "
+                         f"{tr('example_short', lang)} `{info.example}`")
+    return "\n\n".join(lines)
+
+
+def _grid_progress(done: int, total: int, lang: str) -> str:
+    return "⏳ " + "▰" * done + "▱" * max(total - done, 0) + " " + tr("compare_progress", lang, done=done, total=total)
+
+
+def _outcome(status: str) -> str:
+    return {"ok": "ok", "failed": "failed", "stopped": "stopped", "not_started": "stopped"}.get(status, "failed")
+
+
+def _preview_of(pictures: PagePictures, image) -> str:
+    preview = getattr(image, "preview_path", None)
+    if preview is not None and preview.exists():
+        return str(preview)
+    return str(pictures.preview_of(image.path.read_bytes()))
+
+
+def _two_cells(result, titles: list[str], pictures: PagePictures) -> list[tuple[str, str]] | None:
+    cells = [(cell, title) for cell, title in zip(result.cells, titles, strict=False) if cell.image is not None]
+    if len(cells) != 2:
+        return None
+    return [(_preview_of(pictures, cell.image), title) for cell, title in cells]
+
+
+AB_MAX_HEIGHT = 640
+AB_MAX_WIDTH = 1100
+
+
+def _ab_update(chosen: list, lang: str):
+    """The slider with the two pictures, labelled with both cells' values, and exactly as large as the
+    picture (no letterbox), so its handle can only travel across the image."""
+    from PIL import Image
+
+    with Image.open(chosen[0][0]) as first:
+        width, height = first.size
+    scale = min(AB_MAX_HEIGHT / height, AB_MAX_WIDTH / width, 1.0 if max(width, height) > AB_MAX_HEIGHT else 2.0)
+    return gr.update(
+        value=(chosen[0][0], chosen[1][0]), label=f"A: {chosen[0][1]}  |  B: {chosen[1][1]}",
+        width=round(width * scale), height=round(height * scale),
+    )

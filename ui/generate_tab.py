@@ -89,7 +89,6 @@ class GenerateTab:
     apply_settings: Callable[[FormValues, dict[str, Any], str, str], dict[Component, Any]]
     """(current form, fields, note key, language) -> updates of :attr:`settings_outputs`."""
     settings_outputs: list[Component]
-    drop_hidden: Callable[[dict[str, Any], object], dict[str, Any]]
     settings_link: gr.Button
     """"Open Settings", shown with the no-key message; the page wires it to the Settings tab."""
 
@@ -551,7 +550,7 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
     return GenerateTab(
         form=form, generate_button=generate_button, gallery=gallery, status=status, previous_backend=previous_backend,
         form_backup=form_backup, generate_event=generate_event, apply_settings=apply_settings,
-        settings_outputs=settings_outputs, drop_hidden=without_options_the_backend_lacks, settings_link=settings_link,
+        settings_outputs=settings_outputs, settings_link=settings_link,
     )
 
 

@@ -150,9 +150,59 @@ CATALOG: dict[str, tuple[str, str]] = {
     "send_ab": ("⇄ A/B", "⇄ A/B"),
     # -- compare
     "compare_intro": (
-        "Compare uses the prompt and settings of the Generate tab and varies them along the axes below. "
-        "Every cell is saved to the history and can be reproduced alone.",
-        "对比使用“生成”页的提示词和参数，并沿下面的坐标轴改变它们。每个格子都保存在历史中，可单独复现。",
+        "Vary one or two settings and see the images side by side. Every cell is saved to the history and can be "
+        "made again alone.",
+        "改变一两个参数，把图像并排对比。每个格子都保存在历史中，可单独复现。",
+    ),
+    "compare_from_generate": ("↻ From the Generate tab", "↻ 取自“生成”页"),
+    "compare_other_settings": ("Other settings from the Generate tab: {settings}", "其余参数取自“生成”页：{settings}"),
+    "steps_n": ("steps {n}", "步数 {n}"),
+    "guidance_n": ("guidance {n}", "引导 {n}"),
+    "negative_short": ("negative: {text}", "负面：{text}"),
+    "fill": ("📋 Fill", "📋 填入"),
+    "compare_plan": ("{cells} cells ({cols} × {rows}) · cost {cost} · about {time} ({basis})",
+                     "{cells} 个格子（{cols} × {rows}）· 费用 {cost} · 约 {time}（{basis}）"),
+    "compare_learned": ("the median of this backend's last {runs} runs", "按此后端最近 {runs} 次的中位数"),
+    "compare_guess": ("a guess: no runs of this backend yet", "估计值：此后端还没有运行记录"),
+    "compare_free": ("free", "免费"),
+    "compare_unknown_cost": ("{cells} cells of unknown price", "{cells} 个格子价格未知"),
+    "compare_confirm_hint": ("tick the box below to run it", "勾选下面的框后才会运行"),
+    "compare_needs_confirmation": ("This grid has {cells} cells. Tick the confirmation box to run it, or make an axis shorter.",
+                                   "这个网格有 {cells} 个格子。请勾选确认框再运行，或缩短坐标轴。"),
+    "compare_progress": ("{done} of {total} cells", "已完成 {done}/{total} 个格子"),
+    "compare_done": ("{ok} of {total} cells in {seconds} s", "{total} 个格子中完成 {ok} 个，用时 {seconds} 秒"),
+    "seconds": ("{n} s", "{n} 秒"),
+    "minutes": ("{n} min", "{n} 分钟"),
+    "axis_seed": ("Seed", "种子"),
+    "axis_guidance": ("Guidance", "引导强度"),
+    "axis_steps": ("Steps", "步数"),
+    "axis_scheduler": ("Sampler", "采样器"),
+    "axis_size": ("Size", "尺寸"),
+    "axis_backend": ("Backend", "后端"),
+    "axis_prompt_sr": ("Prompt S/R", "提示词替换"),
+    "example_short": ("Example:", "示例："),
+    "syntax_seed": (
+        "a count of seeds counted up from the base seed (4), or seeds separated by commas (1, 7, 42), ranges "
+        "(100-103), stepped ranges (100-200 (+25)) or counted ranges (0-1000 [5])",
+        "从基础种子往上数的个数（4），或用逗号分隔的种子（1, 7, 42）、范围（100-103）、带步长的范围"
+        "（100-200 (+25)）或指定个数的范围（0-1000 [5]）",
+    ),
+    "syntax_guidance": (
+        "numbers separated by commas (4.5, 6, 7.5), ranges (3-7), stepped ranges (3-7 (+0.5)) or counted ranges (4-8 [3])",
+        "用逗号分隔的数字（4.5, 6, 7.5）、范围（3-7）、带步长的范围（3-7 (+0.5)）或指定个数的范围（4-8 [3]）",
+    ),
+    "syntax_steps": (
+        "whole numbers separated by commas (20, 30, 50), ranges (10-14), stepped ranges (10-50 (+10)) or counted "
+        "ranges (10-50 [3])",
+        "用逗号分隔的整数（20, 30, 50）、范围（10-14）、带步长的范围（10-50 (+10)）或指定个数的范围（10-50 [3]）",
+    ),
+    "syntax_scheduler": ("sampler names separated by commas (Euler, Euler a, DPM++ 2M)", "用逗号分隔的采样器名称（Euler, Euler a, DPM++ 2M）"),
+    "syntax_size": ("sizes as WIDTHxHEIGHT separated by commas (1024x1024, 768x1024)", "用逗号分隔的 宽x高 尺寸（1024x1024, 768x1024）"),
+    "syntax_backend": ("backend ids separated by commas (dieyuyun, siliconflow)", "用逗号分隔的后端 id（dieyuyun, siliconflow）"),
+    "syntax_prompt_sr": (
+        'texts separated by commas, the first found in the prompt and each one put in its place (cat, dog, fox); '
+        'quote a text that holds a comma ("red, round", blue)',
+        '用逗号分隔的文字：第一个须出现在提示词中，依次替换为每一个（cat, dog, fox）；含逗号的文字请加引号（"red, round", blue）',
     ),
     "x_axis": ("X axis", "X 轴"),
     "x_values": ("X values", "X 取值"),
@@ -161,14 +211,13 @@ CATALOG: dict[str, tuple[str, str]] = {
     "no_axis": ("— none —", "— 无 —"),
     "confirm_large": ("Yes, run this large grid", "是的，运行这个大网格"),
     "run_grid": ("Run grid", "运行网格"),
-    "grid": ("Grid", "网格"),
-    "cells": ("Cells (click one for its parameters; two clicks fill A/B)", "格子（点击查看参数；点两个放入 A/B)"),
+    "grid": ("Grid (click a cell for its settings; two cells fill A/B)", "网格（点击格子查看参数；点两个放入 A/B）"),
     "ab": ("A / B", "A / B"),
     "ab_help": (
         "Click two cells, or press “A/B” on two history entries, to compare them with the slider.",
         "点击两个格子，或在两条历史记录上按“A/B”，用滑块对比它们。",
     ),
-    "export": ("Grid PNG (with the axes and seeds in its metadata)", "网格 PNG（元数据中含坐标轴和种子）"),
+    "export": ("⬇ Grid PNG (axes and seeds in its metadata)", "⬇ 网格 PNG（元数据含坐标轴和种子）"),
     # -- settings
     "settings_info": (
         "Keys typed here are kept in this browser session only: never written to disk, history or logs.",

@@ -20,7 +20,9 @@ from .axes import (
     parse_axes,
     parse_axis,
     parse_axis_kind,
+    suggested_values,
 )
+from .estimate import Latency, recent_latencies
 from .export import (
     GRID_JSON_KEY,
     export_grid_png,
@@ -55,6 +57,7 @@ __all__ = [
     "GridPlan",
     "GridProgress",
     "GridResult",
+    "Latency",
     "axis_choices",
     "export_grid_png",
     "find_font",
@@ -65,5 +68,7 @@ __all__ = [
     "parse_axis_kind",
     "plan_compare",
     "plan_grid",
+    "recent_latencies",
     "run_grid",
+    "suggested_values",
 ]

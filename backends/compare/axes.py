@@ -43,6 +43,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
+from ..base import Capabilities
 from ..errors import FieldProblem, InvalidRequest
 from ..validation import parse_size
 
@@ -59,6 +60,7 @@ __all__ = [
     "parse_axes",
     "parse_axis",
     "parse_axis_kind",
+    "suggested_values",
 ]
 
 MAX_AXIS_VALUES = 100
@@ -468,3 +470,42 @@ def _check_count_and_duplicates(values: list[AxisValue], fail, *, casefold: bool
             shown = format_number(value) if isinstance(value, (int, float)) else value
             raise fail(f"{_shown(shown)} is given twice; list each value once")
         seen.add(key)
+
+
+def suggested_values(kind: AxisKind | str, caps: Capabilities, backend_ids: list[str]) -> str:
+    """The valid values of an axis, as its text box takes them, for the base backend's capabilities
+    (A1111's X/Y/Z plot "fill"): every scheduler, size or available backend; for numbers, five values
+    spread around the backend's default within its limits; for seeds, a count of four. "" for prompt
+    search/replace, which has no list of its own."""
+    kind = parse_axis_kind(kind)
+    if kind is AxisKind.SEED:
+        return "4"
+    if kind is AxisKind.SCHEDULER:
+        from ..schedulers import scheduler_label
+
+        return ", ".join(scheduler_label(name) for name in caps.schedulers)
+    if kind is AxisKind.SIZE:
+        if caps.sizes is not None:
+            return ", ".join(f"{w}x{h}" for w, h in caps.sizes)
+        from ..validation import parse_size as _parse
+
+        presets = ((1024, 1024), (1152, 896), (896, 1152), (1216, 832), (832, 1216), (1344, 768), (768, 1344))
+        return ", ".join(f"{w}x{h}" for w, h in presets if caps.accepts_size(w, h) and _parse(f"{w}x{h}"))
+    if kind is AxisKind.BACKEND:
+        return ", ".join(backend_ids)
+    if kind is AxisKind.GUIDANCE:
+        low, high, default = caps.guidance
+        return ", ".join(format_number(v) for v in _spread(low, high, default, whole=False))
+    if kind is AxisKind.STEPS:
+        low, high, default = caps.steps
+        return ", ".join(str(int(v)) for v in _spread(low, high, default, whole=True))
+    return ""
+
+
+def _spread(low: float, high: float, default: float, *, whole: bool) -> list[float]:
+    """Five values from half the default to twice it (or to the limits), rounded as the field takes them."""
+    start, stop = max(low, default / 2), min(high, default * 2)
+    values = [start + (stop - start) * i / 4 for i in range(5)]
+    # Steps to a multiple of 5 (as people count them) when the default allows, guidance to a half.
+    rounded = [float(round(v / 5) * 5 if default >= 10 else round(v)) if whole else round(v * 2) / 2 for v in values]
+    return sorted(dict.fromkeys(min(max(v, low), high) for v in rounded))
