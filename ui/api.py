@@ -75,6 +75,7 @@ def build_api(
         y_values = gr.Textbox(value="", label="Y values")
         confirm = gr.Checkbox(value=False, label="Yes, run this large grid")
         download = gr.Checkbox(value=False, label="Download the local weights if they are missing")
+        preset = gr.Textbox(value="", label="Style preset (a name, or empty for none)")
         gallery = gr.Gallery(label="Images", format="png")
         info = gr.JSON(label="Generation info")
         grid_image = gr.Image(label="Grid", type="filepath", format="png")
@@ -96,6 +97,7 @@ def build_api(
         output_format: str | None = None,
         output_quality: float | None = None,
         download: bool = False,
+        preset: str = "",
         request: gr.Request = None,  # type: ignore[assignment]
         progress: gr.Progress = gr.Progress(),
     ):
@@ -114,10 +116,11 @@ def build_api(
             progress(job_progress.fraction, desc=job_progress.label)
 
         try:
+            style = playground.find_preset(preset, visitor=session.visitor)
             outcome = await playground.generate(
                 backend, {k: v for k, v in values.items() if v is not None}, visitor=session.visitor,
                 quota_keys=session.quota_keys if context.hosted else (), api_key=session.api_key_for(backend),
-                progress=report, cancel=token, download=bool(download) and not context.hosted,
+                progress=report, cancel=token, download=bool(download) and not context.hosted, preset=style,
             )
         except PlaygroundError as exc:
             raise gr.Error(str(exc), duration=None, print_exception=False) from None
@@ -197,6 +200,7 @@ def build_api(
             "backend": backend, "prompt": prompt, "negative_prompt": negative_prompt, "size": size, "n": n,
             "seed": seed, "steps": steps, "guidance": guidance, "scheduler": scheduler,
             "output_format": output_format, "output_quality": output_quality, "download": download,
+            "preset": preset,
         },
         outputs=[gallery, info], api_name="generate", concurrency_limit=context.generate_concurrency,
         concurrency_id="generate",

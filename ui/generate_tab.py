@@ -46,6 +46,7 @@ from .results import (
 )
 from .session import JobBoard, SessionContext
 from .streaming import PagePictures
+from .styles import build_style_editor, final_prompt_line
 
 __all__ = ["GenerateTab", "build_generate_tab", "entry_fields", "image_fields"]
 
@@ -131,12 +132,13 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
     gr.set_static_paths([pictures.root])
 
     with gr.Row(equal_height=False, elem_id="generate-layout"):
-        with gr.Column(scale=5, min_width=320, elem_id="form-column"):
+        with gr.Column(scale=5, min_width=320, elem_id="form-column") as form_column:
             prompt = build_prompt()
             with gr.Row(elem_id="run-row", equal_height=True):
                 generate_button = gr.Button(i18n("generate"), variant="primary", elem_id="generate-btn", scale=4, size="lg")
                 stop_button = gr.Button(i18n("stop"), variant="secondary", elem_id="stop-btn", scale=1, size="lg",
                                         min_width=80)
+            final_prompt = gr.Markdown(elem_id="final-prompt")
             status = gr.Markdown(elem_id="status")
             example_chips = gr.Dataset(
                 components=[gr.Textbox(visible=False)], samples=[[example.title("en")] for example in examples],
@@ -241,7 +243,9 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
         backend_id = values.backend
         request_values = without_options_the_backend_lacks(values.request_values(), backend_id)
         try:
-            _, prepared = playground.prepare(backend_id, request_values, api_key=session.api_key_for(backend_id))
+            preset = playground.find_preset(data[form.style], visitor=session.visitor)
+            _, prepared = playground.prepare(backend_id, request_values, api_key=session.api_key_for(backend_id),
+                                             preset=preset, preset_settings=False)
         except PlaygroundError as exc:
             yield {status: "⚠️ " + message_of(exc, lang)}
             return
@@ -264,7 +268,8 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
             playground.generate(
                 backend_id, request_values, visitor=session.visitor,
                 quota_keys=session.quota_keys if context.hosted else (), api_key=session.api_key_for(backend_id),
-                progress=on_progress, cancel=token, on_image=on_image, download=consent,
+                progress=on_progress, cancel=token, on_image=on_image, download=consent, preset=preset,
+                preset_settings=False,
             )
         )
         tiles: dict[int, tuple[str, str]] = {}
@@ -434,11 +439,19 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
         } if parameters else {dropped_box: gr.update(visible=False)}
 
     def on_prompt_change(data: dict, request: gr.Request):
+        session = context.session(request)
+        updates: dict[Any, Any] = {}
+        if data[form.style]:  # the prompt that will be sent follows what is typed
+            preset = playground.presets.find(data[form.style], visitor=session.visitor)
+            values = form.values_from(data)
+            updates[final_prompt] = final_prompt_line(preset, values.prompt, values.negative_prompt, session.language)
         files = form.dropped_files(data)
         path = files[-1] if files else ""
         if not path or path == data[handled_drop]:
-            return {handled_drop: path} if not path and data[handled_drop] else gr.skip()
-        return {**read_dropped(path, context.session(request).language), handled_drop: path}
+            if not path and data[handled_drop]:
+                updates[handled_drop] = path
+            return updates or gr.skip()
+        return {**updates, **read_dropped(path, session.language), handled_drop: path}
 
     def on_upload(file, request: gr.Request):
         path = file if isinstance(file, str) else getattr(file, "name", None)
@@ -501,8 +514,11 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
     # --- wiring: each listener beside its handler's purpose ----------------------------------------
 
     generate_button.click(None, js=SCROLL_TO_RESULTS, api_visibility="private", queue=False)
+    with form_column:
+        build_style_editor(playground, context, form, apply_settings=apply_settings, settings_outputs=settings_outputs,
+                           final_prompt=final_prompt)
     generate_event = gr.on(
-        [generate_button.click, prompt.submit], run, inputs={download_consent, *values_in},
+        [generate_button.click, prompt.submit], run, inputs={download_consent, form.style, *values_in},
         outputs=[gallery, status, info_box, info_json, run_state, download_image, download_all, selected, selected_index,
                  download_row, download_note, download_confirm, download_consent],
         api_visibility="private", concurrency_limit=context.generate_concurrency, concurrency_id="generate",
@@ -522,8 +538,9 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
     form.size.input(on_size_choice, inputs=[form.size, form.width, form.height], outputs=[form.width, form.height],
                     api_visibility="private", queue=False)
     form.undo.click(undo, inputs={form_backup, *values_in}, outputs=settings_outputs, api_visibility="private")
-    prompt.change(on_prompt_change, inputs={handled_drop, *values_in},
-                  outputs=[dropped_box, dropped_image, dropped_text, dropped_fields, use_dropped, handled_drop],
+    prompt.change(on_prompt_change, inputs={handled_drop, form.style, *values_in},
+                  outputs=[dropped_box, dropped_image, dropped_text, dropped_fields, use_dropped, handled_drop,
+                           final_prompt],
                   api_visibility="private", queue=False, trigger_mode="always_last", show_progress="hidden")
     load_image.upload(on_upload, inputs=load_image, outputs=[dropped_box, dropped_image, dropped_text, dropped_fields,
                                                              use_dropped], api_visibility="private")
