@@ -54,3 +54,49 @@ def test_a_persons_preset_is_checked_field_by_field():
     assert "1 to 60 characters" in str(caught.value) and "width x height" in str(caught.value)
     fine = Preset.checked({"name": "  Mine  ", "template": f"{PROMPT_SLOT}, neon", "size": "640×832"})
     assert (fine.name, fine.size) == ("Mine", "640x832")
+
+
+# -- stored with the history, applied by the service ----------------------------------------------
+
+
+@pytest.fixture
+def playground(tmp_path, dieyuyun_emulator):
+    from backends.history import HistoryStore
+    from backends.playground import Playground
+    from backends.registry import Registry
+    from tests.conftest import make_backend
+
+    with HistoryStore(tmp_path / "data") as store:
+        yield Playground(registry=Registry([make_backend("dieyuyun", dieyuyun_emulator)]), history=store)
+
+
+def test_own_presets_are_stored_per_visitor_edited_and_deleted(playground):
+    library = playground.presets
+    alice = library.save({"name": "Neon", "template": "{prompt}, neon lights", "steps": 30}, visitor="alice")
+    assert library.find("neon", visitor="alice") == alice and library.find("Neon", visitor="bob") is None
+    assert library.all("alice")[0].name == "Neon" and all(p.builtin for p in library.all("bob"))
+    edited = library.save({"name": "Neon", "template": "{prompt}, pink neon"}, visitor="alice")  # same name: replaced
+    assert [p.template for p in library.all("alice") if not p.builtin] == ["{prompt}, pink neon"]
+    assert not library.delete(edited.id, visitor="bob") and library.delete(edited.id, visitor="alice")
+    assert library.find("Neon", visitor="alice") is None
+    with pytest.raises(InvalidRequest, match="no built-in style has"):
+        library.save({"name": "watercolour"}, visitor="alice")
+
+
+def test_the_service_sends_the_styled_prompt_and_records_the_style(playground, dieyuyun_emulator):
+    from backends.history import read_image_parameters
+
+    style = playground.find_preset("Product shot")
+    outcome = asyncio.run(playground.generate("dieyuyun", {"prompt": "a teacup", "steps": 20}, preset=style))
+    sent = dieyuyun_emulator.requests[-1].json
+    assert sent["prompt"].startswith("product photograph of a teacup") and sent["num_inference_steps"] == 30
+    assert "watermark" in sent["negative_prompt"]
+    entry = outcome.entry
+    assert entry.preset == "Product shot" and entry.request.prompt == sent["prompt"]  # what was sent is stored
+    assert playground.history.get(entry.id).preset == "Product shot"
+    assert read_image_parameters(entry.images[0].path).preset == "Product shot"
+    kept = asyncio.run(playground.generate("dieyuyun", {"prompt": "a teacup", "steps": 21}, preset=style,
+                                           preset_settings=False))
+    assert kept.entry.request.steps == 21  # the page's form, changed after choosing the style, wins
+    with pytest.raises(InvalidRequest, match="preset"):
+        playground.find_preset("no such style")

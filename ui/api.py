@@ -22,6 +22,7 @@ from backends.schedulers import scheduler_choices
 from .form import defaults_for, size_choices, without_unsupported
 from .form_controls import FormNumber, FormSlider
 from .grids import Grids
+from .results import generation_json
 from .session import JobBoard, SessionContext
 
 __all__ = ["NO_AXIS", "NO_IMAGE", "ApiEndpoints", "build_api"]
@@ -128,18 +129,7 @@ def build_api(
             jobs.finish(session.job_key, token)
         result, entry = outcome.result, outcome.entry
         images = [(str(playground.history.image_path(image)), f"seed {image.seed}") for image in entry.images]
-        answer = {
-            "generation_id": entry.id,
-            "backend": result.backend_id,
-            "model": result.model,
-            "seeds": [image.seed for image in entry.images],
-            "elapsed_s": round(result.elapsed_s, 3),
-            "request": result.request.to_dict(),
-            "cost": str(result.cost) if result.cost else None,
-            "failures": [{"index": f.index, "seed": f.seed, "error": f.error} for f in result.failures],
-            "cancelled": result.cancelled,
-            "provider": dict(result.info),
-        }
+        answer = generation_json(entry, result)
         if not images:
             if result.cancelled:
                 raise gr.Error(str(GenerationCancelled()), duration=5, print_exception=False)

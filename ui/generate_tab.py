@@ -27,7 +27,6 @@ from backends.history import HistoryEntry, read_image_parameters
 from backends.history.downloads import DownloadFolder
 from backends.playground import Playground
 from backends.registry import cpu_only_notice, default_backend_id
-from backends.runner import JobProgress
 from backends.schedulers import match_scheduler
 
 from .examples import load_examples
@@ -39,13 +38,14 @@ from .results import (
     RunView,
     failure_tile,
     gallery_caption,
+    generation_json,
     info_text,
     no_backend_notice,
     outcome_line,
     progress_line,
 )
 from .session import JobBoard, SessionContext
-from .streaming import PagePictures
+from .streaming import JobEvents, PagePictures
 from .styles import build_style_editor, final_prompt_line
 
 __all__ = ["GenerateTab", "build_generate_tab", "entry_fields", "image_fields"]
@@ -254,21 +254,14 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
             yield {status: gr.skip()}
             return
         total = prepared.n
-        loop = asyncio.get_running_loop()
-        events: asyncio.Queue = asyncio.Queue()
-
-        def on_progress(job: JobProgress) -> None:
-            loop.call_soon_threadsafe(events.put_nowait, ("progress", job))
-
-        def on_image(image) -> None:
-            loop.call_soon_threadsafe(events.put_nowait, ("image", image))
-
+        events = JobEvents()
         consent = bool(data[download_consent]) and not context.hosted  # a visitor never downloads on a demo
         task = asyncio.ensure_future(
             playground.generate(
                 backend_id, request_values, visitor=session.visitor,
                 quota_keys=session.quota_keys if context.hosted else (), api_key=session.api_key_for(backend_id),
-                progress=on_progress, cancel=token, on_image=on_image, download=consent, preset=preset,
+                progress=lambda job: events.put(("progress", job)), cancel=token,
+                on_image=lambda image: events.put(("image", image)), download=consent, preset=preset,
                 preset_settings=False,
             )
         )
@@ -283,14 +276,10 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
             last_sent = 0.0
             step: tuple[int, int] | None = None
             phase = ""
-            while True:
-                getter = asyncio.ensure_future(events.get())
-                done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
-                if getter not in done:
-                    getter.cancel()
-                    break
-                kind, item = getter.result()
+            async for kind, item in events.until(task):
                 if kind == "image":
+                    if item.index in tiles:
+                        continue
                     path = await asyncio.to_thread(pictures.preview_of, item.data)
                     tiles[item.index] = (str(path), gallery_caption(item.seed, lang))
                     sketches.pop(item.index, None)
@@ -311,12 +300,6 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
                 if time.monotonic() - last_sent >= PROGRESS_EVERY_S:
                     yield {status: progress_line(len(tiles), total, lang, phase=phase, step=step)}
                     last_sent = time.monotonic()
-            # Images that arrived as the job ended.
-            while not events.empty():
-                kind, item = events.get_nowait()
-                if kind == "image" and item.index not in tiles:
-                    path = await asyncio.to_thread(pictures.preview_of, item.data)
-                    tiles[item.index] = (str(path), gallery_caption(item.seed, lang))
             outcome = task.result()
         except DownloadRequired as exc:  # the local weights are not here: ask first (never on a hosted demo)
             offer = not context.hosted
@@ -341,7 +324,7 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
             gallery: final,
             status: outcome_line(RunView(entry, result), lang),
             info_box: info_text(entry, result, lang),
-            info_json: _info_json(entry, result),
+            info_json: generation_json(entry, result),
             run_state: {"generation_id": entry.id, "seed": entry.request.seed, "seeds": list(entry.seeds)},
             download_image: _download_update(downloads.image(entry, first) if first else None),
             download_all: _download_update(downloads.zip(entry) if len(entry.images) > 1 else None),
@@ -607,19 +590,3 @@ def _selected_text(entry: HistoryEntry, position: int, lang: str) -> str:
 
 def _download_update(path: Path | None):
     return gr.update(value=str(path), visible=True) if path is not None else gr.update(value=None, visible=False)
-
-
-def _info_json(entry: HistoryEntry, result) -> dict[str, Any]:
-    return {
-        "generation_id": entry.id,
-        "backend": result.backend_id,
-        "model": result.model,
-        "seeds": list(entry.seeds),
-        "elapsed_s": round(result.elapsed_s, 3),
-        "request": result.request.to_dict(),
-        "cost": str(result.cost) if result.cost else None,
-        "failures": [{"index": f.index, "seed": f.seed, "error": f.error} for f in result.failures],
-        "cancelled": result.cancelled,
-        "provider": dict(result.info),
-    }
-

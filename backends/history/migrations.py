@@ -229,3 +229,22 @@ def m003_entry_counts(conn: sqlite3.Connection) -> None:
         "INSERT INTO entry_counts (visitor, backend_id, entries) "
         "SELECT visitor, backend_id, count(*) FROM generations GROUP BY visitor, backend_id"
     )
+
+
+@migration
+def m006_style_presets(conn: sqlite3.Connection) -> None:
+    # A person's own style presets, kept with their history (per visitor on a hosted demo), and the
+    # preset each generation was made with.
+    conn.execute("ALTER TABLE generations ADD COLUMN preset TEXT")
+    conn.execute(
+        """
+        CREATE TABLE presets (
+            id TEXT PRIMARY KEY,
+            visitor TEXT NOT NULL,
+            name TEXT NOT NULL COLLATE NOCASE,
+            fields TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            UNIQUE (visitor, name)
+        )
+        """
+    )

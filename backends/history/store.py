@@ -115,6 +115,8 @@ class HistoryEntry:
     starred: bool = False
     images: tuple[StoredImage, ...] = ()
     failures: tuple[ImageFailure, ...] = ()
+    preset: str | None = None
+    """The name of the style preset the prompt was made with, if any."""
 
     @property
     def ok(self) -> bool:
@@ -295,6 +297,7 @@ class HistoryStore:
         visitor: str = "",
         error: str | None = None,
         defer_thumbnails: bool = False,
+        preset: str | None = None,
     ) -> HistoryEntry:
         """Store one generation with its images (each in its own format, its parameters embedded).
 
@@ -302,7 +305,9 @@ class HistoryStore:
         An image whose bytes cannot be decoded is recorded as a failure of that image.
         ``defer_thumbnails``: return without waiting for the thumbnails (see the module's docstring).
         """
-        return self.save_many([result], visitor=visitor, errors=[error], defer_thumbnails=defer_thumbnails)[0]
+        return self.save_many(
+            [result], visitor=visitor, errors=[error], defer_thumbnails=defer_thumbnails, preset=preset
+        )[0]
 
     def save_many(
         self,
@@ -311,6 +316,7 @@ class HistoryStore:
         visitor: str = "",
         errors: Sequence[str | None] | None = None,
         defer_thumbnails: bool = False,
+        preset: str | None = None,
     ) -> list[HistoryEntry]:
         """Store several generations in one transaction (all or none); same rules as :meth:`save`."""
         _check_visitor(visitor)
@@ -327,7 +333,7 @@ class HistoryStore:
         with self._lock:
             with self._write_transaction(written):
                 for item in prepared:
-                    ids.append(self._write(item, visitor, written))
+                    ids.append(self._write(item, visitor, written, preset))
             entries = self._load(ids, visitor)
             if defer_thumbnails:
                 for entry_id in ids:
@@ -473,7 +479,7 @@ class HistoryStore:
         self._last_created_at = now
         return now
 
-    def _write(self, item: _Prepared, visitor: str, written: list[Path]) -> str:
+    def _write(self, item: _Prepared, visitor: str, written: list[Path], preset: str | None = None) -> str:
         result = item.result
         request = result.request
         generation_id = _new_token(12)
@@ -493,6 +499,7 @@ class HistoryStore:
                     model=result.model,
                     generation_id=generation_id,
                     created_at=created_at,
+                    preset=preset,
                 ),
             )
             token = _new_token(16)
@@ -527,8 +534,8 @@ class HistoryStore:
             INSERT INTO generations (
                 id, created_at, visitor, backend_id, backend_label, model, request,
                 prompt, negative_prompt, width, height, n, seed, steps, guidance, scheduler, output_format,
-                status, error, failures, elapsed_s, cost_amount, cost_currency, info
-            ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                status, error, failures, elapsed_s, cost_amount, cost_currency, info, preset
+            ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
             (
                 generation_id,
@@ -555,6 +562,7 @@ class HistoryStore:
                 result.cost.amount if result.cost else None,
                 result.cost.currency if result.cost else None,
                 json.dumps(_scrub(result.info), ensure_ascii=False, default=str),
+                preset,
             ),
         )
         self._conn.executemany(
@@ -638,6 +646,38 @@ class HistoryStore:
 
     def _remove_files(self, files: list[Path]) -> None:
         self._unlink(files)
+
+    # -- style presets -------------------------------------------------------------------------
+
+    def list_presets(self, *, visitor: str = "") -> list[tuple[str, dict[str, Any]]]:
+        """(id, fields) of this visitor's own presets, newest first."""
+        _check_visitor(visitor)
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT id, fields FROM presets WHERE visitor = ? ORDER BY created_at DESC, id", (visitor,)
+            ).fetchall()
+        return [(row[0], json.loads(row[1])) for row in rows]
+
+    def save_preset(self, fields: Mapping[str, Any], *, visitor: str = "") -> str:
+        """Store a preset of this visitor's (one of theirs with the same name is replaced); return its id."""
+        _check_visitor(visitor)
+        preset_id = "preset:" + _new_token(9)
+        with self._lock, self._write_transaction():
+            self._conn.execute("DELETE FROM presets WHERE visitor = ? AND name = ?", (visitor, fields["name"]))
+            self._conn.execute(
+                "INSERT INTO presets (id, visitor, name, fields, created_at) VALUES (?, ?, ?, ?, ?)",
+                (preset_id, visitor, fields["name"], json.dumps(dict(fields), ensure_ascii=False), time.time()),
+            )
+        return preset_id
+
+    def delete_preset(self, preset_id: str, *, visitor: str = "") -> bool:
+        """Delete one of this visitor's presets; False when they have none by that id."""
+        _check_visitor(visitor)
+        with self._lock, self._write_transaction():
+            deleted = self._conn.execute(
+                "DELETE FROM presets WHERE id = ? AND visitor = ?", (preset_id, visitor)
+            ).rowcount
+        return deleted > 0
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -814,6 +854,7 @@ class HistoryStore:
                 starred=bool(row["starred"]),
                 images=tuple(images.get(row["id"], ())),
                 failures=tuple(ImageFailure(**f) for f in json.loads(row["failures"])),
+                preset=row["preset"],
             )
         return entries
 
