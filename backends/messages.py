@@ -53,6 +53,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "field_x_axis": ("x_axis", "X 轴（x_axis）"),
     "field_y_axis": ("y_axis", "Y 轴（y_axis）"),
     "field_grid": ("grid", "网格（grid）"),
+    "field_preset": ("preset", "风格（preset）"),
+    "field_preset.name": ("preset.name", "风格名称（preset.name）"),
+    "field_preset.name_zh": ("preset.name_zh", "风格中文名称（preset.name_zh）"),
+    "field_preset.template": ("preset.template", "风格模板（preset.template）"),
+    "field_preset.negative_prompt": ("preset.negative_prompt", "风格负面提示词（preset.negative_prompt）"),
+    "field_preset.size": ("preset.size", "风格尺寸（preset.size）"),
+    "field_preset.steps": ("preset.steps", "风格步数（preset.steps）"),
+    "field_preset.guidance": ("preset.guidance", "风格引导强度（preset.guidance）"),
+    "field_preset.scheduler": ("preset.scheduler", "风格采样器（preset.scheduler）"),
     "allowed_unknown_field": ("unknown field; known fields are {known}", "这是未知字段，已知字段有 {known}"),
     "allowed_no_negative_prompt": (
         "this backend does not accept a negative prompt; leave it empty", "此后端不接受负面提示词，请留空"
@@ -84,6 +93,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "-1 表示随机，或 0 到 {top} 之间的整数（同一批的各张图依次使用种子、种子+1……，所以一次生成 {n} 张时，"
         "起始种子最大为 {top}）",
     ),
+    "allowed_characters_range": ("{low} to {high} characters", "应为 {low} 到 {high} 个字符"),
+    "allowed_template": (
+        "text with {{prompt}} where the typed prompt goes", "含有 {{prompt}} 的文字，输入的提示词会放在 {{prompt}} 处"
+    ),
+    "allowed_sampler_name": ("a sampler name such as Euler a", "采样器名称，例如 Euler a"),
+    "allowed_preset": ("one of {names}, or empty for none", "应为以下之一：{names}；或留空，表示不用风格"),
+    "allowed_preset_name_free": ("a name that no built-in style has", "一个与内置风格都不重名的名称"),
     "allowed_seed_from_zero": ("-1 for random, or a whole number from 0", "-1 表示随机，或从 0 起的整数"),
     "none_configured": ("(none configured)", "（未配置任何后端）"),
     # -- backends: availability, quota, runner, history -----------------------------------------------

@@ -15,7 +15,7 @@ from typing import Any
 from .base import Backend, CancelToken, GenerationRequest, GenerationResult
 from .errors import BackendUnavailable, FieldProblem, InvalidRequest
 from .history import HistoryEntry, HistoryStore
-from .messages import keyed
+from .messages import Message, keyed
 from .presets import Preset, PresetLibrary
 from .quota import HourlyQuota, Reservation
 from .registry import Registry
@@ -86,7 +86,7 @@ class Playground:
         preset = self.presets.find(str(name), visitor=visitor)
         if preset is None:
             names = ", ".join(p.name for p in self.presets.all(visitor))
-            raise InvalidRequest([FieldProblem("preset", name, f"one of {names}, or empty for none")])
+            raise InvalidRequest([FieldProblem("preset", name, Message("allowed_preset", names=names))])
         return preset
 
     async def generate(
