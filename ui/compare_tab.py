@@ -268,7 +268,7 @@ def build_compare_tab(
             if cell.image is not None and tiles[index][0] == str(NO_IMAGE):
                 tiles[index] = (await asyncio.to_thread(_preview_of, pictures, cell.image), titles[index])
             elif cell.image is None:
-                tiles[index] = (str(NO_IMAGE), f"{titles[index]} — {cell.error or tr('outcome_' + _outcome(cell.status), lang)}")
+                tiles[index] = (str(NO_IMAGE), f"{titles[index]} — {cell.error_in(lang) or tr('outcome_' + _outcome(cell.status), lang)}")
         info = result.to_dict()
         for cell, title in zip(info["cells"], titles, strict=False):
             cell["title"] = title

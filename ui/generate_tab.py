@@ -345,7 +345,7 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
             elif index in failures:
                 failure = failures[index]
                 tile = failure_tile(failure, lang, size=(entry.request.width, entry.request.height))
-                reason = tr("tile_stopped_reason", lang) if failure.error_type == "GenerationCancelled" else failure.error
+                reason = tr("tile_stopped_reason", lang) if failure.error_type == "GenerationCancelled" else failure.error_in(lang)
                 items.append((str(pictures.save(tile)), tr("caption_failed", lang, seed=failure.seed, reason=reason)))
         return items
 
@@ -491,7 +491,7 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
 
     def backend_notice(request: gr.Request):
         session = context.session(request)
-        text = no_backend_notice(registry.entries(), session.keys, cpu_only_notice(registry), session.language)
+        text = no_backend_notice(registry.entries(), session.keys, cpu_only_notice(registry, session.language), session.language)
         return {no_backend_row: gr.update(visible=bool(text)), backend_status: text}
 
     # --- wiring: each listener beside its handler's purpose ----------------------------------------

@@ -169,9 +169,9 @@ def build_history_tab(
             tile = failure_tile(failure, lang, size=(entry.request.width, entry.request.height))
             images.insert(min(failure.index, len(images)), (str(pictures.save(tile)), tr(
                 "caption_failed", lang, seed=failure.seed,
-                reason=tr("tile_stopped_reason", lang) if failure.error_type == "GenerationCancelled" else failure.error)))
+                reason=tr("tile_stopped_reason", lang) if failure.error_type == "GenerationCancelled" else failure.error_in(lang))))
         parameters = "\n\n".join(entry_parameters_text(entry, image.seed) for image in entry.images) or (
-            entry_parameters_text(entry, entry.request.seed) + (f"\n\n{entry.error}" if entry.error else ""))
+            entry_parameters_text(entry, entry.request.seed) + (f"\n\n{entry.error_in(lang)}" if entry.error else ""))
         return {
             entry_view: gr.update(visible=True),
             entry_empty: gr.update(visible=False),

@@ -12,6 +12,8 @@ from typing import Any
 
 import gradio as gr
 
+from backends.errors import PlaygroundError
+
 __all__ = ["CATALOG", "LANGUAGES", "i18n", "language_from_header", "message_of", "render_notes", "tr"]
 
 LANGUAGES = ("en", "zh")
@@ -285,5 +287,8 @@ def render_notes(notes: list[tuple[str, dict[str, Any]]], lang: str) -> str:
 
 
 def message_of(error: Exception, lang: str) -> str:
-    """What a person reads for an error raised below the UI."""
+    """What a person reads for an error raised below the UI, in ``lang``: the error's message rendered from
+    the catalog in :mod:`backends.messages`; the text itself for an error that has no key (a plugin's)."""
+    if isinstance(error, PlaygroundError):
+        return error.message_in(lang)
     return str(error)
