@@ -468,7 +468,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "axis_title_seed": ("Seed", "种子"),
     "axis_title_guidance": ("Guidance", "引导强度"),
     "axis_title_steps": ("Steps", "步数"),
-    "axis_title_scheduler": ("Scheduler", "采样器"),
+    "axis_title_scheduler": ("Sampler", "采样器"),
     "axis_title_size": ("Size", "尺寸"),
     "axis_title_backend": ("Backend", "后端"),
     "axis_title_prompt_sr": ("Prompt S/R", "提示词替换"),
@@ -489,7 +489,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "用逗号分隔的整数（20, 30, 50）、范围（10-14）、带步长的范围（10-50 (+10)）或指定个数的范围（10-50 [3]）",
     ),
     "axis_syntax_scheduler": (
-        "scheduler names separated by commas (Euler, Euler a, DPM++ 2M)", "用逗号分隔的采样器名称（Euler, Euler a, DPM++ 2M）"
+        "sampler names separated by commas (Euler, Euler a, DPM++ 2M)", "用逗号分隔的采样器名称（Euler, Euler a, DPM++ 2M）"
     ),
     "axis_syntax_size": (
         "sizes as WIDTHxHEIGHT separated by commas (1024x1024, 768x1024)", "用逗号分隔的 宽x高 尺寸（1024x1024, 768x1024）"

@@ -21,6 +21,7 @@ from backends.base import GenerationRequest
 from backends.compare import AXIS_KINDS, GridPlan, parse_axis_kind, suggested_values
 from backends.errors import PlaygroundError
 from backends.history import HistoryEntry
+from backends.messages import render
 from backends.playground import Playground
 from backends.schedulers import scheduler_label
 
@@ -45,7 +46,7 @@ class CompareTab:
 
 
 def axis_title(kind: str | None, lang: str) -> str:
-    return tr(f"axis_{kind}", lang) if kind else ""
+    return render(f"axis_title_{kind}", lang) if kind else ""
 
 
 def cell_title(cell: dict[str, Any], x_kind: str, y_kind: str | None, lang: str) -> str:
@@ -385,7 +386,7 @@ def axis_help(x_kind: str | None, y_kind: str | None, lang: str) -> str:
             continue
         if parsed is not None:
             info = AXIS_KINDS[parsed]
-            lines.append(f"**{label} · {axis_title(parsed.value, lang)}**: {tr(f'syntax_{parsed.value}', lang)} "
+            lines.append(f"**{label} · {axis_title(parsed.value, lang)}**: {render(f'axis_syntax_{parsed.value}', lang)} "
                          f"{tr('example_short', lang)} `{info.example}`")
     return "\n\n".join(lines)
 
