@@ -270,7 +270,8 @@ class StepProgress:
 
     done: int
     total: int
-    phase: str = ""
+    phase: Any = ""
+    """A ``str``, or a :class:`~backends.messages.Message` the page shows in the visitor's language."""
     preview: Any = None
     """A small PIL image of the picture so far (the local backend sends one every few steps), or None."""
 

@@ -383,6 +383,21 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "解决办法：{ways}。",
     ),
     "memory_in_ram": ("in RAM", "内存中"),
+    # Progress phases the page shows while the local backend works.
+    "phase_loading": ("Loading the Kolors weights from {model} (first use only)", "正在从 {model} 加载可图权重（仅首次使用）"),
+    "phase_loading_tight": (
+        "Loading the Kolors weights from {model} (first use only). {warning}",
+        "正在从 {model} 加载可图权重（仅首次使用）。{warning}",
+    ),
+    "memory_tight": (
+        "Memory is tight: Kolors needs {detail}. Other programs may slow down or be pushed to swap.",
+        "内存紧张：可图需要{detail}。其他程序可能会变慢，或被换到交换区。",
+    ),
+    "memory_tight_item": ("about {needed} of the {free} free {where}", "{where}约 {needed}（可用 {free}）"),
+    "phase_download": ("Downloading the Kolors weights: {done} of {total}", "正在下载可图权重：{done}/{total}"),
+    "phase_download_rate": (
+        "Downloading the Kolors weights: {done} of {total} at {rate}", "正在下载可图权重：{done}/{total}，速度 {rate}"
+    ),
     "memory_on_gpu": ("on the GPU ({device})", "GPU（{device}）上"),
     "memory_in_unified": ("in unified memory ({device})", "统一内存（{device}）中"),
     "memory_counts": (" ({counts})", "（{counts}）"),

@@ -14,7 +14,7 @@ import gradio as gr
 
 from backends.errors import PlaygroundError
 
-__all__ = ["CATALOG", "LANGUAGES", "i18n", "language_from_header", "message_of", "render_notes", "tr"]
+__all__ = ["CATALOG", "LANGUAGES", "i18n", "language_from_header", "message_of", "render_notes", "text_in", "tr"]
 
 LANGUAGES = ("en", "zh")
 
@@ -254,6 +254,12 @@ def render_notes(notes: list[tuple[str, dict[str, Any]]], lang: str) -> str:
     if not notes:
         return ""
     return "ℹ️ " + tr("note_adjusted", lang, notes="; ".join(tr(key, lang, **params) for key, params in notes))
+
+
+def text_in(value: object, lang: str) -> str:
+    """A :class:`~backends.messages.Message` in ``lang``; anything else as its text (a provider's own words)."""
+    render = getattr(value, "render", None)
+    return render(lang) if callable(render) else str(value or "")
 
 
 def message_of(error: Exception, lang: str) -> str:

@@ -329,7 +329,7 @@ class LocalBackend:
 
         def report(step: StepProgress) -> None:
             if step.phase:
-                LOADER.status = step.phase
+                LOADER.status = str(step.phase)
             if progress is not None:
                 progress(step)
 

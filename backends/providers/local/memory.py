@@ -306,13 +306,16 @@ class MemoryVerdict:
             free_bytes=check.free,
         )
 
-    def warning(self) -> str:
-        """A sentence for the progress line when memory is tight, else empty."""
+    def warning(self) -> Message | None:
+        """A sentence for the progress line when memory is tight, else None."""
         tight = [check for check in self.checks if check.tight and check.free is not None]
         if not tight:
-            return ""
-        detail = "; ".join(f"about {human_size(c.needed)} of the {human_size(c.free)} free {c.where}" for c in tight)  # type: ignore[arg-type]
-        return f"Memory is tight: Kolors needs {detail}. Other programs may slow down or be pushed to swap."
+            return None
+        detail = [
+            Message("memory_tight_item", needed=human_size(c.needed), free=human_size(c.free), where=c.where)  # type: ignore[arg-type]
+            for c in tight
+        ]
+        return Message("memory_tight", detail=detail)
 
     def _ways_out(self, check: MemoryCheck) -> list[Message]:
         ways = []

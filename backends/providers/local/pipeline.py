@@ -257,9 +257,10 @@ def load_pipeline(
     if refusal is not None:
         raise refusal
     if progress is not None:
-        phase = f"Loading the Kolors weights from {settings.model} (first use only)"
         warning = verdict.warning()
-        progress(StepProgress(0, 0, phase=f"{phase}. {warning}" if warning else phase))
+        phase = (Message("phase_loading_tight", model=settings.model, warning=warning) if warning
+                 else Message("phase_loading", model=settings.model))
+        progress(StepProgress(0, 0, phase=phase))
     # float16 weights on a GPU; on the CPU too when they are all the folder has (they load as float32).
     fp16 = _offers_fp16_variant(folder)
     variant = "fp16" if fp16 and (dtype == torch.float16 or not _offers_full_precision(folder)) else None

@@ -402,15 +402,11 @@ class _Meter:
             return
         self._reported_at = now
         elapsed = now - self.started
-        speed = f" at {rate(self.done / elapsed)}" if self.done and elapsed > 0 else ""
         shown_total = max(self.total, self.done)
-        self._progress(
-            StepProgress(
-                done=min(self.done, shown_total),
-                total=shown_total,
-                phase=f"Downloading the Kolors weights: {human_size(self.done)} of {human_size(shown_total)}{speed}",
-            )
-        )
+        sizes = {"done": human_size(self.done), "total": human_size(shown_total)}
+        phase = (Message("phase_download_rate", **sizes, rate=rate(self.done / elapsed)) if self.done and elapsed > 0
+                 else Message("phase_download", **sizes))
+        self._progress(StepProgress(done=min(self.done, shown_total), total=shown_total, phase=phase))
 
 
 def _bar_class(meter: _Meter) -> type:
