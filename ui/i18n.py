@@ -219,10 +219,16 @@ CATALOG: dict[str, tuple[str, str]] = {
     "key_placeholder": ("paste a key to use it in this session only", "粘贴密钥，仅在本次会话中使用"),
 }
 
-i18n = gr.I18n(
-    en={key: text for key, (text, _) in CATALOG.items()},
-    **{"zh-CN": {key: text for key, (_, text) in CATALOG.items()}, "zh": {key: text for key, (_, text) in CATALOG.items()}},
-)
+def _labels(index: int) -> dict[str, str]:
+    """The page's words in one language, with the Compare axes' titles from the error catalog (one source)."""
+    from backends.messages import MESSAGES
+
+    labels = {key: texts[index] for key, texts in CATALOG.items()}
+    labels.update({key: texts[index] for key, texts in MESSAGES.items() if key.startswith("axis_title_")})
+    return labels
+
+
+i18n = gr.I18n(en=_labels(0), **{"zh-CN": _labels(1), "zh": _labels(1)})
 
 
 def tr(key: str, lang: str = "en", **params: Any) -> str:

@@ -230,9 +230,6 @@ def gallery_caption(seed: int, lang: str) -> str:
     return tr("caption_seed", lang, seed=seed)
 
 
-def outcome_filter_choices(lang: str) -> list[tuple[str, str]]:
-    return [(tr("outcome_all", lang), "")] + [(tr(f"outcome_{o}", lang), o) for o in ("ok", "partial", "failed", "stopped")]
-
 
 def count_text(total: int, more: bool, first: int, shown: int, lang: str) -> str:
     """"26 entries · showing 1–24" (or "24+ entries" when the store stopped counting)."""
