@@ -469,19 +469,24 @@ def rest_call(url: str, body: str) -> tuple[int, str]:
     return streamed.status_code, streamed.text
 
 
-def rest_body(values: dict) -> str:
+def rest_body(url: str, values: dict) -> str:
+    """Every parameter /generate declares (the REST route wants them all), in its order, from the app's own API info."""
+    parameters = httpx.get(f"{url}gradio_api/info").json()["named_endpoints"]["/generate"]["parameters"]
     base = {
         "backend": "dieyuyun", "prompt": "a fox", "negative_prompt": "", "size": "1024x1024", "n": 1, "seed": -1,
         "steps": 20, "guidance": 7.5, "scheduler": None, "output_format": None, "output_quality": None,
     }
     merged = {**base, **values}
-    return json.dumps({"data": [merged[name] for name in PUBLIC]})  # NaN/Infinity as JavaScript writes them
+    data = [merged[p["parameter_name"]] if p["parameter_name"] in merged else p.get("parameter_default")
+            for p in parameters]
+    assert [p["parameter_name"] for p in parameters][: len(PUBLIC)] == list(PUBLIC)
+    return json.dumps({"data": data})  # NaN/Infinity as JavaScript writes them
 
 
 @pytest.mark.parametrize("case", list(REST_CASES))
 def test_rest_route_answers_what_a_json_encoder_refuses(input_app, case):
     seen = marks(input_app)
-    status, text = rest_call(input_app.url, rest_body(REST_CASES[case]))
+    status, text = rest_call(input_app.url, rest_body(input_app.url, REST_CASES[case]))
     assert status == 200 and "event: error" in text, text
     message = json.loads(text.split("data:", 1)[1].strip())["error"]
     assert message, f"an error without a message: {text}"
