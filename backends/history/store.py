@@ -251,7 +251,7 @@ class HistoryStore:
             folder.mkdir(parents=True, exist_ok=True)
         self._journal = FileJournal(self.data_dir, ("images", "thumbs", "previews"))
         self._lock = threading.RLock()
-        self._pending: dict[str, threading.Event] = {}  # generation id -> set once its thumbnails exist
+        self._pending: dict[str, threading.Event] = {}  # generation id -> set once its thumbnails and previews exist
         self._thumbnailer: ThreadPoolExecutor | None = None
         self._thumb_format, self._thumb_ext = thumbnail_format()
         conn = sqlite3.connect(
@@ -476,14 +476,14 @@ class HistoryStore:
                 opened = data
             # 2. Size from the header; then the check that the file is whole. An image decoded for its
             #    preview gets its thumbnail from the same decode (5 ms more).
-            thumb = light = None
+            thumb = preview_data = None
             with Image.open(io.BytesIO(opened)) as decoded:
                 width, height = decoded.size
                 wants_preview = preview and needs_preview(width, height, len(data))
                 if thumbnail or wants_preview:
                     decoded.load()
                     thumb = self._thumbnail(decoded)
-                    light = make_preview(decoded) if wants_preview else None
+                    preview_data = make_preview(decoded) if wants_preview else None
                 elif kind is PNG:  # every chunk's CRC (0.5 ms); the pixels are decoded later
                     decoded.verify()
                 else:
@@ -497,7 +497,7 @@ class HistoryStore:
                 error=f"Image {image.index + 1} came back but could not be stored: {exc}",
                 error_type="BadProviderResponse",
             )
-        return _PreparedImage(image, data, kind, parameters, width, height, thumb, light)
+        return _PreparedImage(image, data, kind, parameters, width, height, thumb, preview_data)
 
     def _thumbnail(self, image: Any) -> bytes | None:
         return make_thumbnail(image, size=self.thumb_size, image_format=self._thumb_format)
@@ -536,9 +536,9 @@ class HistoryStore:
                             previews
                             and image.preview_name is None
                             and needs_preview(image.width, image.height, image.size_bytes)
-                            and (light := make_preview(decoded)) is not None
+                            and (preview := make_preview(decoded)) is not None
                         ):
-                            made.append(("preview_name", self.previews_dir / (image.id + PREVIEW_EXTENSION), image.id, light))
+                            made.append(("preview_name", self.previews_dir / (image.id + PREVIEW_EXTENSION), image.id, preview))
                 except FileNotFoundError:  # the entry was deleted meanwhile
                     return
             with self._lock:
@@ -555,7 +555,7 @@ class HistoryStore:
                         if not named:  # the entry was deleted meanwhile
                             transaction.obsolete.append(path)
         except Exception:
-            log.warning("thumbnails of %s could not be made; its images stand in", entry_id, exc_info=True)
+            log.warning("thumbnails or previews of %s could not be made; its images stand in", entry_id, exc_info=True)
         finally:
             with self._lock:
                 self._pending.pop(entry_id, None)
