@@ -26,13 +26,14 @@ PREVIEW_EXTENSION = ".webp"
 # preview weighs 169 KB and encodes in 33 ms at 1024 (+7 ms to reduce it), 383 KB and 135 ms at 2048.
 PREVIEW_MAX_SIDE = 1024
 
-# Measured on three 1024x1024 photographs (tests/benchmarks/bench_previews.py: 1.2-1.7 MB as PNG),
-# WebP method 0, against the original: quality 80 weighs 0.05-0.10 of the PNG (SSIM 0.946-0.977,
-# PSNR 36-38 dB); 85 weighs 0.07-0.12 (SSIM 0.955-0.982, PSNR 37-40 dB); 90 weighs 0.10-0.15 (SSIM
-# 0.966-0.988) and costs up to twice the time. 85 is where the artefacts stop showing at 100 %.
+# Measured on four 1024x1024 photographs of 1.2-1.7 MB as PNG (python -m tests.benchmarks.bench_previews),
+# WebP method 0 against the original pixels: quality 80 weighs 0.054-0.100 of the PNG (SSIM 0.948-0.978,
+# PSNR 36.3-38.4 dB); 85 weighs 0.069-0.119 (SSIM 0.956-0.983, PSNR 37.1-39.8 dB); 90 weighs 0.100-0.145
+# (SSIM 0.967-0.988, PSNR 38.0-41.6 dB). Four previews at 85 weigh 0.094 of the four PNGs (target: 0.20).
+# 85 keeps the page's images faithful at a tenth of the bytes; 90 costs half as much again for +0.005 SSIM.
 PREVIEW_QUALITY = 85
-# Method 0 encodes a 1024x1024 photograph in ~35 ms; method 4 makes it 5-15 % lighter in 125-190 ms.
-# A preview may be made while the person waits for the answer, so the fast one.
+# Method 0 encodes a 1024x1024 photograph in 35-45 ms; method 4 makes it 9-17 % lighter in 125-190 ms. A
+# preview may be made while the person waits for the answer, so the fast one.
 PREVIEW_METHOD = 0
 
 # An original this light (a provider's WebP or JPEG: Segmind's 1024x1024 WebP is ~75 KB, 0.07 bytes a
