@@ -70,7 +70,7 @@ def test_the_history_rows_come_out_without_the_app(tmp_path):
     )
     rows = table_rows(markdown)
     assert sorted(rows) == [3, 7], done.stdout
-    assert "60 vs 10 entries" in rows[3][1] and "60 vs 10 entries" in rows[7][1]
+    assert "at 60 entries" in rows[3][1] and "60 vs 10 entries" in rows[7][1]
     assert "emulator" not in done.stderr.lower()
 
 
