@@ -98,8 +98,8 @@ class StoredImage:
     provider sent, which ``mime_type`` names (``source_mime_type`` is what the provider declared); it is
     what every download gives. ``thumb_path`` is its thumbnail, or the image itself when the image is no
     larger than a thumbnail. ``preview_path`` is what the page shows: a light WebP without metadata, or
-    the image itself when it is light already (or its preview is not made yet).
-    ``seed`` made this image alone, with n=1."""
+    the image itself when it is light already (or its preview is not made yet). The paths are made
+    from ``data_dir``, the history's folder, and the names. ``seed`` made this image alone, with n=1."""
 
     id: str
     index: int
