@@ -150,3 +150,15 @@ def test_an_old_history_shows_its_originals(tmp_path):
         image = store.get(entry.id).images[0]
         assert image.preview_name is None and image.preview_path == image.path
         assert store.sweep() == 1 and stored(store)["previews"] == set()  # the file no row names now
+
+
+def test_a_cmyk_jpeg_gets_an_rgb_preview(store):
+    with Image.open(io.BytesIO(render_photo(width=1024, height=768, variant=2, fmt="jpeg"))) as photo:
+        out = io.BytesIO()
+        photo.convert("CMYK").save(out, "JPEG", quality=95)
+    source = photo_result(size=(1024, 768), n=1, fmt="jpeg")
+    source = replace(source, images=(replace(source.images[0], data=out.getvalue()),))
+    assert needs_preview(1024, 768, len(out.getvalue()))
+    image = store.save(source).images[0]
+    with Image.open(image.preview_path) as preview:
+        assert preview.mode == "RGB" and preview.size == (1024, 768) and "icc_profile" not in preview.info

@@ -70,7 +70,7 @@ def make_preview(image: Any) -> bytes | None:
         out = io.BytesIO()
         options: dict[str, Any] = {"quality": PREVIEW_QUALITY, "method": PREVIEW_METHOD}
         icc = image.info.get("icc_profile")
-        if icc:
+        if icc and image.mode in ("RGB", "RGBA"):  # a CMYK or grey profile does not describe RGB pixels
             options["icc_profile"] = icc
         preview.save(out, format="WEBP", **options)
         return out.getvalue()
