@@ -995,7 +995,8 @@ def test_created_at_grows_with_insertion_whatever_the_clock(tmp_path, monkeypatc
     first, second = HistoryStore(tmp_path), HistoryStore(tmp_path)
     try:
         clock = iter([2000.0, 1000.0, 1000.0, 3000.0, 500.0])
-        monkeypatch.setattr(store_module.time, "time", lambda: next(clock))
+        for store in (first, second):
+            monkeypatch.setattr(store, "_wall_clock", lambda: next(clock))
         saved = [
             first.save(result("one")), second.save(result("two")), first.save(result("three")),
             second.save(result("four")), first.save(result("five")),

@@ -584,11 +584,16 @@ class HistoryStore:
     def _next_created_at(self) -> float:
         """(In the write transaction.) Now, or just after the entry written last, so that ``created_at``
         grows with ``seq`` whichever process writes (searches rely on it: migration m005)."""
-        now = time.time()
+        now = self._wall_clock()
         row = self._conn.execute("SELECT created_at FROM generations ORDER BY seq DESC LIMIT 1").fetchone()
         if row is not None and now <= row[0]:
             now = row[0] + 1e-6
         return now
+
+    @staticmethod
+    def _wall_clock() -> float:
+        """The time an entry is dated with (a separate method so tests can set the clock back)."""
+        return time.time()
 
     def _write(self, item: _Prepared, visitor: str, transaction: _Transaction) -> str:
         result = item.result
