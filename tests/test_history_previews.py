@@ -11,7 +11,7 @@ from PIL import Image
 
 from backends.base import GeneratedImage, GenerationRequest, GenerationResult
 from backends.history import HistoryStore, read_image_parameters
-from backends.history.previews import PREVIEW_MAX_SIDE, needs_preview
+from backends.history.previews import PREVIEW_MAX_SIDE, make_preview, needs_preview
 from tests.emulators.images import render_image, render_photo
 from tests.test_history_image_formats import without_our_png_chunks
 
@@ -162,3 +162,17 @@ def test_a_cmyk_jpeg_gets_an_rgb_preview(store):
     image = store.save(source).images[0]
     with Image.open(image.preview_path) as preview:
         assert preview.mode == "RGB" and preview.size == (1024, 768) and "icc_profile" not in preview.info
+
+
+def test_previews_the_page_made_already_are_kept_not_made_again(store):
+    """The page makes a preview of each image as it arrives; handed to the save, it is the one stored."""
+    source = photo_result(n=2)
+    with Image.open(io.BytesIO(source.images[0].data)) as first:
+        made = make_preview(first)
+    entry = store.save(source, previews={0: made, 1: b"not a webp"}, defer_thumbnails=True, defer_previews=False)
+    first, second = entry.images
+    assert first.preview_path.read_bytes() == made
+    with Image.open(second.preview_path) as preview:  # something else than a WebP: made here instead
+        assert preview.format == "WEBP"
+    light = photo_result(size=(1024, 1024), n=1, fmt="webp")  # light: its own preview, whatever is handed over
+    assert store.save(light, previews={0: made}).images[0].preview_name is None

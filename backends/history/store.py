@@ -55,7 +55,7 @@ from typing import Any
 
 from ..base import GeneratedImage, GenerationRequest, GenerationResult, ImageFailure, Price
 from .a1111 import a1111_parameters
-from .image_files import PNG, ImageKind, embed_metadata, image_kind
+from .image_files import PNG, WEBP, ImageKind, embed_metadata, image_kind
 from .journal import FileJournal, FileNote
 from .migrations import has_prompt_index, migrate
 from .parameters import playground_metadata
@@ -395,16 +395,20 @@ class HistoryStore:
         error: str | None = None,
         defer_thumbnails: bool = False,
         defer_previews: bool | None = None,
+        previews: Mapping[int, bytes] | None = None,
     ) -> HistoryEntry:
         """Store one generation with its images (each in its own format, its parameters embedded).
 
         A result without images is stored as ``failed``; ``error`` (or its first failure) says why.
         An image whose bytes cannot be decoded is recorded as a failure of that image.
         ``defer_thumbnails``: return without waiting for the thumbnails; ``defer_previews`` (by default
-        the same): nor for the previews (see the module's docstring).
+        the same): nor for the previews (see the module's docstring). ``previews``: WebP previews the
+        caller has made already (the page, as each image arrived), by image index, kept instead of made
+        again; :func:`~backends.history.previews.make_preview` makes them as the store does.
         """
         return self.save_many(
-            [result], visitor=visitor, errors=[error], defer_thumbnails=defer_thumbnails, defer_previews=defer_previews
+            [result], visitor=visitor, errors=[error], defer_thumbnails=defer_thumbnails, defer_previews=defer_previews,
+            previews=[previews],
         )[0]
 
     def save_many(
@@ -415,19 +419,22 @@ class HistoryStore:
         errors: Sequence[str | None] | None = None,
         defer_thumbnails: bool = False,
         defer_previews: bool | None = None,
+        previews: Sequence[Mapping[int, bytes] | None] | None = None,
     ) -> list[HistoryEntry]:
-        """Store several generations in one transaction (all or none); same rules as :meth:`save`."""
+        """Store several generations in one transaction (all or none); same rules as :meth:`save`
+        (``previews``: one mapping, or None, per result)."""
         _check_visitor(visitor)
         results = list(results)
         errors = list(errors) if errors is not None else [None] * len(results)
-        if len(errors) != len(results):
-            raise ValueError("errors must have one entry per result")
+        made = list(previews) if previews is not None else [None] * len(results)
+        if len(errors) != len(results) or len(made) != len(results):
+            raise ValueError("errors and previews must have one entry per result")
         if defer_previews is None:
             defer_previews = defer_thumbnails
         # 1. Decode, thumbnail and preview outside the lock: the slow part, and it touches nothing shared.
         prepared = [
-            self._prepare(result, error, thumbnails=not defer_thumbnails, previews=not defer_previews)
-            for result, error in zip(results, errors)
+            self._prepare(result, error, thumbnails=not defer_thumbnails, previews=not defer_previews, made=given or {})
+            for result, error, given in zip(results, errors, made)
         ]
         # 2. Under the write lock: the note, files, rows, commit.
         ids: list[str] = []
@@ -441,11 +448,13 @@ class HistoryStore:
                     self._derive_later(entries[entry_id], thumbnails=defer_thumbnails, previews=defer_previews)
         return [entries[i] for i in ids]
 
-    def _prepare(self, result: GenerationResult, error: str | None, *, thumbnails: bool, previews: bool) -> _Prepared:
+    def _prepare(
+        self, result: GenerationResult, error: str | None, *, thumbnails: bool, previews: bool, made: Mapping[int, bytes]
+    ) -> _Prepared:
         ordered = sorted(result.images, key=lambda im: im.index)
 
         def prepare(image: GeneratedImage) -> _PreparedImage | ImageFailure:
-            return self._prepare_image(image, result, thumbnail=thumbnails, preview=previews)
+            return self._prepare_image(image, result, thumbnail=thumbnails, preview=previews, made=made.get(image.index))
 
         if len(ordered) > 1 and (thumbnails or previews):
             # Decoding is most of a save (35 ms for a 1024x1024 photograph) and Pillow lets go of the
@@ -462,7 +471,13 @@ class HistoryStore:
         return _Prepared(result, images, failures, error)
 
     def _prepare_image(
-        self, image: GeneratedImage, result: GenerationResult, *, thumbnail: bool = True, preview: bool = True
+        self,
+        image: GeneratedImage,
+        result: GenerationResult,
+        *,
+        thumbnail: bool = True,
+        preview: bool = True,
+        made: bytes | None = None,
     ) -> _PreparedImage | ImageFailure:
         from PIL import Image
 
@@ -490,11 +505,15 @@ class HistoryStore:
             thumb = preview_data = None
             with Image.open(io.BytesIO(opened)) as decoded:
                 width, height = decoded.size
-                wants_preview = preview and needs_preview(width, height, len(data))
+                wants_preview = needs_preview(width, height, len(data))
+                if wants_preview and made is not None and image_kind(made) is WEBP:
+                    preview_data, wants_preview = made, False
+                wants_preview = wants_preview and preview
                 if thumbnail or wants_preview:
                     decoded.load()
                     thumb = self._thumbnail(decoded)
-                    preview_data = make_preview(decoded) if wants_preview else None
+                    if wants_preview:
+                        preview_data = make_preview(decoded)
                 elif kind is PNG:  # every chunk's CRC (0.5 ms); the pixels are decoded later
                     decoded.verify()
                 else:
