@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .base import Backend, CancelToken, GenerationRequest, GenerationResult
-from .errors import BackendUnavailable
+from .errors import BackendUnavailable, FieldProblem, InvalidRequest
 from .history import HistoryEntry, HistoryStore
+from .presets import Preset, PresetLibrary
 from .quota import HourlyQuota, Reservation
 from .registry import Registry
 from .runner import ImageHandler, JobRunner, ProgressHandler
@@ -43,11 +44,13 @@ class Playground:
         history: HistoryStore,
         runner: JobRunner | None = None,
         quota: HourlyQuota | None = None,
+        presets: PresetLibrary | None = None,
     ) -> None:
         self.registry = registry
         self.history = history
         self.runner = runner or JobRunner()
         self.quota = quota
+        self.presets = presets if presets is not None else PresetLibrary(history)
 
     def backend_for(self, backend_id: str, *, api_key: str | None = None) -> Backend:
         """The backend, with a visitor's own key when given; unavailable ones raise with the fix."""
@@ -59,10 +62,31 @@ class Playground:
             raise BackendUnavailable(availability.reason)
         return backend
 
-    def prepare(self, backend_id: str, values: Mapping[str, Any], *, api_key: str | None = None) -> tuple[Backend, GenerationRequest]:
-        """Everything that can be refused before any network or GPU work."""
+    def prepare(
+        self, backend_id: str, values: Mapping[str, Any], *, api_key: str | None = None, preset: Preset | None = None,
+        preset_settings: bool = True,
+    ) -> tuple[Backend, GenerationRequest]:
+        """Everything that can be refused before any network or GPU work. With a ``preset``, its template and
+        negative prompt make the prompts sent; ``preset_settings`` says whether its settings replace the
+        given ones (the page puts them in the form when the style is chosen, so a change made after wins)."""
         backend = self.backend_for(backend_id, api_key=api_key)
+        if preset is not None:
+            applied = preset.applied(values, backend.capabilities.schedulers)
+            if not preset_settings:
+                applied = {**values, "prompt": applied["prompt"], "negative_prompt": applied["negative_prompt"]}
+            values = applied
         return backend, validate_request(values, backend.capabilities)
+
+    def find_preset(self, name: str | None, *, visitor: str = "") -> Preset | None:
+        """The preset called ``name`` (built-in or this visitor's own), None for none; an unknown name is an
+        :class:`InvalidRequest` naming the presets there are."""
+        if not name or not str(name).strip():
+            return None
+        preset = self.presets.find(str(name), visitor=visitor)
+        if preset is None:
+            names = ", ".join(p.name for p in self.presets.all(visitor))
+            raise InvalidRequest([FieldProblem("preset", name, f"one of {names}, or empty for none")])
+        return preset
 
     async def generate(
         self,
@@ -76,6 +100,8 @@ class Playground:
         cancel: CancelToken | None = None,
         on_image: ImageHandler | None = None,
         download: bool = False,
+        preset: Preset | None = None,
+        preset_settings: bool = True,
     ) -> GenerationOutcome:
         """Validate, check the quota, run and save.
 
@@ -87,7 +113,9 @@ class Playground:
         is True, the caller's consent; then the download runs first, reported through ``progress``, and
         Stop cancels it.
         """
-        backend, request = self.prepare(backend_id, values, api_key=api_key)
+        backend, request = self.prepare(
+            backend_id, values, api_key=api_key, preset=preset, preset_settings=preset_settings
+        )
         backend = await self._with_weights(backend, download=download)
         request = self.runner.with_seed(request, backend)
         reservation = self._reserve(quota_keys or (visitor,), request.n, own_key=bool(api_key))
@@ -101,7 +129,8 @@ class Playground:
         # Writing the images with their metadata takes milliseconds: off the event loop every visitor shares. Thumbnails
         # (a 35 ms decode per image) are made after the commit, while the gallery is already on its way.
         entry = await asyncio.to_thread(
-            self.history.save, result, visitor=visitor, error=error, defer_thumbnails=True
+            self.history.save, result, visitor=visitor, error=error, defer_thumbnails=True,
+            preset=preset.name if preset is not None else None,
         )
         return GenerationOutcome(result, entry)
 

@@ -121,3 +121,11 @@ def test_gallery_files_are_served_in_place_not_copied(launched_app):
         assert unquote(url).endswith(f"file={images_dir / name}"), url
         served = httpx.get(url, timeout=10)
         assert served.status_code == 200 and served.content == (images_dir / name).read_bytes()
+
+
+def test_generate_takes_a_preset_by_name(client, dieyuyun_emulator):
+    _, info = client.predict(backend="dieyuyun", prompt="一只白鹭", preset="水墨画", api_name="/generate")
+    assert info["request"]["prompt"].startswith("一只白鹭，中国水墨画") and info["request"]["width"] == 768
+    assert dieyuyun_emulator.requests[-1].json["prompt"] == info["request"]["prompt"]
+    with pytest.raises(AppError, match="preset"):
+        client.predict(backend="dieyuyun", prompt="x", preset="no such style", api_name="/generate")

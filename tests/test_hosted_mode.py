@@ -161,3 +161,28 @@ def test_a_pasted_key_works_for_its_visitor_only(browser, hosted_app, segmind_em
         context_a.close()
         context_b.close()
     assert segmind_emulator.api_key not in hosted_app.log()
+
+
+def test_a_visitors_own_styles_stay_theirs(browser, hosted_app):
+    context_a, a = visitor(browser, hosted_app)
+    context_b, b = visitor(browser, hosted_app)
+    try:
+        a.page.locator("#styles-editor button").first.click()
+        a.page.locator("#style-name input").fill("Alpha secret style")
+        a.page.locator("#style-template textarea").fill("{prompt}, alpha")
+        a.page.click("#style-save")
+        a.expect("#style-note").to_contain_text("Saved")
+        b.page.reload()
+        b.wait_until_loaded()
+        b.page.locator("#style input").first.click()
+        assert b.page.locator("ul[role=listbox] li[role=option]", has_text="Alpha secret style").count() == 0
+        b.page.keyboard.press("Escape")
+        from gradio_client import Client
+        from gradio_client.exceptions import AppError
+
+        with pytest.raises(AppError, match="preset"):  # nor through the API, from another session
+            Client(hosted_app.url, verbose=False).predict(backend="dieyuyun", prompt="x", preset="Alpha secret style",
+                                                         api_name="/generate")
+    finally:
+        context_a.close()
+        context_b.close()

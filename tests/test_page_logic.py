@@ -42,6 +42,16 @@ def test_every_key_the_page_uses_is_in_the_catalog():
     assert not missing, missing
 
 
+def test_no_key_is_defined_and_never_used():
+    sources = [path.read_text(encoding="utf-8") for path in ROOT.glob("ui/*.py")]
+    # the catalog's own lines define keys; they do not use them
+    text = "\n".join(re.sub(r'(?m)^    "[a-z0-9_]+": \(', "", source) for source in sources)
+    families = ("outcome_", "axis_", "syntax_", "style_keep_")  # keys built as f"{family}{value}"
+    unused = [key for key in CATALOG if f'"{key}"' not in text and f"'{key}'" not in text
+              and not key.startswith(families)]
+    assert unused == []
+
+
 def test_accept_language_picks_the_preferred_of_english_and_chinese():
     assert language_from_header("zh-CN,zh;q=0.9,en;q=0.8") == "zh"
     assert language_from_header("en-US,en;q=0.9,zh-CN;q=0.8") == "en"

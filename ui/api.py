@@ -22,6 +22,7 @@ from backends.schedulers import scheduler_choices
 from .form import defaults_for, size_choices, without_unsupported
 from .form_controls import FormNumber, FormSlider
 from .grids import Grids
+from .results import generation_json
 from .session import JobBoard, SessionContext
 
 __all__ = ["NO_AXIS", "NO_IMAGE", "ApiEndpoints", "build_api"]
@@ -75,6 +76,7 @@ def build_api(
         y_values = gr.Textbox(value="", label="Y values")
         confirm = gr.Checkbox(value=False, label="Yes, run this large grid")
         download = gr.Checkbox(value=False, label="Download the local weights if they are missing")
+        preset = gr.Textbox(value="", label="Style preset (a name, or empty for none)")
         gallery = gr.Gallery(label="Images", format="png")
         info = gr.JSON(label="Generation info")
         grid_image = gr.Image(label="Grid", type="filepath", format="png")
@@ -96,6 +98,7 @@ def build_api(
         output_format: str | None = None,
         output_quality: float | None = None,
         download: bool = False,
+        preset: str = "",
         request: gr.Request = None,  # type: ignore[assignment]
         progress: gr.Progress = gr.Progress(),
     ):
@@ -114,10 +117,11 @@ def build_api(
             progress(job_progress.fraction, desc=job_progress.label)
 
         try:
+            style = playground.find_preset(preset, visitor=session.visitor)
             outcome = await playground.generate(
                 backend, {k: v for k, v in values.items() if v is not None}, visitor=session.visitor,
                 quota_keys=session.quota_keys if context.hosted else (), api_key=session.api_key_for(backend),
-                progress=report, cancel=token, download=bool(download) and not context.hosted,
+                progress=report, cancel=token, download=bool(download) and not context.hosted, preset=style,
             )
         except PlaygroundError as exc:
             raise gr.Error(str(exc), duration=None, print_exception=False) from None
@@ -125,18 +129,7 @@ def build_api(
             jobs.finish(session.job_key, token)
         result, entry = outcome.result, outcome.entry
         images = [(str(playground.history.image_path(image)), f"seed {image.seed}") for image in entry.images]
-        answer = {
-            "generation_id": entry.id,
-            "backend": result.backend_id,
-            "model": result.model,
-            "seeds": [image.seed for image in entry.images],
-            "elapsed_s": round(result.elapsed_s, 3),
-            "request": result.request.to_dict(),
-            "cost": str(result.cost) if result.cost else None,
-            "failures": [{"index": f.index, "seed": f.seed, "error": f.error} for f in result.failures],
-            "cancelled": result.cancelled,
-            "provider": dict(result.info),
-        }
+        answer = generation_json(entry, result)
         if not images:
             if result.cancelled:
                 raise gr.Error(str(GenerationCancelled()), duration=5, print_exception=False)
@@ -197,6 +190,7 @@ def build_api(
             "backend": backend, "prompt": prompt, "negative_prompt": negative_prompt, "size": size, "n": n,
             "seed": seed, "steps": steps, "guidance": guidance, "scheduler": scheduler,
             "output_format": output_format, "output_quality": output_quality, "download": download,
+            "preset": preset,
         },
         outputs=[gallery, info], api_name="generate", concurrency_limit=context.generate_concurrency,
         concurrency_id="generate",

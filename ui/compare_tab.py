@@ -18,7 +18,7 @@ import gradio as gr
 from gradio.events import Dependency
 
 from backends.base import GenerationRequest
-from backends.compare import AXIS_KINDS, GridPlan, GridProgress, parse_axis_kind, suggested_values
+from backends.compare import AXIS_KINDS, GridPlan, parse_axis_kind, suggested_values
 from backends.errors import PlaygroundError
 from backends.history import HistoryEntry
 from backends.playground import Playground
@@ -31,7 +31,7 @@ from .generate_tab import GenerateTab
 from .history_tab import HistoryTab
 from .i18n import i18n, message_of, tr
 from .session import SessionContext
-from .streaming import PagePictures
+from .streaming import JobEvents, PagePictures
 
 __all__ = ["CompareTab", "build_compare_tab", "cell_title", "plan_line"]
 
@@ -239,26 +239,15 @@ def build_compare_tab(
         y_kind_value = str(parse_axis_kind(y_kind, field="y_axis", optional=True) or "") or None
         titles = [cell_title(cell.to_dict(), x_kind_value, y_kind_value, lang) for cell in plan.cells]
         tiles: list[tuple[str, str]] = [(str(NO_IMAGE), title) for title in titles]
-        loop = asyncio.get_running_loop()
-        events: asyncio.Queue = asyncio.Queue()
-
-        def on_progress(progress: GridProgress) -> None:
-            loop.call_soon_threadsafe(events.put_nowait, progress)
-
-        task = asyncio.ensure_future(grids.run(session, plan, cancel=token, progress=on_progress))
+        events = JobEvents()
+        task = asyncio.ensure_future(grids.run(session, plan, cancel=token, progress=events.put))
         yield {
             grid: gr.update(value=list(tiles), columns=plan.cols), status: _grid_progress(0, len(plan.cells), lang),
             export: gr.update(visible=False), cell_details: "", result_json: None,
         }
         try:
             last = 0.0
-            while True:
-                getter = asyncio.ensure_future(events.get())
-                done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
-                if getter not in done:
-                    getter.cancel()
-                    break
-                progress = getter.result()
+            async for progress in events.until(task):
                 if progress.cell is not None and progress.cell.image is not None:
                     preview = await asyncio.to_thread(_preview_of, pictures, progress.cell.image)
                     tiles[progress.cell.cell.index] = (preview, titles[progress.cell.cell.index])

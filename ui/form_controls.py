@@ -74,6 +74,8 @@ class FormControls:
     random_seed: gr.Button
     reuse_seed: gr.Button
     advanced: gr.Accordion
+    style: gr.Dropdown
+    """The style preset whose template wraps the prompt when it is sent ("" for none)."""
 
     def value_inputs(self) -> list[Component]:
         """The components whose values make up :class:`FormValues` (the size control's three included)."""
@@ -107,7 +109,7 @@ class FormControls:
 
     def values_outputs(self) -> list[Component]:
         """Every component :func:`form_updates` sets."""
-        skip = {"random_seed", "reuse_seed", "advanced", "undo"}
+        skip = {"random_seed", "reuse_seed", "advanced", "undo", "style"}
         return [getattr(self, f.name) for f in fields(self) if f.name not in skip]
 
 
@@ -147,6 +149,10 @@ def build_form_controls(
         with gr.Row(equal_height=True, elem_id="custom-size", elem_classes=["tight-row"]):
             width = FormNumber(label=i18n("width"), precision=0, step=8, elem_id="width", min_width=90)
             height = FormNumber(label=i18n("height"), precision=0, step=8, elem_id="height", min_width=90)
+        style = gr.Dropdown(
+            choices=[(tr("style_none", "en"), "")], value="", label=i18n("style"), elem_id="style", interactive=True,
+            allow_custom_value=True, min_width=200,
+        )
         with gr.Row(equal_height=True, elem_id="count-seed", elem_classes=["tight-row"]):
             n = FormSlider(label=i18n("n"), minimum=1, step=1, elem_id="n", scale=1, min_width=130)
             with gr.Row(elem_id="seed-row", equal_height=True, scale=1):
@@ -175,7 +181,7 @@ def build_form_controls(
     controls = FormControls(
         backend=backend, prompt=prompt, negative_prompt=negative, size=size, width=width, height=height, n=n, seed=seed,
         steps=steps, guidance=guidance, scheduler=scheduler, output_format=output_format, output_quality=output_quality,
-        note=note, undo=undo, random_seed=random_seed, reuse_seed=reuse_seed, advanced=advanced,
+        note=note, undo=undo, random_seed=random_seed, reuse_seed=reuse_seed, advanced=advanced, style=style,
     )
     for component, update in form_updates(controls, values, caps, notes=[], lang="en").items():
         _apply_initial(component, update)

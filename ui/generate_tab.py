@@ -27,7 +27,6 @@ from backends.history import HistoryEntry, read_image_parameters
 from backends.history.downloads import DownloadFolder
 from backends.playground import Playground
 from backends.registry import cpu_only_notice, default_backend_id
-from backends.runner import JobProgress
 from backends.schedulers import match_scheduler
 
 from .examples import load_examples
@@ -39,13 +38,15 @@ from .results import (
     RunView,
     failure_tile,
     gallery_caption,
+    generation_json,
     info_text,
     no_backend_notice,
     outcome_line,
     progress_line,
 )
 from .session import JobBoard, SessionContext
-from .streaming import PagePictures
+from .streaming import JobEvents, PagePictures
+from .styles import build_style_editor, final_prompt_line
 
 __all__ = ["GenerateTab", "build_generate_tab", "entry_fields", "image_fields"]
 
@@ -131,12 +132,13 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
     gr.set_static_paths([pictures.root])
 
     with gr.Row(equal_height=False, elem_id="generate-layout"):
-        with gr.Column(scale=5, min_width=320, elem_id="form-column"):
+        with gr.Column(scale=5, min_width=320, elem_id="form-column") as form_column:
             prompt = build_prompt()
             with gr.Row(elem_id="run-row", equal_height=True):
                 generate_button = gr.Button(i18n("generate"), variant="primary", elem_id="generate-btn", scale=4, size="lg")
                 stop_button = gr.Button(i18n("stop"), variant="secondary", elem_id="stop-btn", scale=1, size="lg",
                                         min_width=80)
+            final_prompt = gr.Markdown(elem_id="final-prompt")
             status = gr.Markdown(elem_id="status")
             example_chips = gr.Dataset(
                 components=[gr.Textbox(visible=False)], samples=[[example.title("en")] for example in examples],
@@ -241,7 +243,9 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
         backend_id = values.backend
         request_values = without_options_the_backend_lacks(values.request_values(), backend_id)
         try:
-            _, prepared = playground.prepare(backend_id, request_values, api_key=session.api_key_for(backend_id))
+            preset = playground.find_preset(data[form.style], visitor=session.visitor)
+            _, prepared = playground.prepare(backend_id, request_values, api_key=session.api_key_for(backend_id),
+                                             preset=preset, preset_settings=False)
         except PlaygroundError as exc:
             yield {status: "⚠️ " + message_of(exc, lang)}
             return
@@ -250,21 +254,15 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
             yield {status: gr.skip()}
             return
         total = prepared.n
-        loop = asyncio.get_running_loop()
-        events: asyncio.Queue = asyncio.Queue()
-
-        def on_progress(job: JobProgress) -> None:
-            loop.call_soon_threadsafe(events.put_nowait, ("progress", job))
-
-        def on_image(image) -> None:
-            loop.call_soon_threadsafe(events.put_nowait, ("image", image))
-
+        events = JobEvents()
         consent = bool(data[download_consent]) and not context.hosted  # a visitor never downloads on a demo
         task = asyncio.ensure_future(
             playground.generate(
                 backend_id, request_values, visitor=session.visitor,
                 quota_keys=session.quota_keys if context.hosted else (), api_key=session.api_key_for(backend_id),
-                progress=on_progress, cancel=token, on_image=on_image, download=consent,
+                progress=lambda job: events.put(("progress", job)), cancel=token,
+                on_image=lambda image: events.put(("image", image)), download=consent, preset=preset,
+                preset_settings=False,
             )
         )
         tiles: dict[int, tuple[str, str]] = {}
@@ -278,14 +276,10 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
             last_sent = 0.0
             step: tuple[int, int] | None = None
             phase = ""
-            while True:
-                getter = asyncio.ensure_future(events.get())
-                done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
-                if getter not in done:
-                    getter.cancel()
-                    break
-                kind, item = getter.result()
+            async for kind, item in events.until(task):
                 if kind == "image":
+                    if item.index in tiles:
+                        continue
                     path = await asyncio.to_thread(pictures.preview_of, item.data)
                     tiles[item.index] = (str(path), gallery_caption(item.seed, lang))
                     sketches.pop(item.index, None)
@@ -306,12 +300,6 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
                 if time.monotonic() - last_sent >= PROGRESS_EVERY_S:
                     yield {status: progress_line(len(tiles), total, lang, phase=phase, step=step)}
                     last_sent = time.monotonic()
-            # Images that arrived as the job ended.
-            while not events.empty():
-                kind, item = events.get_nowait()
-                if kind == "image" and item.index not in tiles:
-                    path = await asyncio.to_thread(pictures.preview_of, item.data)
-                    tiles[item.index] = (str(path), gallery_caption(item.seed, lang))
             outcome = task.result()
         except DownloadRequired as exc:  # the local weights are not here: ask first (never on a hosted demo)
             offer = not context.hosted
@@ -336,7 +324,7 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
             gallery: final,
             status: outcome_line(RunView(entry, result), lang),
             info_box: info_text(entry, result, lang),
-            info_json: _info_json(entry, result),
+            info_json: generation_json(entry, result),
             run_state: {"generation_id": entry.id, "seed": entry.request.seed, "seeds": list(entry.seeds)},
             download_image: _download_update(downloads.image(entry, first) if first else None),
             download_all: _download_update(downloads.zip(entry) if len(entry.images) > 1 else None),
@@ -434,11 +422,19 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
         } if parameters else {dropped_box: gr.update(visible=False)}
 
     def on_prompt_change(data: dict, request: gr.Request):
+        session = context.session(request)
+        updates: dict[Any, Any] = {}
+        if data[form.style]:  # the prompt that will be sent follows what is typed
+            preset = playground.presets.find(data[form.style], visitor=session.visitor)
+            values = form.values_from(data)
+            updates[final_prompt] = final_prompt_line(preset, values.prompt, values.negative_prompt, session.language)
         files = form.dropped_files(data)
         path = files[-1] if files else ""
         if not path or path == data[handled_drop]:
-            return {handled_drop: path} if not path and data[handled_drop] else gr.skip()
-        return {**read_dropped(path, context.session(request).language), handled_drop: path}
+            if not path and data[handled_drop]:
+                updates[handled_drop] = path
+            return updates or gr.skip()
+        return {**updates, **read_dropped(path, session.language), handled_drop: path}
 
     def on_upload(file, request: gr.Request):
         path = file if isinstance(file, str) else getattr(file, "name", None)
@@ -501,8 +497,11 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
     # --- wiring: each listener beside its handler's purpose ----------------------------------------
 
     generate_button.click(None, js=SCROLL_TO_RESULTS, api_visibility="private", queue=False)
+    with form_column:
+        build_style_editor(playground, context, form, apply_settings=apply_settings, settings_outputs=settings_outputs,
+                           final_prompt=final_prompt)
     generate_event = gr.on(
-        [generate_button.click, prompt.submit], run, inputs={download_consent, *values_in},
+        [generate_button.click, prompt.submit], run, inputs={download_consent, form.style, *values_in},
         outputs=[gallery, status, info_box, info_json, run_state, download_image, download_all, selected, selected_index,
                  download_row, download_note, download_confirm, download_consent],
         api_visibility="private", concurrency_limit=context.generate_concurrency, concurrency_id="generate",
@@ -522,8 +521,9 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
     form.size.input(on_size_choice, inputs=[form.size, form.width, form.height], outputs=[form.width, form.height],
                     api_visibility="private", queue=False)
     form.undo.click(undo, inputs={form_backup, *values_in}, outputs=settings_outputs, api_visibility="private")
-    prompt.change(on_prompt_change, inputs={handled_drop, *values_in},
-                  outputs=[dropped_box, dropped_image, dropped_text, dropped_fields, use_dropped, handled_drop],
+    prompt.change(on_prompt_change, inputs={handled_drop, form.style, *values_in},
+                  outputs=[dropped_box, dropped_image, dropped_text, dropped_fields, use_dropped, handled_drop,
+                           final_prompt],
                   api_visibility="private", queue=False, trigger_mode="always_last", show_progress="hidden")
     load_image.upload(on_upload, inputs=load_image, outputs=[dropped_box, dropped_image, dropped_text, dropped_fields,
                                                              use_dropped], api_visibility="private")
@@ -590,19 +590,3 @@ def _selected_text(entry: HistoryEntry, position: int, lang: str) -> str:
 
 def _download_update(path: Path | None):
     return gr.update(value=str(path), visible=True) if path is not None else gr.update(value=None, visible=False)
-
-
-def _info_json(entry: HistoryEntry, result) -> dict[str, Any]:
-    return {
-        "generation_id": entry.id,
-        "backend": result.backend_id,
-        "model": result.model,
-        "seeds": list(entry.seeds),
-        "elapsed_s": round(result.elapsed_s, 3),
-        "request": result.request.to_dict(),
-        "cost": str(result.cost) if result.cost else None,
-        "failures": [{"index": f.index, "seed": f.seed, "error": f.error} for f in result.failures],
-        "cancelled": result.cancelled,
-        "provider": dict(result.info),
-    }
-

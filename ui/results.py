@@ -22,6 +22,7 @@ __all__ = [
     "entry_caption",
     "entry_parameters_text",
     "failure_tile",
+    "generation_json",
     "info_text",
     "outcome_line",
     "progress_line",
@@ -107,6 +108,22 @@ def info_text(entry: HistoryEntry, result: GenerationResult | None, lang: str) -
     if not blocks:
         blocks = [entry_parameters_text(entry, entry.request.seed)]
     return "\n".join(head) + "\n\n" + "\n\n".join(blocks)
+
+
+def generation_json(entry: HistoryEntry, result: GenerationResult) -> dict[str, Any]:
+    """The JSON that ``/generate`` answers with beside its gallery (and the page shows as "Raw JSON")."""
+    return {
+        "generation_id": entry.id,
+        "backend": result.backend_id,
+        "model": result.model,
+        "seeds": list(entry.seeds),
+        "elapsed_s": round(result.elapsed_s, 3),
+        "request": result.request.to_dict(),
+        "cost": str(result.cost) if result.cost else None,
+        "failures": [{"index": f.index, "seed": f.seed, "error": f.error} for f in result.failures],
+        "cancelled": result.cancelled,
+        "provider": dict(result.info),
+    }
 
 
 def entry_parameters_text(entry: HistoryEntry, seed: int | None) -> str:

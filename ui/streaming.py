@@ -7,15 +7,17 @@ for looking, and are made once per image.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import secrets
 import shutil
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PREVIEW_LONG_SIDE", "PREVIEW_QUALITY", "PagePictures"]
+__all__ = ["PREVIEW_LONG_SIDE", "PREVIEW_QUALITY", "JobEvents", "PagePictures"]
 
 PREVIEW_LONG_SIDE = 1024
 PREVIEW_QUALITY = 80
@@ -62,3 +64,28 @@ class PagePictures:
                         path.unlink()
             except OSError:
                 pass
+
+
+class JobEvents:
+    """What a job reports while it runs (progress, images), handed from any thread to the handler that
+    streams it to the page, in order, until the job itself is done."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._queue: asyncio.Queue = asyncio.Queue()
+
+    def put(self, event: Any) -> None:
+        """Report an event; safe from a worker thread (the local backend reports from one)."""
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, event)
+
+    async def until(self, job: asyncio.Future) -> AsyncIterator[Any]:
+        """Every event as it comes, until ``job`` ends; then the ones it left behind."""
+        while True:
+            getter = asyncio.ensure_future(self._queue.get())
+            done, _ = await asyncio.wait({getter, job}, return_when=asyncio.FIRST_COMPLETED)
+            if getter not in done:
+                getter.cancel()
+                break
+            yield getter.result()
+        while not self._queue.empty():
+            yield self._queue.get_nowait()

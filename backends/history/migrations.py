@@ -256,3 +256,22 @@ def m005_file_journal_and_insertion_order(conn: sqlite3.Connection) -> None:
             later.append((created_at, seq))
         latest = created_at
     conn.executemany("UPDATE generations SET created_at = ? WHERE seq = ?", later)
+
+
+@migration
+def m006_style_presets(conn: sqlite3.Connection) -> None:
+    # A person's own style presets, kept with their history (per visitor on a hosted demo), and the
+    # preset each generation was made with.
+    conn.execute("ALTER TABLE generations ADD COLUMN preset TEXT")
+    conn.execute(
+        """
+        CREATE TABLE presets (
+            id TEXT PRIMARY KEY,
+            visitor TEXT NOT NULL,
+            name TEXT NOT NULL COLLATE NOCASE,
+            fields TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            UNIQUE (visitor, name)
+        )
+        """
+    )

@@ -53,6 +53,7 @@ class RestoredParameters:
     generation_id: str | None = None
     image_index: int | None = None
     base_seed: int | None = None
+    preset: str | None = None
     extra: tuple[tuple[str, str], ...] = ()
 
     def request_fields(self) -> dict[str, Any]:
@@ -75,6 +76,7 @@ def playground_metadata(
     model: str,
     generation_id: str,
     created_at: float,
+    preset: str | None = None,
 ) -> str:
     """The ``kolors_playground`` JSON for image ``image_index`` of a generation (its own seed, n=1)."""
     return json.dumps(
@@ -88,6 +90,7 @@ def playground_metadata(
             "image_index": image_index,
             "base_seed": request.seed,
             "created_at": created_at,
+            **({"preset": preset} if preset else {}),
         },
         ensure_ascii=False,
         separators=(",", ":"),
@@ -150,4 +153,5 @@ def parse_playground_json(text: str) -> RestoredParameters | None:
         generation_id=_str(data.get("generation_id")),
         image_index=_int(data.get("image_index")),
         base_seed=_int(data.get("base_seed")),
+        preset=_str(data.get("preset")),
     )

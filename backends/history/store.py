@@ -154,6 +154,8 @@ class HistoryEntry:
     starred: bool = False
     images: tuple[StoredImage, ...] = ()
     failures: tuple[ImageFailure, ...] = ()
+    preset: str | None = None
+    """The name of the style preset the prompt was made with, if any."""
 
     @property
     def ok(self) -> bool:
@@ -396,6 +398,7 @@ class HistoryStore:
         defer_thumbnails: bool = False,
         defer_previews: bool | None = None,
         previews: Mapping[int, bytes] | None = None,
+        preset: str | None = None,
     ) -> HistoryEntry:
         """Store one generation with its images (each in its own format, its parameters embedded).
 
@@ -408,7 +411,7 @@ class HistoryStore:
         """
         return self.save_many(
             [result], visitor=visitor, errors=[error], defer_thumbnails=defer_thumbnails, defer_previews=defer_previews,
-            previews=[previews],
+            previews=[previews], preset=preset,
         )[0]
 
     def save_many(
@@ -420,6 +423,7 @@ class HistoryStore:
         defer_thumbnails: bool = False,
         defer_previews: bool | None = None,
         previews: Sequence[Mapping[int, bytes] | None] | None = None,
+        preset: str | None = None,
     ) -> list[HistoryEntry]:
         """Store several generations in one transaction (all or none); same rules as :meth:`save`
         (``previews``: one mapping, or None, per result)."""
@@ -441,7 +445,7 @@ class HistoryStore:
         with self._lock:
             with self._write_transaction() as transaction:
                 for item in prepared:
-                    ids.append(self._write(item, visitor, transaction))
+                    ids.append(self._write(item, visitor, transaction, preset))
             entries = self._load(ids, visitor)
             if defer_thumbnails or defer_previews:
                 for entry_id in ids:
@@ -614,7 +618,7 @@ class HistoryStore:
         """The time an entry is dated with (a separate method so tests can set the clock back)."""
         return time.time()
 
-    def _write(self, item: _Prepared, visitor: str, transaction: _Transaction) -> str:
+    def _write(self, item: _Prepared, visitor: str, transaction: _Transaction, preset: str | None = None) -> str:
         result = item.result
         request = result.request
         generation_id = _new_token(12)
@@ -634,6 +638,7 @@ class HistoryStore:
                     model=result.model,
                     generation_id=generation_id,
                     created_at=created_at,
+                    preset=preset,
                 ),
             )
             token = _new_token(16)
@@ -674,8 +679,8 @@ class HistoryStore:
             INSERT INTO generations (
                 id, created_at, visitor, backend_id, backend_label, model, request,
                 prompt, negative_prompt, width, height, n, seed, steps, guidance, scheduler, output_format,
-                status, error, failures, elapsed_s, cost_amount, cost_currency, info
-            ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                status, error, failures, elapsed_s, cost_amount, cost_currency, info, preset
+            ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
             (
                 generation_id,
@@ -702,6 +707,7 @@ class HistoryStore:
                 result.cost.amount if result.cost else None,
                 result.cost.currency if result.cost else None,
                 json.dumps(_scrub(result.info), ensure_ascii=False, default=str),
+                preset,
             ),
         )
         self._conn.executemany(
@@ -797,6 +803,38 @@ class HistoryStore:
         """Remove the files a commit left unnamed; return how many are still there (a separate method so
         tests can crash right here)."""
         return self._unlink(files)[1]
+
+    # -- style presets -------------------------------------------------------------------------
+
+    def list_presets(self, *, visitor: str = "") -> list[tuple[str, dict[str, Any]]]:
+        """(id, fields) of this visitor's own presets, newest first."""
+        _check_visitor(visitor)
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT id, fields FROM presets WHERE visitor = ? ORDER BY created_at DESC, id", (visitor,)
+            ).fetchall()
+        return [(row[0], json.loads(row[1])) for row in rows]
+
+    def save_preset(self, fields: Mapping[str, Any], *, visitor: str = "") -> str:
+        """Store a preset of this visitor's (one of theirs with the same name is replaced); return its id."""
+        _check_visitor(visitor)
+        preset_id = "preset:" + _new_token(9)
+        with self._lock, self._write_transaction():
+            self._conn.execute("DELETE FROM presets WHERE visitor = ? AND name = ?", (visitor, fields["name"]))
+            self._conn.execute(
+                "INSERT INTO presets (id, visitor, name, fields, created_at) VALUES (?, ?, ?, ?, ?)",
+                (preset_id, visitor, fields["name"], json.dumps(dict(fields), ensure_ascii=False), time.time()),
+            )
+        return preset_id
+
+    def delete_preset(self, preset_id: str, *, visitor: str = "") -> bool:
+        """Delete one of this visitor's presets; False when they have none by that id."""
+        _check_visitor(visitor)
+        with self._lock, self._write_transaction():
+            deleted = self._conn.execute(
+                "DELETE FROM presets WHERE id = ? AND visitor = ?", (preset_id, visitor)
+            ).rowcount
+        return deleted > 0
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -1040,6 +1078,7 @@ class HistoryStore:
                 starred=bool(row["starred"]),
                 images=tuple(images.get(row["id"], ())),
                 failures=tuple(ImageFailure(**f) for f in json.loads(row["failures"])),
+                preset=row["preset"],
             )
         return entries
 
