@@ -84,7 +84,7 @@ def test_a_light_original_is_its_own_preview(store, fmt, size):
         source = photo_result(size=size, n=1, fmt=fmt)
     assert not needs_preview(*size, len(source.images[0].data))
     image = store.save(source).images[0]
-    assert image.preview_name is None and image.preview_path == image.path
+    assert image.preview_name is None and image.preview_path == image.path and image.preview_ready
     assert stored(store)["previews"] == set()
 
 
@@ -98,9 +98,10 @@ def test_a_heavy_jpeg_gets_a_preview_too(store):
 def test_deferred_previews_come_after_the_commit_and_reads_wait_for_them(store):
     saved = store.save(photo_result(), defer_thumbnails=True)
     assert all(image.preview_path == image.thumb_path == image.path for image in saved.images)
+    assert not any(image.preview_ready for image in saved.images)  # the original is no page picture
     got = store.get(saved.id)
     for image in got.images:
-        assert image.preview_name and image.preview_path.parent == store.previews_dir
+        assert image.preview_ready and image.preview_name and image.preview_path.parent == store.previews_dir
         with Image.open(image.preview_path) as preview:
             assert preview.format == "WEBP" and preview.size == (640, 640)
     assert stored(store) == {

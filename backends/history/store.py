@@ -128,6 +128,13 @@ class StoredImage:
     def preview_path(self) -> Path:
         return self.data_dir / PREVIEWS / self.preview_name if self.preview_name else self.path
 
+    @property
+    def preview_ready(self) -> bool:
+        """Whether ``preview_path`` is light enough for the page: a preview, or an original light enough to
+        be its own. False while a deferred preview is still to be made (or could not be made): the page
+        should then make its own picture rather than send the original."""
+        return self.preview_name is not None or not needs_preview(self.width, self.height, self.size_bytes)
+
 
 @dataclass(frozen=True)
 class HistoryEntry:
