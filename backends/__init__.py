@@ -1,10 +1,10 @@
 """Everything below the UI: request types, validation, providers, the registry and the job runner.
 
-    base, errors, validation, registry   the contract (plugins rely on base.py)
-    settings, schedulers                  every setting in one model; the one sampler-name table
-    playground, runner, quota             the service: validate, run, save
-    providers/                            the hosted APIs, your own OpenAI-compatible servers, local/
-    history/, compare/                    the persistent history; comparison grids
+    base, errors, messages, validation, registry   the contract (plugins rely on base.py)
+    settings, schedulers                            every setting in one model; the one sampler-name table
+    playground, runner, quota                       the service: validate, run, save
+    providers/                                      the hosted APIs, your own OpenAI-compatible servers, local/
+    history/, compare/                              the persistent history; comparison grids
 
 Nothing in this package imports gradio.
 """
@@ -44,6 +44,7 @@ from .errors import (
     RateLimited,
     RequestRejected,
 )
+from .messages import Message
 from .registry import Registry, build_registry
 from .runner import JobProgress, JobRunner
 from .validation import validate_request
@@ -71,6 +72,7 @@ __all__ = [
     "InvalidRequest",
     "JobProgress",
     "JobRunner",
+    "Message",
     "NotEnoughMemory",
     "PlaygroundError",
     "Price",

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Protocol, runtime_checkable
 
 from .errors import GenerationCancelled
+from .messages import Message, split, text_in
 
 __all__ = [
     "ApiKey",
@@ -147,12 +148,30 @@ class BackendOutput:
 
 @dataclass(frozen=True)
 class ImageFailure:
-    """An image of a batch that did not come back: which one, its seed, and why (a sentence)."""
+    """An image of a batch that did not come back: which one, its seed, and why (a sentence).
+
+    ``error`` may be given as a :class:`~backends.messages.Message`: it is kept as its English text, with
+    ``error_key`` and ``error_params`` (JSON values, stored in the history with it) so :meth:`error_in` can
+    say it in another language. Failures stored before messages had keys have none and read in English.
+    """
 
     index: int
     seed: int
     error: str
     error_type: str
+    error_key: str | None = field(default=None, compare=False, repr=False)
+    error_params: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.error, Message):
+            text, key, params = split(self.error)
+            object.__setattr__(self, "error", text)
+            object.__setattr__(self, "error_key", key)
+            object.__setattr__(self, "error_params", params)
+
+    def error_in(self, lang: str) -> str:
+        """Why it failed, in ``lang`` ("en" or "zh")."""
+        return text_in(self.error, self.error_key, self.error_params, lang)
 
 
 @dataclass(frozen=True)
@@ -187,10 +206,27 @@ class GenerationResult:
 
 @dataclass(frozen=True)
 class Availability:
-    """Whether a backend can run here; when not, ``reason`` says what to set or install."""
+    """Whether a backend can run here; when not, ``reason`` says what to set or install.
+
+    ``reason`` may be given as a :class:`~backends.messages.Message`; :meth:`reason_in` says it in another
+    language.
+    """
 
     available: bool
     reason: str = ""
+    reason_key: str | None = field(default=None, compare=False, repr=False)
+    reason_params: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.reason, Message):
+            text, key, params = split(self.reason)
+            object.__setattr__(self, "reason", text)
+            object.__setattr__(self, "reason_key", key)
+            object.__setattr__(self, "reason_params", params)
+
+    def reason_in(self, lang: str) -> str:
+        """Why it cannot run, in ``lang`` ("en" or "zh")."""
+        return text_in(self.reason, self.reason_key, self.reason_params, lang)
 
 
 @dataclass(frozen=True)
@@ -234,7 +270,8 @@ class StepProgress:
 
     done: int
     total: int
-    phase: str = ""
+    phase: Any = ""
+    """A ``str``, or a :class:`~backends.messages.Message` the page shows in the visitor's language."""
     preview: Any = None
     """A small PIL image of the picture so far (the local backend sends one every few steps), or None."""
 

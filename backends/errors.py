@@ -21,11 +21,19 @@
 
 Foreign exceptions (httpx, Pillow, json) are translated at the boundary with ``raise ... from exc``,
 and no message ever contains an API key: :func:`redact` strips a key from provider text first.
+
+Every error raised here can be built from a :class:`~backends.messages.Message` (a key of the catalog in
+:mod:`backends.messages` and its parameters) instead of a string: ``str(exc)`` is then the English text,
+as the API and the logs show it, and :meth:`PlaygroundError.message_in` renders it in the page's language.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+from typing import Any
+
+from .messages import Message, field_label, keyed, split, text_in
 
 __all__ = [
     "AuthenticationFailed",
@@ -52,29 +60,65 @@ __all__ = [
 
 
 class PlaygroundError(Exception):
-    """Base class. ``str(exc)`` is a complete sentence a person can act on."""
+    """Base class. ``str(exc)`` is a complete sentence a person can act on, in English.
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    Built from a :class:`Message`, the error also keeps its ``key`` and ``params`` (JSON values, nested
+    messages as ``{"key", "params"}``), so :meth:`message_in` can say it in another language.
+    """
+
+    def __init__(self, message: str | Message) -> None:
+        text, self.key, params = split(message)
+        super().__init__(text)
+        self.message = text
+        self.params: dict[str, Any] = params or {}
 
     def __str__(self) -> str:
         return self.message
 
+    def message_in(self, lang: str) -> str:
+        """The message in ``lang`` ("en" or "zh"); the English text for an error built from a plain string."""
+        return text_in(self.message, self.key, self.params, lang)
+
+    @property
+    def localizable(self) -> str | Message:
+        """The message as it was given (a :class:`Message` when keyed), to hand on to a failure record."""
+        return keyed(self.message, self.key, self.params)
+
 
 @dataclass(frozen=True)
 class FieldProblem:
-    """One invalid field: its name, the value given, and what is allowed."""
+    """One invalid field: its name, the value given, and what is allowed.
+
+    ``allowed`` may be given as a :class:`Message`; it is kept as its English text, with ``allowed_key`` and
+    ``allowed_params`` to say it in another language. A ``value`` given as a Message (a description rather
+    than what was typed) is shown as its text, unquoted.
+    """
 
     field: str
     value: object
     allowed: str
+    allowed_key: str | None = dataclass_field(default=None, compare=False, repr=False)
+    allowed_params: dict[str, Any] | None = dataclass_field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.allowed, Message):
+            text, key, params = split(self.allowed)
+            object.__setattr__(self, "allowed", text)
+            object.__setattr__(self, "allowed_key", key)
+            object.__setattr__(self, "allowed_params", params)
+
+    def sentence(self) -> Message:
+        """This problem as one line of :class:`InvalidRequest`'s list."""
+        allowed = keyed(self.allowed, self.allowed_key, self.allowed_params)
+        return Message("field_problem", field=field_label(self.field), value=_show(self.value), allowed=allowed)
 
     def __str__(self) -> str:
-        return f"{self.field}: {_show(self.value)} is not allowed; {self.allowed}."
+        return str(self.sentence())
 
 
-def _show(value: object) -> str:
+def _show(value: object) -> str | Message:
+    if isinstance(value, Message):
+        return value
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -84,8 +128,8 @@ class InvalidRequest(PlaygroundError):
 
     def __init__(self, problems: list[FieldProblem] | tuple[FieldProblem, ...]) -> None:
         self.problems = tuple(problems)
-        lines = "\n".join(f"- {p}" for p in self.problems)
-        super().__init__(f"Please fix {'this value' if len(self.problems) == 1 else 'these values'}:\n{lines}")
+        key = "invalid_request_one" if len(self.problems) == 1 else "invalid_request"
+        super().__init__(Message(key, problems=[p.sentence() for p in self.problems]))
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -106,7 +150,7 @@ class NotEnoughMemory(BackendUnavailable):
     ``needed_bytes`` and ``free_bytes`` are the two figures the message names.
     """
 
-    def __init__(self, message: str, *, needed_bytes: int, free_bytes: int) -> None:
+    def __init__(self, message: str | Message, *, needed_bytes: int, free_bytes: int) -> None:
         super().__init__(message)
         self.needed_bytes = needed_bytes
         self.free_bytes = free_bytes
@@ -119,7 +163,7 @@ class DownloadRequired(BackendUnavailable):
     Kolors' documented figure), ``destination`` the folder it would go to. The message says how to confirm.
     """
 
-    def __init__(self, message: str, *, size_bytes: int, destination: str, size_source: str) -> None:
+    def __init__(self, message: str | Message, *, size_bytes: int, destination: str, size_source: str) -> None:
         super().__init__(message)
         self.size_bytes = size_bytes
         self.destination = destination
@@ -135,7 +179,7 @@ class ProviderError(PlaygroundError):
 
     retryable = False
 
-    def __init__(self, message: str, *, provider: str, status: int | None = None) -> None:
+    def __init__(self, message: str | Message, *, provider: str, status: int | None = None) -> None:
         super().__init__(message)
         self.provider = provider
         self.status = status
@@ -154,7 +198,7 @@ class RateLimited(ProviderError):
 
     retryable = True
 
-    def __init__(self, message: str, *, provider: str, retry_after: float | None = None) -> None:
+    def __init__(self, message: str | Message, *, provider: str, retry_after: float | None = None) -> None:
         super().__init__(message, provider=provider, status=429)
         self.retry_after = retry_after
 
@@ -192,7 +236,7 @@ class ImageDownloadFailed(ProviderError):
 class QuotaExceeded(PlaygroundError):
     """A hosted demo's per-visitor quota is used up; ``retry_after`` says when an image frees up."""
 
-    def __init__(self, message: str, *, retry_after: float) -> None:
+    def __init__(self, message: str | Message, *, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
 
@@ -200,8 +244,8 @@ class QuotaExceeded(PlaygroundError):
 class GenerationCancelled(PlaygroundError):
     """The generation was stopped before it finished."""
 
-    def __init__(self, message: str = "Generation stopped.") -> None:
-        super().__init__(message)
+    def __init__(self, message: str | Message | None = None) -> None:
+        super().__init__(message if message is not None else Message("generation_stopped"))
 
 
 def redact(text: str, *secrets: str | None) -> str:

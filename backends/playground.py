@@ -15,6 +15,7 @@ from typing import Any
 from .base import Backend, CancelToken, GenerationRequest, GenerationResult
 from .errors import BackendUnavailable, FieldProblem, InvalidRequest
 from .history import HistoryEntry, HistoryStore
+from .messages import Message, keyed
 from .presets import Preset, PresetLibrary
 from .quota import HourlyQuota, Reservation
 from .registry import Registry
@@ -59,7 +60,7 @@ class Playground:
             backend = backend.with_api_key(api_key)
         availability = backend.availability()
         if not availability.available:
-            raise BackendUnavailable(availability.reason)
+            raise BackendUnavailable(keyed(availability.reason, availability.reason_key, availability.reason_params))
         return backend
 
     def prepare(
@@ -85,7 +86,7 @@ class Playground:
         preset = self.presets.find(str(name), visitor=visitor)
         if preset is None:
             names = ", ".join(p.name for p in self.presets.all(visitor))
-            raise InvalidRequest([FieldProblem("preset", name, f"one of {names}, or empty for none")])
+            raise InvalidRequest([FieldProblem("preset", name, Message("allowed_preset", names=names))])
         return preset
 
     async def generate(

@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import FieldProblem, InvalidRequest
+from .messages import Message
 from .schedulers import match_scheduler
 from .validation import MAX_PROMPT_CHARS, parse_size
 
@@ -28,21 +29,31 @@ BUILTIN_PRESETS_FILE = Path(__file__).resolve().parent.parent / "assets" / "pres
 PROMPT_SLOT = "{prompt}"
 MAX_NAME_CHARS = 60
 
+_ALLOWED = {  # what each field allows, as a refusal says it (the English is also the field's description)
+    "name": Message("allowed_characters_range", low=1, high=MAX_NAME_CHARS),
+    "name_zh": Message("allowed_max_characters", limit=MAX_NAME_CHARS),
+    "template": Message("allowed_template"),
+    "negative_prompt": Message("allowed_max_characters", limit=MAX_PROMPT_CHARS),
+    "size": Message("allowed_size_format", example="1024x1024"),
+    "steps": Message("allowed_whole_number_range", low=1, high=200),
+    "guidance": Message("allowed_number_range", low=0, high=30),
+    "scheduler": Message("allowed_sampler_name"),
+}
+
 
 class PresetFields(BaseModel):
     """What a preset may hold; a person's own are checked against it before they are stored."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(min_length=1, max_length=MAX_NAME_CHARS, description="1 to 60 characters")
+    name: str = Field(min_length=1, max_length=MAX_NAME_CHARS, description=str(_ALLOWED["name"]))
     name_zh: str = Field(default="", max_length=MAX_NAME_CHARS)
-    template: str = Field(default=PROMPT_SLOT, max_length=MAX_PROMPT_CHARS,
-                          description="text with {prompt} where the typed prompt goes")
+    template: str = Field(default=PROMPT_SLOT, max_length=MAX_PROMPT_CHARS, description=str(_ALLOWED["template"]))
     negative_prompt: str = Field(default="", max_length=MAX_PROMPT_CHARS)
-    size: str | None = Field(default=None, description="width x height, like 1024x1024")
-    steps: int | None = Field(default=None, ge=1, le=200, description="a whole number from 1 to 200")
-    guidance: float | None = Field(default=None, ge=0, le=30, description="a number from 0 to 30")
-    scheduler: str | None = Field(default=None, max_length=64, description="a sampler name such as Euler a")
+    size: str | None = Field(default=None, description=str(_ALLOWED["size"]))
+    steps: int | None = Field(default=None, ge=1, le=200, description=str(_ALLOWED["steps"]))
+    guidance: float | None = Field(default=None, ge=0, le=30, description=str(_ALLOWED["guidance"]))
+    scheduler: str | None = Field(default=None, max_length=64, description=str(_ALLOWED["scheduler"]))
 
     @field_validator("name", "name_zh", "template", "negative_prompt")
     @classmethod
@@ -84,7 +95,7 @@ class Preset:
         except ValidationError as exc:
             problems = [
                 FieldProblem(f"preset.{'.'.join(str(p) for p in error['loc'])}", error.get("input"),
-                             PresetFields.model_fields[str(error["loc"][0])].description or error["msg"])
+                             _ALLOWED.get(str(error["loc"][0])) or error["msg"])
                 for error in exc.errors()
             ]
             raise InvalidRequest(problems) from None
@@ -177,7 +188,7 @@ class PresetLibrary:
         preset = Preset.checked(fields)
         clash = next((p for p in self.builtins if preset.name.casefold() in (p.name.casefold(), p.name_zh.casefold())), None)
         if clash is not None:
-            raise InvalidRequest([FieldProblem("preset.name", preset.name, "a name that no built-in style has")])
+            raise InvalidRequest([FieldProblem("preset.name", preset.name, Message("allowed_preset_name_free"))])
         preset_id = self.store.save_preset(preset.fields(), visitor=visitor)
         return Preset.checked(preset.fields(), id=preset_id)
 

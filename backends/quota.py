@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 
 from .errors import QuotaExceeded
+from .messages import Message
 
 __all__ = ["HourlyQuota", "Reservation"]
 
@@ -53,17 +54,12 @@ class HourlyQuota:
                     left = max(self.limit - len(used), 0)
                     wait = (used[0] + WINDOW_S - now) if used else 0.0
                     if count > self.limit:
-                        raise QuotaExceeded(
-                            f"This demo allows {self.limit} images per hour per visitor; ask for at most {self.limit}, "
-                            "or paste your own API key in Settings.",
-                            retry_after=0.0,
-                        )
-                    raise QuotaExceeded(
-                        f"You have used this demo's {self.limit} images for this hour"
-                        f"{f' ({left} left, {count} asked)' if left else ''}. "
-                        f"Try again in {_minutes(wait)}, or paste your own API key in Settings to use your own credits.",
-                        retry_after=wait,
-                    )
+                        raise QuotaExceeded(Message("quota_over_limit", limit=self.limit), retry_after=0.0)
+                    if left:
+                        message = Message("quota_used_up_some_left", limit=self.limit, left=left, count=count, wait=_minutes(wait))
+                    else:
+                        message = Message("quota_used_up", limit=self.limit, wait=_minutes(wait))
+                    raise QuotaExceeded(message, retry_after=wait)
             stamps = [now] * count
             for key in keys:
                 self._used[key].extend(stamps)
@@ -89,6 +85,6 @@ class HourlyQuota:
             return min((self.limit - len(self._window(k, now)) for k in keys if k), default=self.limit)
 
 
-def _minutes(seconds: float) -> str:
+def _minutes(seconds: float) -> Message:
     minutes = max(1, round(seconds / 60))
-    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return Message("minutes", n=minutes) if minutes != 1 else Message("minutes_one")

@@ -17,6 +17,7 @@ from importlib.metadata import entry_points
 
 from .base import Availability, Backend
 from .errors import ConfigurationError, FieldProblem, InvalidRequest
+from .messages import Message
 from .providers.dieyuyun import dieyuyun_from_settings
 from .providers.endpoints import endpoint_backends, load_endpoints
 from .providers.segmind import segmind_from_settings
@@ -77,7 +78,7 @@ class Registry:
             return self._backends[backend_id]
         except (KeyError, TypeError):
             raise InvalidRequest(
-                [FieldProblem("backend", backend_id, f"one of {', '.join(self._backends) or '(none configured)'}")]
+                [FieldProblem("backend", backend_id, Message("allowed_one_of", options=", ".join(self._backends) or Message("none_configured")))]
             ) from None
 
 
@@ -91,22 +92,23 @@ def default_backend_id(registry: Registry) -> str | None:
     return (preferred or available)[0].id if available else None
 
 
-def cpu_only_notice(registry: Registry) -> str:
-    """What the page says when the only available backends would run on the CPU ("" otherwise): what they
-    cost, and what to set for a hosted backend instead."""
+def cpu_only_notice(registry: Registry, lang: str = "en") -> str:
+    """What the page says, in ``lang``, when the only available backends would run on the CPU ("" otherwise):
+    what they cost, and what to set for a hosted backend instead."""
     available = registry.available()
     if not available or not all(_runs_on_cpu(backend) is True for backend in available):
         return ""
-    costs = "; ".join(
-        f"{backend.label}: {backend.cpu_cost()}" if hasattr(backend, "cpu_cost") else backend.label
+    costs = [
+        Message("cpu_cost_of", backend=backend.label, cost=_cpu_cost(backend)) if hasattr(backend, "cpu_cost") else backend.label
         for backend in available
-    )
-    return (
-        f"Only Kolors on this machine's CPU is available, and that is slow and heavy ({costs}). For a hosted "
-        f"backend, set one of DIEYUYUN_API_KEY, "
-        f"SEGMIND_API_KEY or SILICONFLOW_API_KEY (or declare your own server with PLAYGROUND_BACKENDS) and "
-        f"restart; or run on a GPU with KOLORS_DEVICE=cuda."
-    )
+    ]
+    return Message("cpu_only", costs=costs).render(lang)
+
+
+def _cpu_cost(backend: Backend) -> str | Message:
+    """What running ``backend`` on the CPU costs, as a message where the backend offers one."""
+    message = getattr(backend, "cpu_cost_message", None)
+    return message() if message is not None else backend.cpu_cost()  # type: ignore[attr-defined]
 
 
 def _runs_on_cpu(backend: Backend) -> bool | None:

@@ -31,6 +31,7 @@ from .base import (
     StepProgress,
 )
 from .errors import GenerationCancelled, PlaygroundError
+from .messages import Message
 
 __all__ = ["JobProgress", "JobRunner", "draw_seed"]
 
@@ -123,7 +124,7 @@ class JobRunner:
                 stopped = GenerationCancelled()
                 seed = sub.seed or 0
                 failures.extend(
-                    ImageFailure(first + k, seed + k, str(stopped), type(stopped).__name__) for k in range(sub.n)
+                    ImageFailure(first + k, seed + k, stopped.localizable, type(stopped).__name__) for k in range(sub.n)
                 )
         images.sort(key=lambda image: image.index)
         failures.sort(key=lambda failure: failure.index)
@@ -160,7 +161,7 @@ class JobRunner:
                 )
             if len(output.images) != request.n:
                 raise PlaygroundError(
-                    f"{backend.label} returned {len(output.images)} image(s) instead of {request.n}. Try again."
+                    Message("wrong_image_count", provider=backend.label, count=len(output.images), expected=request.n)
                 )
             images = tuple(
                 replace(image, index=first + offset, seed=(request.seed or 0) + offset)
@@ -169,12 +170,12 @@ class JobRunner:
             tracker.arrived(images)
             return BackendOutput(images=images, info=output.info)
         except PlaygroundError as exc:
-            return [ImageFailure(i, (request.seed or 0) + i - first, str(exc), type(exc).__name__) for i in indexes]
+            return [ImageFailure(i, (request.seed or 0) + i - first, exc.localizable, type(exc).__name__) for i in indexes]
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.exception("%s failed with an unexpected error", backend.id)
-            message = f"{backend.label} failed unexpectedly ({type(exc).__name__}). Try again; if it persists, report it."
+            message = Message("unexpected_failure", provider=backend.label, error_type=type(exc).__name__)
             return [ImageFailure(i, (request.seed or 0) + i - first, message, "InternalError") for i in indexes]
         finally:
             tracker.finished(first, request.n)

@@ -14,6 +14,7 @@ from typing import Any
 
 from .base import Capabilities, GenerationRequest
 from .errors import FieldProblem, InvalidRequest
+from .messages import Message
 
 __all__ = ["MAX_PROMPT_CHARS", "RANDOM_SEED", "parse_size", "validate_request"]
 
@@ -57,18 +58,18 @@ class _Checker:
         self.caps = caps
         self.problems: list[FieldProblem] = []
 
-    def problem(self, field: str, value: object, allowed: str) -> None:
+    def problem(self, field: str, value: object, allowed: Message) -> None:
         self.problems.append(FieldProblem(field, value, allowed))
 
     def build(self) -> GenerationRequest:
         caps = self.caps
         for key in self.values:
             if key not in _KNOWN:
-                self.problem(key, self.values[key], f"unknown field; known fields are {', '.join(sorted(_KNOWN))}")
+                self.problem(key, self.values[key], Message("allowed_unknown_field", known=", ".join(sorted(_KNOWN))))
         prompt = self.text("prompt", required=True)
         negative = self.text("negative_prompt", required=False)
         if negative and not caps.supports_negative_prompt:
-            self.problem("negative_prompt", negative, "this backend does not accept a negative prompt; leave it empty")
+            self.problem("negative_prompt", negative, Message("allowed_no_negative_prompt"))
         width, height = self.size()
         n = self.integer("n", 1, caps.max_images, default=1)
         scheduler = self.choice("scheduler", caps.schedulers)
@@ -81,7 +82,7 @@ class _Checker:
             low, high, default = caps.output_quality
             quality = self.integer("output_quality", low, high, default=default)
         elif self.present("output_quality"):
-            self.problem("output_quality", self.values["output_quality"], "this backend has no quality setting; leave it out")
+            self.problem("output_quality", self.values["output_quality"], Message("allowed_no_quality"))
         seed = self.seed(n)
         return GenerationRequest(
             prompt=prompt, negative_prompt=negative, width=width, height=height, n=n or 1, seed=seed,
@@ -98,16 +99,16 @@ class _Checker:
         if value is None:
             value = ""
         if not isinstance(value, str):
-            self.problem(field, value, "it must be text")
+            self.problem(field, value, Message("allowed_text"))
             return ""
         value = _CONTROL.sub("", value).strip()
         if _SURROGATE.search(value):
-            self.problem(field, value, "it contains a broken character (half of a UTF-16 pair); type or paste it again")
+            self.problem(field, value, Message("allowed_broken_character"))
             return ""
         if required and not value:
-            self.problem(field, value, "type a description of the image you want")
+            self.problem(field, value, Message("allowed_describe_image"))
         elif len(value) > MAX_PROMPT_CHARS:
-            self.problem(field, f"<{len(value)} characters>", f"at most {MAX_PROMPT_CHARS} characters")
+            self.problem(field, Message("value_characters", count=len(value)), Message("allowed_max_characters", limit=MAX_PROMPT_CHARS))
         return value
 
     def integer(self, field: str, low: int, high: int, *, default: int) -> int | None:
@@ -115,7 +116,7 @@ class _Checker:
             return default
         value = _as_int(self.values[field])
         if value is None or not low <= value <= high:
-            self.problem(field, self.values[field], f"a whole number from {low} to {high}")
+            self.problem(field, self.values[field], Message("allowed_whole_number_range", low=low, high=high))
             return None
         return value
 
@@ -124,7 +125,7 @@ class _Checker:
             return default
         value = _as_float(self.values[field])
         if value is None or not low <= value <= high:
-            self.problem(field, self.values[field], f"a number from {low:g} to {high:g}")
+            self.problem(field, self.values[field], Message("allowed_number_range", low=low, high=high))
             return None
         return value
 
@@ -133,10 +134,10 @@ class _Checker:
             return options[0] if options else None
         value = self.values[field]
         if not options:
-            self.problem(field, value, "this backend has no such setting; leave it out")
+            self.problem(field, value, Message("allowed_no_such_setting"))
             return None
         if value not in options:
-            self.problem(field, value, f"one of {', '.join(options)}")
+            self.problem(field, value, Message("allowed_one_of", options=", ".join(options)))
             return None
         return value
 
@@ -146,14 +147,14 @@ class _Checker:
             raw = self.values["size"]
             parsed = parse_size(raw)
             if parsed is None:
-                self.problem("size", raw, f"width x height, like {caps.default_size[0]}x{caps.default_size[1]}")
+                self.problem("size", raw, Message("allowed_size_format", example=f"{caps.default_size[0]}x{caps.default_size[1]}"))
                 return caps.default_size
             width, height = parsed
         elif self.present("width") or self.present("height"):
             width = _as_int(self.values.get("width", caps.default_size[0]))
             height = _as_int(self.values.get("height", caps.default_size[1]))
             if width is None or height is None:
-                self.problem("size", (self.values.get("width"), self.values.get("height")), "whole numbers")
+                self.problem("size", (self.values.get("width"), self.values.get("height")), Message("allowed_whole_numbers"))
                 return caps.default_size
         else:
             return caps.default_size
@@ -170,17 +171,17 @@ class _Checker:
             return None
         top = self.caps.seed_max - max((n or 1) - 1, 0)
         if value is None or not 0 <= value <= top:
-            extra = f" (image i of a batch uses seed+i, so with n={n} the largest start is {top})" if (n or 1) > 1 else ""
-            self.problem("seed", raw, f"-1 for random, or a whole number from 0 to {top}{extra}")
+            in_batch = (n or 1) > 1
+            self.problem("seed", raw, Message("allowed_seed_in_batch", top=top, n=n) if in_batch else Message("allowed_seed", top=top))
             return None
         return value
 
 
-def _allowed_sizes(caps: Capabilities) -> str:
+def _allowed_sizes(caps: Capabilities) -> Message:
     if caps.sizes is not None:
-        return "one of " + ", ".join(f"{w}x{h}" for w, h in caps.sizes)
+        return Message("allowed_one_of", options=", ".join(f"{w}x{h}" for w, h in caps.sizes))
     low, high = caps.size_range  # type: ignore[misc]
-    return f"width and height from {low} to {high}, each a multiple of {caps.size_multiple}"
+    return Message("allowed_size_range", low=low, high=high, multiple=caps.size_multiple)
 
 
 def _as_int(value: Any) -> int | None:

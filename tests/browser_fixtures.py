@@ -256,17 +256,40 @@ class PlaygroundPage:
     def generate(self, *, expect_images: int, via: str = "click") -> list[dict[str, str]]:
         """Press Generate (or Ctrl+Enter) and wait until the run has ended with that many tiles."""
         if via == "click":
-            self.page.click("#generate-btn")
+            self.click_generate()
         else:
+            self.watch_for_a_run()
             self.page.locator("#prompt textarea").press("Control+Enter")
         return self.wait_for_run(expect_images)
 
+    def click_generate(self) -> None:
+        """Press Generate, remembering that a new run is expected (see :meth:`wait_for_run`)."""
+        self.watch_for_a_run()
+        self.page.click("#generate-btn")
+
+    def watch_for_a_run(self) -> None:
+        """From now on, note when the status line shows a run in progress (⏳): the previous run's final
+        line must not be mistaken for the end of the next one."""
+        self.page.evaluate(
+            """() => {
+                window.__runStarted = false;
+                const status = document.querySelector('#status');
+                if (window.__runWatcher) window.__runWatcher.disconnect();
+                window.__runWatcher = new MutationObserver(() => {
+                    if (status.innerText.includes('⏳')) window.__runStarted = true;
+                });
+                window.__runWatcher.observe(status, {subtree: true, childList: true, characterData: true});
+            }"""
+        )
+
     def wait_for_run(self, tiles: int, *, timeout: float = 30_000) -> list[dict[str, str]]:
+        """Wait for the run (started since :meth:`watch_for_a_run`, when it was called) to end with ``tiles``."""
         self.page.wait_for_function(
             """count => {
                 const status = document.querySelector('#status')?.innerText || '';
                 const shown = document.querySelectorAll('#gallery button.thumbnail-item img, #gallery .grid-container img').length;
-                return /[✅⚠⏹]/.test(status) && !status.includes('⏳') && shown === count;
+                const started = window.__runStarted !== false;
+                return started && /[✅⚠⏹]/.test(status) && !status.includes('⏳') && shown === count;
             }""",
             arg=tiles, timeout=timeout,
         )

@@ -68,7 +68,7 @@ def test_on_a_phone_starting_a_run_brings_the_results_into_view(browser, browser
     with open_page(browser, browser_app, phone=True) as page:
         page.fill("prompt", "a phone in the rain")
         assert not in_view(page, "#gallery")
-        page.page.click("#generate-btn")
+        page.click_generate()
         page.page.wait_for_function(
             "() => { const b = document.querySelector('#results-column').getBoundingClientRect();"
             " return b.top >= -2 && b.top < window.innerHeight / 2; }"
@@ -84,7 +84,7 @@ def test_images_arrive_one_by_one_with_k_of_n_progress(playground, dieyuyun_emul
     dieyuyun_emulator.fault("slow", seconds=4)  # one of the four calls answers late
     playground.fill("prompt", "four lanterns, one late")
     playground.fill("n", "4")
-    playground.page.click("#generate-btn")
+    playground.click_generate()
     playground.page.wait_for_function(
         "() => document.querySelectorAll('#gallery button.thumbnail-item img, #gallery .grid-container img').length === 3"
     )
@@ -98,7 +98,7 @@ def test_a_run_clears_the_previous_status_at_once(playground, dieyuyun_emulator)
     playground.generate(expect_images=1)
     assert playground.status().startswith("✅")
     dieyuyun_emulator.latency = 2
-    playground.page.click("#generate-btn")
+    playground.click_generate()
     playground.page.wait_for_function("() => document.querySelector('#status').innerText.includes('⏳')")
     assert "✅" not in playground.status()
     playground.wait_for_run(1)
@@ -109,7 +109,7 @@ def test_two_quick_clicks_are_one_paid_run(playground, dieyuyun_emulator):
     playground.fill("prompt", "one run only")
     playground.fill("n", "2")
     playground.page.dblclick("#generate-btn")
-    playground.page.click("#generate-btn")
+    playground.click_generate()
     playground.wait_for_run(2)
     time.sleep(0.5)
     assert len(dieyuyun_emulator.requests) == 2  # two images, once
@@ -120,7 +120,7 @@ def test_stop_is_a_normal_act_not_an_error(playground, dieyuyun_emulator):
     dieyuyun_emulator.fault("slow", seconds=30, times=2)
     playground.fill("prompt", "stopped halfway")
     playground.fill("n", "4")
-    playground.page.click("#generate-btn")
+    playground.click_generate()
     playground.page.wait_for_function(
         "() => document.querySelectorAll('#gallery button.thumbnail-item img, #gallery .grid-container img').length === 2"
     )
@@ -139,7 +139,7 @@ def test_a_failed_image_leaves_a_placeholder_naming_its_seed_and_reason(playgrou
     playground.fill("prompt", "one of three refused")
     playground.fill("n", "3")
     playground.fill("seed", "500")
-    playground.page.click("#generate-btn")
+    playground.click_generate()
     tiles = playground.wait_for_run(3)
     failed = [tile for tile in tiles if tile["caption"].startswith("✗")]
     assert len(failed) == 1 and re.search(r"seed 50[012]", failed[0]["caption"])
@@ -154,7 +154,7 @@ def test_a_bad_value_is_named_before_any_call_and_the_gallery_stays(playground, 
     before = playground.generate(expect_images=1)
     dieyuyun_emulator.reset()
     playground.fill("prompt", "   ")
-    playground.page.click("#generate-btn")
+    playground.click_generate()
     playground.page.wait_for_function("() => document.querySelector('#status').innerText.includes('⚠')")
     assert "prompt" in playground.status() and dieyuyun_emulator.requests == []
     assert playground.gallery_images() == before

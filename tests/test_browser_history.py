@@ -31,7 +31,7 @@ def make_entry(page: PlaygroundPage, prompt: str, *, n: int = 1, seed: int | Non
     page.fill("n", str(n))
     if seed is not None:
         page.fill("seed", str(seed))
-    page.page.click("#generate-btn")
+    page.click_generate()
     page.wait_for_run(n)
 
 

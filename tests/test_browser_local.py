@@ -32,7 +32,7 @@ def test_the_local_backend_shows_steps_and_a_live_preview(browser, local_app):
         page.fill("height", "256")
         page.fill("n", "2")
         page.fill("steps", "8")
-        page.page.click("#generate-btn")
+        page.click_generate()
         page.page.wait_for_function(
             "() => /step \\d of 8/.test(document.querySelector('#status').innerText)", timeout=300_000
         )
@@ -61,7 +61,7 @@ def test_a_missing_model_is_downloaded_only_after_the_person_confirms(browser, t
             page.fill("width", "256")
             page.fill("height", "256")
             page.fill("steps", "2")
-            page.page.click("#generate-btn")
+            page.click_generate()
             page.page.locator("#download-row").wait_for(state="visible", timeout=120_000)
             note = page.page.locator("#download-note").inner_text()
             assert str(cache) in note or "hf-cache" in note

@@ -153,7 +153,7 @@ def test_a_pasted_key_works_for_its_visitor_only(browser, hosted_app, segmind_em
 
         b.choose("backend", "Segmind")
         b.fill("prompt", "without a key")
-        b.page.click("#generate-btn")
+        b.click_generate()
         b.expect("#status").to_contain_text("SEGMIND_API_KEY")
         assert len(segmind_emulator.requests) == 1
         assert segmind_emulator.api_key not in b.page.content() and segmind_emulator.api_key not in a.page.content()

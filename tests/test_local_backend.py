@@ -231,7 +231,7 @@ def test_the_first_load_is_reported_before_the_steps(backend: LocalBackend) -> N
     LOADER.unload()
     seen: list[StepProgress] = []
     generate(backend, replace(REQUEST, steps=2), progress=seen.append)
-    assert "Loading the Kolors weights" in seen[0].phase and counts(seen[1:]) == [(1, 2), (2, 2)]
+    assert "Loading the Kolors weights" in str(seen[0].phase) and counts(seen[1:]) == [(1, 2), (2, 2)]
     seen.clear()
     generate(backend, replace(REQUEST, steps=2), progress=seen.append)
     assert all(not step.phase for step in seen)  # loaded once, not again

@@ -241,9 +241,10 @@ def test_tight_memory_is_a_warning_not_a_refusal() -> None:
     need = estimate_footprint(None, "float16").total_bytes
     verdict = check_memory(estimate_footprint(None, "float16"), RTX_4090, FreeMemory(int(need * 1.05), 64 * GIB))
     assert verdict.error() is None
-    assert verdict.warning().startswith("Memory is tight: Kolors needs about 20.1 GB of the 21.1 GB free")
+    assert str(verdict.warning()).startswith("Memory is tight: Kolors needs about 20.1 GB of the 21.1 GB free")
+    assert verdict.warning().render("zh").startswith("内存紧张：可图需要")
     roomy = check_memory(estimate_footprint(None, "float16"), RTX_4090, FreeMemory(int(need * 1.3), 64 * GIB))
-    assert roomy.warning() == ""
+    assert roomy.warning() is None
 
 
 def test_sizes_come_from_the_model_files_when_present(tmp_path: Path) -> None:
@@ -297,7 +298,8 @@ def test_tight_memory_shows_in_the_progress_line(tiny_model_dir: Path) -> None:
     seen: list[StepProgress] = []
     output = asyncio.run(backend.generate(REQUEST, progress=seen.append))
     assert len(output.images) == 1
-    assert seen[0].phase.startswith("Loading the Kolors weights") and "Memory is tight" in seen[0].phase
+    assert str(seen[0].phase).startswith("Loading the Kolors weights") and "Memory is tight" in str(seen[0].phase)
+    assert seen[0].phase.render("zh").startswith("正在从") and "内存紧张" in seen[0].phase.render("zh")
 
 
 # -- the download asks first --------------------------------------------------------------------------
@@ -361,9 +363,9 @@ def test_with_consent_it_downloads_with_progress_then_generates(hub: Hub, fake_h
     outcome = asyncio.run(playground.generate("local", VALUES, download=True, progress=seen.append))
     assert len(outcome.result.images) == 1 and outcome.result.ok
 
-    downloading = [p.phase for p in seen if p.phase.startswith("Downloading the Kolors weights")]
+    downloading = [str(p.phase) for p in seen if str(p.phase).startswith("Downloading the Kolors weights")]
     assert downloading[-1].startswith("Downloading the Kolors weights: 2.0 MB of 2.0 MB at ") and downloading[-1].endswith("MB/s")
-    assert any(p.phase.startswith("Loading the Kolors weights") for p in seen)
+    assert any(str(p.phase).startswith("Loading the Kolors weights") for p in seen)
     assert sorted(fake_hub.downloads()) == sorted(fake_hub.files(REPO_ID))  # each file once, every file needed
     assert cached_snapshot(REPO_ID, hub) is not None
     assert backend.status().startswith("Loaded from kolors-test/tiny-kolors on cpu")
@@ -390,7 +392,7 @@ def test_stop_cancels_the_download_and_leaves_no_half_file(hub: Hub, fake_hub: F
     stopped_at: list[float] = []
 
     def on_progress(step: StepProgress) -> None:
-        if step.phase.startswith("Downloading") and step.done > 300_000 and not cancel.cancelled:
+        if str(step.phase).startswith("Downloading") and step.done > 300_000 and not cancel.cancelled:
             cancel.cancel()
             stopped_at.append(time.perf_counter())
 

@@ -21,12 +21,13 @@ from backends.base import GenerationRequest
 from backends.compare import AXIS_KINDS, GridPlan, parse_axis_kind, suggested_values
 from backends.errors import PlaygroundError
 from backends.history import HistoryEntry
+from backends.messages import render
 from backends.playground import Playground
 from backends.schedulers import scheduler_label
 
 from .api import NO_AXIS, NO_IMAGE, ApiEndpoints
 from .form import FormValues, adapt_to_backend, size_choices, without_unsupported
-from .form_controls import FormNumber, backend_choices
+from .form_controls import FormNumber
 from .generate_tab import GenerateTab
 from .history_tab import HistoryTab
 from .i18n import i18n, message_of, tr
@@ -45,7 +46,7 @@ class CompareTab:
 
 
 def axis_title(kind: str | None, lang: str) -> str:
-    return tr(f"axis_{kind}", lang) if kind else ""
+    return render(f"axis_title_{kind}", lang) if kind else ""
 
 
 def cell_title(cell: dict[str, Any], x_kind: str, y_kind: str | None, lang: str) -> str:
@@ -91,14 +92,16 @@ def build_compare_tab(
     grids, jobs = api.grids, api.jobs
     pictures = PagePictures()
     gr.set_static_paths([pictures.root])
-    kinds = [(info.title, info.kind.value) for info in AXIS_KINDS.values()]
+    # Labels through gr.I18n: the browser's locale renders them, so the choices never change under a value.
+    kinds = [(i18n(f"axis_title_{kind.value}"), kind.value) for kind in AXIS_KINDS]
 
     gr.Markdown(i18n("compare_intro"), elem_id="compare-intro")
     with gr.Column(variant="panel", elem_id="compare-base"):
         with gr.Row(equal_height=True):
             base_prompt = gr.Textbox(label=i18n("prompt"), lines=2, max_lines=6, scale=4, min_width=240,
                                      elem_id="compare-prompt")
-            base_backend = gr.Dropdown(backend_choices(registry.entries()), label=i18n("backend"), scale=2,
+            # Plain names: a backend that cannot run says so in the plan line, in the visitor's language.
+            base_backend = gr.Dropdown([(e.backend.label, e.id) for e in registry.entries()], label=i18n("backend"), scale=2,
                                        min_width=180, elem_id="compare-backend", allow_custom_value=True)
             base_size = gr.Dropdown(label=i18n("size"), scale=2, min_width=150, elem_id="compare-size",
                                     allow_custom_value=True)
@@ -109,13 +112,12 @@ def build_compare_tab(
             from_generate = gr.Button(i18n("compare_from_generate"), size="sm", scale=0, min_width=200,
                                       elem_id="compare-from-generate")
     with gr.Row(equal_height=True):
-        x_type = gr.Dropdown(kinds, value="seed", label=i18n("x_axis"), elem_id="x-type", scale=1, min_width=140,
-                             allow_custom_value=True)
+        x_type = gr.Dropdown(kinds, value="seed", label=i18n("x_axis"), elem_id="x-type", scale=1, min_width=140)
         x_values = gr.Textbox(value="4", label=i18n("x_values"), elem_id="x-values", scale=3, min_width=200)
         x_fill = gr.Button(i18n("fill"), size="sm", scale=0, min_width=90, elem_id="x-fill")
     with gr.Row(equal_height=True):
-        y_type = gr.Dropdown([(tr("no_axis", "en"), NO_AXIS), *kinds], value=NO_AXIS, label=i18n("y_axis"),
-                             elem_id="y-type", scale=1, min_width=140, allow_custom_value=True)
+        y_type = gr.Dropdown([(i18n("no_axis"), NO_AXIS), *kinds], value=NO_AXIS, label=i18n("y_axis"),
+                             elem_id="y-type", scale=1, min_width=140)
         y_values = gr.Textbox(value="", label=i18n("y_values"), elem_id="y-values", scale=3, min_width=200)
         y_fill = gr.Button(i18n("fill"), size="sm", scale=0, min_width=90, elem_id="y-fill")
     syntax = gr.Markdown(elem_id="axis-help")
@@ -268,7 +270,7 @@ def build_compare_tab(
             if cell.image is not None and tiles[index][0] == str(NO_IMAGE):
                 tiles[index] = (await asyncio.to_thread(_preview_of, pictures, cell.image), titles[index])
             elif cell.image is None:
-                tiles[index] = (str(NO_IMAGE), f"{titles[index]} — {cell.error or tr('outcome_' + _outcome(cell.status), lang)}")
+                tiles[index] = (str(NO_IMAGE), f"{titles[index]} — {cell.error_in(lang) or tr('outcome_' + _outcome(cell.status), lang)}")
         info = result.to_dict()
         for cell, title in zip(info["cells"], titles, strict=False):
             cell["title"] = title
@@ -327,13 +329,7 @@ def build_compare_tab(
         return {pair: chosen, slider: _ab_update(chosen, session.language)}
 
     def localize(request: gr.Request):
-        lang = context.session(request).language
-        choices = [(axis_title(kind, lang), kind) for _, kind in kinds]
-        return {
-            x_type: gr.update(choices=choices),
-            y_type: gr.update(choices=[(tr("no_axis", lang), NO_AXIS), *choices]),
-            syntax: axis_help("seed", None, lang),
-        }
+        return axis_help("seed", None, context.session(request).language)
 
     # --- wiring -----------------------------------------------------------------------------------
 
@@ -372,7 +368,7 @@ def build_compare_tab(
     grid.select(select_cell, inputs=[result_json, pair], outputs=[cell_details, pair, slider], api_visibility="private")
     history.ab_button.click(add_history_entry, inputs=[history.selected_id, pair], outputs=[pair, slider],
                             api_visibility="private")
-    context.on_load(localize, outputs=[x_type, y_type, syntax])
+    context.on_load(localize, outputs=syntax)
     return CompareTab(grid=grid, event=event)
 
 
@@ -385,7 +381,7 @@ def axis_help(x_kind: str | None, y_kind: str | None, lang: str) -> str:
             continue
         if parsed is not None:
             info = AXIS_KINDS[parsed]
-            lines.append(f"**{label} · {axis_title(parsed.value, lang)}**: {tr(f'syntax_{parsed.value}', lang)} "
+            lines.append(f"**{label} · {axis_title(parsed.value, lang)}**: {render(f'axis_syntax_{parsed.value}', lang)} "
                          f"{tr('example_short', lang)} `{info.example}`")
     return "\n\n".join(lines)
 

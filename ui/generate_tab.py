@@ -32,7 +32,7 @@ from backends.schedulers import match_scheduler
 from .examples import load_examples
 from .form import FormValues, adapt_to_backend, defaults_for, form_from_query, share_query, without_unsupported
 from .form_controls import FormControls, backend_choices, build_form_controls, build_prompt, form_updates
-from .i18n import i18n, message_of, tr
+from .i18n import i18n, message_of, text_in, tr
 from .language import SWITCH_JS
 from .results import (
     RunView,
@@ -286,7 +286,7 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
                     yield {gallery: _ordered(tiles, sketches), status: progress_line(len(tiles), total, lang)}
                     last_sent = time.monotonic()
                     continue
-                phase = item.phase
+                phase = text_in(item.phase, lang)
                 step = item.steps
                 if item.preview is not None:
                     index, picture = item.preview
@@ -345,7 +345,7 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
             elif index in failures:
                 failure = failures[index]
                 tile = failure_tile(failure, lang, size=(entry.request.width, entry.request.height))
-                reason = tr("tile_stopped_reason", lang) if failure.error_type == "GenerationCancelled" else failure.error
+                reason = tr("tile_stopped_reason", lang) if failure.error_type == "GenerationCancelled" else failure.error_in(lang)
                 items.append((str(pictures.save(tile)), tr("caption_failed", lang, seed=failure.seed, reason=reason)))
         return items
 
@@ -491,7 +491,7 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
 
     def backend_notice(request: gr.Request):
         session = context.session(request)
-        text = no_backend_notice(registry.entries(), session.keys, cpu_only_notice(registry), session.language)
+        text = no_backend_notice(registry.entries(), session.keys, cpu_only_notice(registry, session.language), session.language)
         return {no_backend_row: gr.update(visible=bool(text)), backend_status: text}
 
     # --- wiring: each listener beside its handler's purpose ----------------------------------------

@@ -18,7 +18,7 @@ from backends.playground import Playground
 
 from .generate_tab import GenerateTab, entry_fields
 from .i18n import i18n, tr
-from .results import count_text, entry_caption, entry_parameters_text, failure_tile, outcome_filter_choices
+from .results import count_text, entry_caption, entry_parameters_text, failure_tile
 from .session import SessionContext
 from .streaming import PagePictures
 
@@ -58,12 +58,13 @@ def build_history_tab(
             with gr.Row(equal_height=True, elem_id="history-filters"):
                 search = gr.Textbox(label=i18n("history_search"), scale=3, min_width=180, elem_id="history-search")
                 backend_filter = gr.Dropdown(
-                    choices=[(tr("outcome_all", "en"), "")] + [(e.backend.label, e.id) for e in playground.registry.entries()],
+                    choices=[(i18n("outcome_all"), "")] + [(e.backend.label, e.id) for e in playground.registry.entries()],
                     value="", label=i18n("history_backend"), scale=2, min_width=140, elem_id="history-backend",
                 )
             with gr.Row(equal_height=True, elem_id="history-filters-2"):
                 outcome_filter = gr.Dropdown(
-                    choices=outcome_filter_choices("en"), value="", label=i18n("history_outcome"), scale=2,
+                    choices=[(i18n(f"outcome_{o}"), o if o != "all" else "") for o in ("all", "ok", "partial", "failed", "stopped")],
+                    value="", label=i18n("history_outcome"), scale=2,
                     min_width=140, elem_id="history-outcome",
                 )
                 starred_only = gr.Checkbox(label=i18n("history_starred"), scale=1, min_width=110,
@@ -169,9 +170,9 @@ def build_history_tab(
             tile = failure_tile(failure, lang, size=(entry.request.width, entry.request.height))
             images.insert(min(failure.index, len(images)), (str(pictures.save(tile)), tr(
                 "caption_failed", lang, seed=failure.seed,
-                reason=tr("tile_stopped_reason", lang) if failure.error_type == "GenerationCancelled" else failure.error)))
+                reason=tr("tile_stopped_reason", lang) if failure.error_type == "GenerationCancelled" else failure.error_in(lang))))
         parameters = "\n\n".join(entry_parameters_text(entry, image.seed) for image in entry.images) or (
-            entry_parameters_text(entry, entry.request.seed) + (f"\n\n{entry.error}" if entry.error else ""))
+            entry_parameters_text(entry, entry.request.seed) + (f"\n\n{entry.error_in(lang)}" if entry.error else ""))
         return {
             entry_view: gr.update(visible=True),
             entry_empty: gr.update(visible=False),

@@ -12,7 +12,9 @@ from typing import Any
 
 import gradio as gr
 
-__all__ = ["CATALOG", "LANGUAGES", "i18n", "language_from_header", "message_of", "render_notes", "tr"]
+from backends.errors import PlaygroundError
+
+__all__ = ["CATALOG", "LANGUAGES", "i18n", "language_from_header", "message_of", "render_notes", "text_in", "tr"]
 
 LANGUAGES = ("en", "zh")
 
@@ -194,37 +196,7 @@ CATALOG: dict[str, tuple[str, str]] = {
     "compare_done": ("{ok} of {total} cells in {seconds} s", "{total} 个格子中完成 {ok} 个，用时 {seconds} 秒"),
     "seconds": ("{n} s", "{n} 秒"),
     "minutes": ("{n} min", "{n} 分钟"),
-    "axis_seed": ("Seed", "种子"),
-    "axis_guidance": ("Guidance", "引导强度"),
-    "axis_steps": ("Steps", "步数"),
-    "axis_scheduler": ("Sampler", "采样器"),
-    "axis_size": ("Size", "尺寸"),
-    "axis_backend": ("Backend", "后端"),
-    "axis_prompt_sr": ("Prompt S/R", "提示词替换"),
     "example_short": ("Example:", "示例："),
-    "syntax_seed": (
-        "a count of seeds counted up from the base seed (4), or seeds separated by commas (1, 7, 42), ranges "
-        "(100-103), stepped ranges (100-200 (+25)) or counted ranges (0-1000 [5])",
-        "从基础种子往上数的个数（4），或用逗号分隔的种子（1, 7, 42）、范围（100-103）、带步长的范围"
-        "（100-200 (+25)）或指定个数的范围（0-1000 [5]）",
-    ),
-    "syntax_guidance": (
-        "numbers separated by commas (4.5, 6, 7.5), ranges (3-7), stepped ranges (3-7 (+0.5)) or counted ranges (4-8 [3])",
-        "用逗号分隔的数字（4.5, 6, 7.5）、范围（3-7）、带步长的范围（3-7 (+0.5)）或指定个数的范围（4-8 [3]）",
-    ),
-    "syntax_steps": (
-        "whole numbers separated by commas (20, 30, 50), ranges (10-14), stepped ranges (10-50 (+10)) or counted "
-        "ranges (10-50 [3])",
-        "用逗号分隔的整数（20, 30, 50）、范围（10-14）、带步长的范围（10-50 (+10)）或指定个数的范围（10-50 [3]）",
-    ),
-    "syntax_scheduler": ("sampler names separated by commas (Euler, Euler a, DPM++ 2M)", "用逗号分隔的采样器名称（Euler, Euler a, DPM++ 2M）"),
-    "syntax_size": ("sizes as WIDTHxHEIGHT separated by commas (1024x1024, 768x1024)", "用逗号分隔的 宽x高 尺寸（1024x1024, 768x1024）"),
-    "syntax_backend": ("backend ids separated by commas (dieyuyun, siliconflow)", "用逗号分隔的后端 id（dieyuyun, siliconflow）"),
-    "syntax_prompt_sr": (
-        'texts separated by commas, the first found in the prompt and each one put in its place (cat, dog, fox); '
-        'quote a text that holds a comma ("red, round", blue)',
-        '用逗号分隔的文字：第一个须出现在提示词中，依次替换为每一个（cat, dog, fox）；含逗号的文字请加引号（"red, round", blue）',
-    ),
     "x_axis": ("X axis", "X 轴"),
     "x_values": ("X values", "X 取值"),
     "y_axis": ("Y axis (optional)", "Y 轴（可选）"),
@@ -247,10 +219,16 @@ CATALOG: dict[str, tuple[str, str]] = {
     "key_placeholder": ("paste a key to use it in this session only", "粘贴密钥，仅在本次会话中使用"),
 }
 
-i18n = gr.I18n(
-    en={key: text for key, (text, _) in CATALOG.items()},
-    **{"zh-CN": {key: text for key, (_, text) in CATALOG.items()}, "zh": {key: text for key, (_, text) in CATALOG.items()}},
-)
+def _labels(index: int) -> dict[str, str]:
+    """The page's words in one language, with the Compare axes' titles from the error catalog (one source)."""
+    from backends.messages import MESSAGES
+
+    labels = {key: texts[index] for key, texts in CATALOG.items()}
+    labels.update({key: texts[index] for key, texts in MESSAGES.items() if key.startswith("axis_title_")})
+    return labels
+
+
+i18n = gr.I18n(en=_labels(0), **{"zh-CN": _labels(1), "zh": _labels(1)})
 
 
 def tr(key: str, lang: str = "en", **params: Any) -> str:
@@ -284,6 +262,15 @@ def render_notes(notes: list[tuple[str, dict[str, Any]]], lang: str) -> str:
     return "ℹ️ " + tr("note_adjusted", lang, notes="; ".join(tr(key, lang, **params) for key, params in notes))
 
 
+def text_in(value: object, lang: str) -> str:
+    """A :class:`~backends.messages.Message` in ``lang``; anything else as its text (a provider's own words)."""
+    render = getattr(value, "render", None)
+    return render(lang) if callable(render) else str(value or "")
+
+
 def message_of(error: Exception, lang: str) -> str:
-    """What a person reads for an error raised below the UI."""
+    """What a person reads for an error raised below the UI, in ``lang``: the error's message rendered from
+    the catalog in :mod:`backends.messages`; the text itself for an error that has no key (a plugin's)."""
+    if isinstance(error, PlaygroundError):
+        return error.message_in(lang)
     return str(error)

@@ -6,6 +6,7 @@ Every sentence comes from :func:`ui.i18n.tr` in the visitor's language.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -90,7 +91,7 @@ def outcome_line(view: RunView, lang: str) -> str:
     failed = [f for f in entry.failures if f.error_type != "GenerationCancelled"]
     if failed:
         line += "\n\n" + "\n".join(
-            "- " + tr("status_failed_image", lang, index=f.index + 1, seed=f.seed, reason=f.error) for f in failed
+            "- " + tr("status_failed_image", lang, index=f.index + 1, seed=f.seed, reason=f.error_in(lang)) for f in failed
         )
     return line
 
@@ -158,7 +159,7 @@ def failure_tile(failure: ImageFailure, lang: str, *, size: tuple[int, int] = (T
     font = _font(max(14, width // 22))
     stopped = failure.error_type == "GenerationCancelled"
     title = tr("tile_stopped" if stopped else "tile_failed", lang, index=failure.index + 1, seed=failure.seed)
-    lines = [title, "", *_wrap(failure.error if not stopped else tr("tile_stopped_reason", lang), 34)]
+    lines = [title, "", *_wrap(failure.error_in(lang) if not stopped else tr("tile_stopped_reason", lang), 34)]
     y = height // 6
     for line in lines[:10]:
         draw.text((width // 12, y), line, fill=(60, 60, 60) if line is not title else (20, 20, 20), font=font)
@@ -172,14 +173,28 @@ def _fit(size: tuple[int, int]) -> tuple[int, int]:
     return max(64, round(width * scale)), max(64, round(height * scale))
 
 
+_WIDE = "\u2e80-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef"  # CJK characters and full-width punctuation
+_TOKENS = re.compile(rf"\s+|[{_WIDE}]|[^\s{_WIDE}]+")
+_NO_LINE_START = set("，。；：、）」』”！？")
+
+
 def _wrap(text: str, width: int) -> list[str]:
-    words, lines, line = text.split(), [], ""
-    for word in words:
-        if len(line) + len(word) + 1 > width and line:
+    """Lines of at most ``width`` columns, broken at spaces or between Chinese characters (two columns each)."""
+    lines, line, columns, spaced = [], "", 0, False
+    for token in _TOKENS.findall(text):
+        if token.isspace():
+            spaced = True
+            continue
+        wide = re.match(rf"[{_WIDE}]", token) is not None
+        size = 2 if wide else len(token)
+        gap = 1 if spaced and line else 0
+        if columns + gap + size > width and line and token not in _NO_LINE_START:
             lines.append(line)
-            line = word
+            line, columns = token, size
         else:
-            line = f"{line} {word}".strip()
+            line += " " * gap + token
+            columns += gap + size
+        spaced = False
     if line:
         lines.append(line)
     return lines or [text[:width]]
@@ -206,7 +221,7 @@ def no_backend_notice(entries, keys: Mapping[str, str], cpu_only: str, lang: str
         return "⚠️ " + cpu_only + " " + tr("no_backend_settings", lang)
     if any(entry.availability.available for entry in entries):
         return ""
-    lines = [f"- **{entry.backend.label}**: {entry.availability.reason}" for entry in entries
+    lines = [f"- **{entry.backend.label}**: {entry.availability.reason_in(lang)}" for entry in entries
              if not entry.availability.available]
     return "⚠️ **" + tr("no_backend", lang) + "**\n" + "\n".join(lines)
 
@@ -214,9 +229,6 @@ def no_backend_notice(entries, keys: Mapping[str, str], cpu_only: str, lang: str
 def gallery_caption(seed: int, lang: str) -> str:
     return tr("caption_seed", lang, seed=seed)
 
-
-def outcome_filter_choices(lang: str) -> list[tuple[str, str]]:
-    return [(tr("outcome_all", lang), "")] + [(tr(f"outcome_{o}", lang), o) for o in ("ok", "partial", "failed", "stopped")]
 
 
 def count_text(total: int, more: bool, first: int, shown: int, lang: str) -> str:

@@ -45,6 +45,7 @@ from typing import Any
 
 from ..base import Capabilities
 from ..errors import FieldProblem, InvalidRequest
+from ..messages import Message
 from ..validation import parse_size
 
 __all__ = [
@@ -95,64 +96,33 @@ class AxisKindInfo:
     syntax: str
     example: str
 
+    @property
+    def title_message(self) -> Message:
+        """:attr:`title` as a message (``axis_title_<kind>``), to say in another language."""
+        return Message(f"axis_title_{self.kind.value}")
 
-_NUMBER_ITEMS = "ranges (3-7), stepped ranges (3-7 (+0.5)) or counted ranges (4-8 [3])"
+    @property
+    def syntax_message(self) -> Message:
+        """:attr:`syntax` as a message (``axis_syntax_<kind>``)."""
+        return Message(f"axis_syntax_{self.kind.value}")
+
+
+def _kind(kind: AxisKind, request_field: str | None, example: str) -> AxisKindInfo:
+    """An axis kind whose title and syntax are the English of its messages."""
+    title, syntax = Message(f"axis_title_{kind.value}"), Message(f"axis_syntax_{kind.value}")
+    return AxisKindInfo(kind, str(title), request_field, str(syntax), example)
+
 
 AXIS_KINDS: dict[AxisKind, AxisKindInfo] = {
     info.kind: info
     for info in (
-        AxisKindInfo(
-            AxisKind.SEED,
-            "Seed",
-            "seed",
-            "a count of seeds counted up from the base seed (4 or [4]), or seeds separated by commas "
-            "(1, 7, 42), ranges (100-103), stepped ranges (100-200 (+25)) or counted ranges (0-1000 [5])",
-            "4",
-        ),
-        AxisKindInfo(
-            AxisKind.GUIDANCE,
-            "Guidance",
-            "guidance",
-            f"numbers separated by commas (4.5, 6, 7.5), {_NUMBER_ITEMS}",
-            "4.5, 6, 7.5",
-        ),
-        AxisKindInfo(
-            AxisKind.STEPS,
-            "Steps",
-            "steps",
-            "whole numbers separated by commas (20, 30, 50), ranges (10-14), stepped ranges "
-            "(10-50 (+10)) or counted ranges (10-50 [3])",
-            "20, 30, 50",
-        ),
-        AxisKindInfo(
-            AxisKind.SCHEDULER,
-            "Scheduler",
-            "scheduler",
-            "scheduler names separated by commas (Euler, Euler a, DPM++ 2M)",
-            "Euler, Euler a",
-        ),
-        AxisKindInfo(
-            AxisKind.SIZE,
-            "Size",
-            "size",
-            "sizes as WIDTHxHEIGHT separated by commas (1024x1024, 768x1024)",
-            "1024x1024, 768x1024",
-        ),
-        AxisKindInfo(
-            AxisKind.BACKEND,
-            "Backend",
-            None,
-            "backend ids separated by commas (dieyuyun, siliconflow)",
-            "dieyuyun, siliconflow",
-        ),
-        AxisKindInfo(
-            AxisKind.PROMPT_SR,
-            "Prompt S/R",
-            "prompt",
-            "texts separated by commas, the first found in the prompt and each one put in its place "
-            '(cat, dog, fox); quote a text that holds a comma ("red, round", blue)',
-            "cat, dog, fox",
-        ),
+        _kind(AxisKind.SEED, "seed", "4"),
+        _kind(AxisKind.GUIDANCE, "guidance", "4.5, 6, 7.5"),
+        _kind(AxisKind.STEPS, "steps", "20, 30, 50"),
+        _kind(AxisKind.SCHEDULER, "scheduler", "Euler, Euler a"),
+        _kind(AxisKind.SIZE, "size", "1024x1024, 768x1024"),
+        _kind(AxisKind.BACKEND, None, "dieyuyun, siliconflow"),
+        _kind(AxisKind.PROMPT_SR, "prompt", "cat, dog, fox"),
     )
 }
 
@@ -196,7 +166,7 @@ def parse_axis_kind(name: AxisKind | str | None, *, field: str = "x_axis", optio
         if key in _ALIASES:
             return _ALIASES[key]
     kinds = ", ".join(kind.value for kind in AXIS_KINDS)
-    raise InvalidRequest([FieldProblem(field, name, f"choose what the axis varies: one of {kinds}")])
+    raise InvalidRequest([FieldProblem(field, name, Message("allowed_axis_kind", kinds=kinds))])
 
 
 @dataclass(frozen=True)
@@ -223,6 +193,10 @@ class Axis:
     @property
     def title(self) -> str:
         return self.info.title
+
+    @property
+    def title_message(self) -> Message:
+        return self.info.title_message
 
     @property
     def resolved(self) -> bool:
@@ -261,15 +235,16 @@ class Axis:
 
 class AxisSyntaxError(InvalidRequest):
     """An axis's text does not follow its kind's syntax. ``field`` is ``x_axis``/``y_axis``,
-    ``text`` what was typed, ``reason`` what is wrong (naming the item)."""
+    ``text`` what was typed, ``reason`` what is wrong (naming the item), in English."""
 
-    def __init__(self, *, field: str, kind: AxisKind, text: str, reason: str) -> None:
+    def __init__(self, *, field: str, kind: AxisKind, text: str, reason: str | Message) -> None:
         self.field = field
         self.kind = kind
         self.text = text
-        self.reason = reason
+        self.reason = str(reason)
         info = AXIS_KINDS[kind]
-        super().__init__([FieldProblem(field, text, f"{info.title} axis: {reason}. Write {info.syntax}")])
+        allowed = Message("axis_syntax_problem", axis=info.title_message, reason=reason, syntax=info.syntax_message)
+        super().__init__([FieldProblem(field, text, allowed)])
 
 
 def parse_axes(
@@ -291,9 +266,7 @@ def parse_axes(
             axes.append(None)
     x, y = axes
     if x is not None and y is not None and x.kind is y.kind:
-        problems.append(
-            FieldProblem("y_axis", y.kind.value, f"the X axis already varies {x.title}; pick another kind for Y, or none")
-        )
+        problems.append(FieldProblem("y_axis", y.kind.value, Message("axis_same_kind", axis=x.title_message)))
     if problems:
         raise InvalidRequest(problems)
     assert x is not None
@@ -307,26 +280,25 @@ def parse_axis(kind: AxisKind | str, text: str, *, field: str = "x_axis") -> Axi
     if not isinstance(text, str):
         text = "" if text is None else str(text)
 
-    def fail(reason: str) -> AxisSyntaxError:
+    def fail(reason: Message) -> AxisSyntaxError:
         return AxisSyntaxError(field=field, kind=kind, text=text, reason=reason)
 
     if not text.strip():
-        raise fail("no values given")
+        raise fail(Message("axis_no_values"))
     if kind is AxisKind.SEED:
         count = _SEED_COUNT.fullmatch(text)
         if count:
             n = int(count["n"]) if len(count["n"]) <= 6 else None  # int() refuses 4,300+ digits
-            if n is None or not 1 <= n <= MAX_AXIS_VALUES:
-                raise fail(
-                    f"a lone number is how many seeds to count up from the base seed, from 1 to {MAX_AXIS_VALUES}"
-                    + (f"; to list seeds, separate them with commas ({n},)" if n is not None else "")
-                )
+            if n is None:
+                raise fail(Message("axis_seed_count", max=MAX_AXIS_VALUES))
+            if not 1 <= n <= MAX_AXIS_VALUES:
+                raise fail(Message("axis_seed_count_or_list", max=MAX_AXIS_VALUES, n=n))
             return Axis(kind, text, (), (), field, seed_count=n)
-        values: list[AxisValue] = list(_numbers(text, integer=True, fail=fail, what="seed"))
+        values: list[AxisValue] = list(_numbers(text, integer=True, fail=fail, what=Message("axis_what_seed")))
     elif kind is AxisKind.GUIDANCE:
-        values = list(_numbers(text, integer=False, fail=fail, what="number"))
+        values = list(_numbers(text, integer=False, fail=fail, what=Message("axis_what_number")))
     elif kind is AxisKind.STEPS:
-        values = list(_numbers(text, integer=True, fail=fail, what="whole number"))
+        values = list(_numbers(text, integer=True, fail=fail, what=Message("axis_what_whole_number")))
     else:
         items = _text_items(text, fail)
         if kind is AxisKind.SIZE:
@@ -334,7 +306,7 @@ def parse_axis(kind: AxisKind | str, text: str, *, field: str = "x_axis") -> Axi
             for item in items:
                 size = parse_size(item)
                 if size is None:
-                    raise fail(f"{_shown(item)} is not a size")
+                    raise fail(Message("axis_not_a_size", item=_shown(item)))
                 values.append(f"{size[0]}x{size[1]}")
         else:
             values = list(items)
@@ -374,13 +346,13 @@ def format_number(value: float) -> str:
     return text if text not in ("", "-0") else "0"
 
 
-def _numbers(text: str, *, integer: bool, fail, what: str) -> Iterable[float | int]:
+def _numbers(text: str, *, integer: bool, fail, what: Message) -> Iterable[float | int]:
     for raw in text.split(","):
         item = raw.strip()
         if not item:
             continue
         if len(item) > _MAX_NUMBER_ITEM:
-            raise fail(f"{_shown(item)} is too long for a {what} or a range")
+            raise fail(Message("axis_item_too_long", item=_shown(item), what=what))
         match = _ITEM.fullmatch(item)
         if match is None:
             raise fail(_explain_bad_number(item, what))
@@ -396,52 +368,54 @@ def _numbers(text: str, *, integer: bool, fail, what: str) -> Iterable[float | i
             yield from _stepped(a, b, step, match["sign"] or "", integer, fail, item)
 
 
-def _explain_bad_number(item: str, what: str) -> str:
+def _explain_bad_number(item: str, what: Message) -> Message:
     if item.startswith("-"):
-        return f"{item!r} is negative; values start at 0"
+        return Message("axis_negative", item=repr(item))
     if re.fullmatch(rf"{_NUM}\s*-\s*", item):
-        return f"{item!r} is a range without an end"
+        return Message("axis_range_without_end", item=repr(item))
     if re.search(r"\d\s+\d", item):
-        return f"{item!r} holds two values; separate values with commas"
+        return Message("axis_two_values", item=repr(item))
     if "(" in item or "[" in item:
-        return f"{item!r} is not a stepped range a-b (+s) or a counted range a-b [n]"
-    return f"{item!r} is not a {what} or a range"
+        return Message("axis_bad_range", item=repr(item))
+    return Message("axis_not_a_value", item=repr(item), what=what)
 
 
 def _to_number(text: str, integer: bool, fail, item: str) -> float | int:
     number = float(text)
     if not math.isfinite(number):
-        raise fail(f"{item!r} is not a finite number")
+        raise fail(Message("axis_not_finite", item=repr(item)))
     if integer:
         if not number.is_integer():
-            raise fail(f"{text!r} is not a whole number" if text == item else f"{text!r} in {item!r} is not a whole number")
+            if text == item:
+                raise fail(Message("axis_not_whole", text=repr(text)))
+            raise fail(Message("axis_not_whole_in", text=repr(text), item=repr(item)))
         return int(text) if text.isdigit() else int(number)
     return number
 
 
 def _counted(a: float, b: float, count: int, integer: bool, fail, item: str) -> list[float | int]:
     if count < 2:
-        raise fail(f"{item!r} asks for {count} value(s); a counted range a-b [n] needs n of at least 2")
+        raise fail(Message("axis_counted_too_few", item=repr(item), count=count))
     if count > MAX_AXIS_VALUES:
-        raise fail(f"{item!r} asks for {count} values; at most {MAX_AXIS_VALUES}")
+        raise fail(Message("axis_counted_too_many", item=repr(item), count=count, max=MAX_AXIS_VALUES))
     out: list[float | int] = []
     for i in range(count):
         value = a + (b - a) * i / (count - 1)
         out.append(round(value) if integer else round(value, 6))
     if integer and len(set(out)) < len(out):
-        raise fail(f"{item!r} has only {len(set(out))} different whole numbers between its ends; ask for fewer")
+        raise fail(Message("axis_counted_collapses", item=repr(item), distinct=len(set(out))))
     return out
 
 
 def _stepped(a: float, b: float, step: float, sign: str, integer: bool, fail, item: str) -> list[float | int]:
     if step == 0:
-        raise fail(f"{item!r} has a step of 0, which never reaches the end")
+        raise fail(Message("axis_zero_step", item=repr(item)))
     direction = 1 if b >= a else -1
     if sign and (1 if sign == "+" else -1) != direction and a != b:
-        raise fail(f"{item!r} steps {sign}{format_number(step)}, away from {format_number(b)}")
+        raise fail(Message("axis_step_away", item=repr(item), step=f"{sign}{format_number(step)}", end=format_number(b)))
     count = math.floor(abs(b - a) / step + 1e-9) + 1
     if count > MAX_AXIS_VALUES:
-        raise fail(f"{item!r} gives {count} values; at most {MAX_AXIS_VALUES}")
+        raise fail(Message("axis_stepped_too_many", item=repr(item), count=count, max=MAX_AXIS_VALUES))
     values = [a + direction * step * i for i in range(count)]
     return [int(v) for v in values] if integer else [round(v, 6) for v in values]
 
@@ -453,22 +427,22 @@ def _text_items(text: str, fail) -> list[str]:
     try:
         rows = list(csv.reader(io.StringIO(text), skipinitialspace=True, strict=True))
     except csv.Error as exc:
-        raise fail(f"the quotes do not pair up ({exc})") from None
+        raise fail(Message("axis_unpaired_quotes", error=str(exc))) from None
     items = [item.strip() for row in rows for item in row]
     return [item for item in items if item]
 
 
 def _check_count_and_duplicates(values: list[AxisValue], fail, *, casefold: bool) -> None:
     if not values:
-        raise fail("no values given")
+        raise fail(Message("axis_no_values"))
     if len(values) > MAX_AXIS_VALUES:
-        raise fail(f"{len(values)} values; at most {MAX_AXIS_VALUES}")
+        raise fail(Message("axis_too_many_values", count=len(values), max=MAX_AXIS_VALUES))
     seen: set[Any] = set()
     for value in values:
         key = value.casefold() if casefold and isinstance(value, str) else value
         if key in seen:
             shown = format_number(value) if isinstance(value, (int, float)) else value
-            raise fail(f"{_shown(shown)} is given twice; list each value once")
+            raise fail(Message("axis_given_twice", value=_shown(shown)))
         seen.add(key)
 
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..base import Backend, GenerationRequest, Price
 from ..errors import BackendUnavailable, FieldProblem, InvalidRequest
+from ..messages import Message, keyed
 from ..runner import draw_seed
 from ..schedulers import match_scheduler
 from ..validation import RANDOM_SEED, validate_request
@@ -233,7 +234,7 @@ def plan_grid(
     x = replace(x, field="x_axis") if x.field != "x_axis" else x
     y = replace(y, field="y_axis") if y is not None and y.field != "y_axis" else y
     if y is not None and y.kind is x.kind:
-        raise InvalidRequest([FieldProblem("y_axis", y.kind.value, f"the X axis already varies {x.title}; pick another kind for Y, or none")])
+        raise InvalidRequest([FieldProblem("y_axis", y.kind.value, Message("axis_same_kind", axis=x.title_message))])
 
     # 1. Backends, available ones only.
     backend_axis = next((axis for axis in (x, y) if axis is not None and axis.kind is AxisKind.BACKEND), None)
@@ -246,25 +247,28 @@ def plan_grid(
         playground.registry.get(backend_id)  # InvalidRequest naming the ids there are
         ids = [backend_id]
     backends: dict[str, Backend] = {}
-    unavailable: list[str] = []
+    unavailable: dict[str, str | Message] = {}
     for bid in ids:
         try:
             backends[bid] = playground.backend_for(bid, api_key=api_keys.get(bid))
         except BackendUnavailable as exc:
-            unavailable.append(str(exc))
+            unavailable.setdefault(str(exc), exc.localizable)
     if unavailable:
-        raise BackendUnavailable(" ".join(dict.fromkeys(unavailable)))
+        reasons = list(unavailable.values())
+        raise BackendUnavailable(reasons[0] if len(reasons) == 1 else Message("sentences", items=reasons))
 
     cells_total = len(x) * (len(y) if y is not None else 1)
     if cells_total > max_cells:
         shape = f"{len(x)} × {len(y)}" if y is not None else f"{len(x)}"
-        raise InvalidRequest([FieldProblem("grid", f"{shape} = {cells_total} cells", f"at most {max_cells} cells; shorten an axis")])
+        raise InvalidRequest([
+            FieldProblem("grid", Message("grid_shape", shape=shape, cells=cells_total), Message("allowed_max_cells", max=max_cells))
+        ])
 
     # 2. The seed shared by the cells (or the base of a seed count).
     seed_axis = next((axis for axis in (x, y) if axis is not None and axis.kind is AxisKind.SEED), None)
     form_seed = _form_seed(values.get("seed"))
     if form_seed is not None and not isinstance(form_seed, int):
-        raise InvalidRequest([FieldProblem("seed", values.get("seed"), "-1 for random, or a whole number from 0")])
+        raise InvalidRequest([FieldProblem("seed", values.get("seed"), Message("allowed_seed_from_zero"))])
     seed_was_random = False
     base_seed: int | None = None
     if seed_axis is None or seed_axis.seed_count is not None:
@@ -288,12 +292,9 @@ def plan_grid(
         if axis is not None and axis.kind is AxisKind.PROMPT_SR:
             search = axis.search or ""
             if search not in (prompt or "") and search not in (negative or ""):
+                missing = Message("prompt_sr_missing", search=_shown(search))
                 problems.append(
-                    FieldProblem(
-                        axis.field, axis.text,
-                        f"Prompt S/R axis: the first value {_shown(search)} must occur in the prompt (or the negative "
-                        "prompt); it is searched for, and each value replaces it",
-                    )
+                    FieldProblem(axis.field, axis.text, Message("axis_problem", axis=axis.title_message, allowed=missing, where=""))
                 )
     if problems:
         raise InvalidRequest(problems)
@@ -315,11 +316,16 @@ def plan_grid(
             except InvalidRequest as exc:
                 for problem in exc.problems:
                     axis = owner.get(problem.field)
-                    where = f" (with {backend.label})" if several else ""
+                    where = Message("with_backend", backend=backend.label) if several else ""
+                    allowed = keyed(problem.allowed, problem.allowed_key, problem.allowed_params)
                     if axis is not None:
-                        problems.append(FieldProblem(axis.field, problem.value, f"{axis.title} axis: {problem.allowed}{where}"))
+                        problems.append(FieldProblem(
+                            axis.field, problem.value, Message("axis_problem", axis=axis.title_message, allowed=allowed, where=where)
+                        ))
                     else:
-                        problems.append(FieldProblem(problem.field, problem.value, f"{problem.allowed}{where}"))
+                        problems.append(FieldProblem(
+                            problem.field, problem.value, Message("allowed_with_backend", allowed=allowed, where=where)
+                        ))
                 continue
             cells.append(
                 GridCell(
@@ -368,9 +374,11 @@ def _resolve_backend_ids(playground: Playground, axis: Axis) -> list[str]:
         key = str(value).casefold()
         bid = by_id.get(key) or labels.get(key)
         if bid is None:
-            problems.append(FieldProblem(axis.field, value, f"Backend axis: one of {', '.join(known) or '(none configured)'}"))
+            allowed = Message("allowed_one_of", options=", ".join(known) or Message("none_configured"))
+            problems.append(FieldProblem(axis.field, value, Message("axis_problem", axis=axis.title_message, allowed=allowed, where="")))
         elif bid in ids:
-            problems.append(FieldProblem(axis.field, value, f"Backend axis: {bid} is listed twice; list each backend once"))
+            allowed = Message("backend_listed_twice", backend=bid)
+            problems.append(FieldProblem(axis.field, value, Message("axis_problem", axis=axis.title_message, allowed=allowed, where="")))
         else:
             ids.append(bid)
     if problems:
@@ -449,10 +457,10 @@ def _cell_values(
             matched = match_scheduler(str(value), caps.schedulers) if caps.schedulers else None
             if matched is None:
                 allowed = (
-                    f"one of {', '.join(caps.schedulers)}" if caps.schedulers
-                    else f"{backend.label} has no scheduler setting; compare schedulers on a backend that has"
+                    Message("allowed_one_of", options=", ".join(caps.schedulers)) if caps.schedulers
+                    else Message("no_scheduler_setting", backend=backend.label)
                 )
-                problems.append(FieldProblem(axis.field, value, f"Scheduler axis: {allowed}"))
+                problems.append(FieldProblem(axis.field, value, Message("axis_problem", axis=axis.title_message, allowed=allowed, where="")))
                 values.pop("scheduler", None)
             else:
                 values["scheduler"] = matched

@@ -21,13 +21,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..base import CancelToken, Price
 from ..errors import GenerationCancelled, PlaygroundError
 from ..history import HistoryEntry, StoredImage
+from ..messages import Message, keyed, split, text_in
 from ..runner import JobProgress
 from .plan import GridCell, GridPlan
 
@@ -40,14 +41,17 @@ log = logging.getLogger(__name__)
 
 CELL_STATUSES = ("ok", "failed", "stopped", "not_started")
 
-NOT_STARTED = "Not started: the grid was stopped first."
+NOT_STARTED = str(Message("cell_not_started"))
 
 
 @dataclass(frozen=True)
 class CellResult:
     """How one cell ended. ``status`` is one of :data:`CELL_STATUSES`: ``ok`` (its image is stored),
     ``failed`` (``error`` says why; the failure is in the history too), ``stopped`` (Stop ended it in
-    flight) or ``not_started`` (Stop came first; no history entry). ``entry`` is its history entry."""
+    flight) or ``not_started`` (Stop came first; no history entry). ``entry`` is its history entry.
+
+    ``error`` may be given as a :class:`~backends.messages.Message`: it is kept as its English text, with
+    ``error_key`` and ``error_params`` so :meth:`error_in` can say it in another language."""
 
     cell: GridCell
     status: str
@@ -55,6 +59,19 @@ class CellResult:
     error: str | None = None
     error_type: str | None = None
     elapsed_s: float = 0.0
+    error_key: str | None = field(default=None, compare=False, repr=False)
+    error_params: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.error, Message):
+            text, key, params = split(self.error)
+            object.__setattr__(self, "error", text)
+            object.__setattr__(self, "error_key", key)
+            object.__setattr__(self, "error_params", params)
+
+    def error_in(self, lang: str) -> str | None:
+        """Why the cell has no image, in ``lang`` ("en" or "zh"); None for a cell that has one."""
+        return text_in(self.error, self.error_key, self.error_params, lang) if self.error else self.error
 
     @property
     def ok(self) -> bool:
@@ -247,7 +264,7 @@ async def _run_cell(
 ) -> CellResult:
     async with slot:
         if cancel.cancelled:
-            return CellResult(cell, "not_started", None, NOT_STARTED, GenerationCancelled.__name__)
+            return CellResult(cell, "not_started", None, Message("cell_not_started"), GenerationCancelled.__name__)
         started = time.perf_counter()
         try:
             outcome = await playground.generate(
@@ -255,12 +272,12 @@ async def _run_cell(
                 progress=lambda job: tracker.step(cell.index, job), cancel=cancel,
             )
         except PlaygroundError as exc:  # refused before any work (the plan was made earlier)
-            return CellResult(cell, "failed", None, str(exc), type(exc).__name__, time.perf_counter() - started)
+            return CellResult(cell, "failed", None, exc.localizable, type(exc).__name__, time.perf_counter() - started)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # one broken cell must not take the grid down
             log.exception("grid cell %d failed unexpectedly", cell.index)
-            message = f"This cell failed unexpectedly ({type(exc).__name__}). Try it again from the history."
+            message = Message("cell_failed_unexpectedly", error_type=type(exc).__name__)
             return CellResult(cell, "failed", None, message, "InternalError", time.perf_counter() - started)
     elapsed = time.perf_counter() - started
     entry = outcome.entry
@@ -268,9 +285,18 @@ async def _run_cell(
         return CellResult(cell, "ok", entry, None, None, elapsed)
     failures = outcome.result.failures or entry.failures
     error_type = failures[0].error_type if failures else "PlaygroundError"
-    error = entry.error or (failures[0].error if failures else "No image came back.")
+    error = _entry_error(entry, failures)
     status = "stopped" if error_type == GenerationCancelled.__name__ else "failed"
     return CellResult(cell, status, entry, error, error_type, elapsed)
+
+
+def _entry_error(entry: HistoryEntry, failures: tuple) -> str | Message:
+    """Why a cell's entry has no image: its stored error, else the first failure's, else that nothing came back."""
+    if entry.error:
+        return entry.error_message or entry.error
+    if failures:
+        return keyed(failures[0].error, failures[0].error_key, failures[0].error_params)
+    return Message("no_image_came_back")
 
 
 class _Tracker:

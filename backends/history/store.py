@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from ..base import GeneratedImage, GenerationRequest, GenerationResult, ImageFailure, Price
+from ..messages import Message, keyed, text_in
 from .a1111 import a1111_parameters
 from .image_files import PNG, WEBP, ImageKind, embed_metadata, image_kind
 from .journal import FileJournal, FileNote
@@ -181,6 +182,27 @@ class HistoryEntry:
     @property
     def seeds(self) -> tuple[int, ...]:
         return tuple(image.seed for image in self.images)
+
+    @property
+    def error_message(self) -> str | Message | None:
+        """``error`` as the message it was made from, where that is known. It is stored as English text: the
+        first failure's (whose key is stored with it), or that no image came back."""
+        if not self.error:
+            return self.error
+        for failure in self.failures:
+            if failure.error == self.error:
+                return keyed(failure.error, failure.error_key, failure.error_params)
+        if self.error == str(Message("no_image_came_back")):
+            return Message("no_image_came_back")
+        return self.error
+
+    def error_in(self, lang: str) -> str | None:
+        """``error`` in ``lang`` ("en" or "zh"); the stored English where it cannot be said otherwise."""
+        message = self.error_message
+        if not isinstance(message, Message):
+            return message
+        stored = message.to_json()
+        return text_in(self.error or "", stored["key"], stored["params"], lang)
 
     def image_request(self, image: StoredImage) -> GenerationRequest:
         """The request that makes ``image`` again on its own: its seed, n=1."""
@@ -478,7 +500,7 @@ class HistoryStore:
         failures = list(result.failures) + [item for item in outcomes if isinstance(item, ImageFailure)]
         failures.sort(key=lambda f: f.index)
         if not images and not error:
-            error = failures[0].error if failures else "No image came back."
+            error = failures[0].error if failures else str(Message("no_image_came_back"))
         return _Prepared(result, images, failures, error)
 
     def _prepare_image(
@@ -535,7 +557,7 @@ class HistoryStore:
             return ImageFailure(
                 index=image.index,
                 seed=image.seed,
-                error=f"Image {image.index + 1} came back but could not be stored: {exc}",
+                error=Message("image_not_stored", index=image.index + 1, error=str(exc)),
                 error_type="BadProviderResponse",
             )
         return _PreparedImage(image, data, kind, parameters, width, height, thumb, preview_data)
@@ -679,6 +701,7 @@ class HistoryStore:
         status = "failed" if not item.images else ("partial" if item.failures else "ok")
         failures = [
             {"index": f.index, "seed": f.seed, "error": f.error, "error_type": f.error_type}
+            | ({"error_key": f.error_key, "error_params": f.error_params} if f.error_key else {})
             for f in item.failures
         ]
         self._conn.execute(

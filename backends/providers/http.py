@@ -34,6 +34,7 @@ from ..errors import (
     RequestRejected,
     redact,
 )
+from ..messages import Message
 
 if TYPE_CHECKING:
     from ..settings import PlaygroundSettings
@@ -48,6 +49,7 @@ __all__ = [
     "http_options",
     "inspect_image",
     "inspect_image_off_the_loop",
+    "provider_said",
 ]
 
 log = logging.getLogger(__name__)
@@ -153,7 +155,7 @@ class HttpAnswer:
 class ErrorDescriber:
     """How one provider phrases its errors; backends override :meth:`extract_message` and the hints."""
 
-    key_hint: str = "Check the API key."
+    key_hint: str | Message = Message("key_hint")
 
     def special_error(self, status: int, detail: str, provider: str) -> ProviderError | None:
         """A provider-specific meaning for a status (Segmind's 406), or None for the general rules."""
@@ -165,6 +167,11 @@ class ErrorDescriber:
         except ValueError:
             return response.text.strip()[:300]
         return _find_message(body) or response.text.strip()[:300]
+
+
+def provider_said(detail: str) -> Message | str:
+    """What the provider said, quoted after our sentence ("" when it said nothing)."""
+    return Message("provider_said", detail=detail) if detail else ""
 
 
 def _find_message(body: Any) -> str:
@@ -254,16 +261,13 @@ class ProviderHttp:
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 # Nothing was sent, so nothing was charged: safe to try again.
                 if isinstance(exc, httpx.PoolTimeout):  # every kept connection was busy that long
-                    message = (
-                        f"All connections to {self.provider} stayed busy for {self.timeouts.pool:g} s. "
-                        "Try again with fewer images at once."
+                    message = Message("provider_pool_busy", provider=self.provider, seconds=self.timeouts.pool)
+                elif isinstance(exc, httpx.ConnectTimeout):
+                    message = Message(
+                        "provider_connect_timeout", provider=self.provider, url=self.base_url, seconds=self.timeouts.connect
                     )
                 else:
-                    waited_for = f" within {self.timeouts.connect:g} s" if isinstance(exc, httpx.ConnectTimeout) else ""
-                    message = (
-                        f"Could not connect to {self.provider} at {self.base_url}{waited_for}. "
-                        "Check your network and the base URL, then try again."
-                    )
+                    message = Message("provider_unreachable", provider=self.provider, url=self.base_url)
                 error: ProviderError = ProviderUnreachable(message, provider=self.provider)
                 delay = self.retry.backoff(attempt, self._rng)
                 cause: BaseException = exc
@@ -272,13 +276,11 @@ class ProviderHttp:
                 # read bound fires when the provider goes quiet, the total one (ours) when it trickles.
                 limit = self.timeouts.total if isinstance(exc, TimeoutError) else self.timeouts.read
                 raise ProviderTimeout(
-                    f"{self.provider} did not answer within {limit:g} s. "
-                    "The service may be overloaded; try again in a minute, or with fewer steps or a smaller size.",
-                    provider=self.provider,
+                    Message("provider_timeout", provider=self.provider, seconds=limit), provider=self.provider
                 ) from exc
             except httpx.HTTPError as exc:
                 raise ProviderUnreachable(
-                    f"The connection to {self.provider} failed ({type(exc).__name__}). Try again.",
+                    Message("provider_connection_failed", provider=self.provider, error_type=type(exc).__name__),
                     provider=self.provider,
                 ) from exc
             else:
@@ -350,41 +352,35 @@ class ProviderHttp:
         """Turn a non-2xx response into the matching error, with the provider's own words, redacted."""
         status = response.status_code
         detail = redact(self.describer.extract_message(response), self._secret)
-        said = f' It said: "{detail}"' if detail else ""
+        said = provider_said(detail)
         name = self.provider
         special = self.describer.special_error(status, detail, name)
         if special is not None:
             return special
         if status in (401, 403):
             return AuthenticationFailed(
-                f"{name} refused the API key (HTTP {status}). {self.describer.key_hint}{said}", provider=name, status=status
+                Message("provider_auth", provider=name, status=status, hint=self.describer.key_hint, said=said),
+                provider=name, status=status,
             )
         if status == 402:
-            return InsufficientCredits(
-                f"{name} says the account has no credits left (HTTP 402). Top up the account, then try again.{said}",
-                provider=name, status=status,
-            )
+            return InsufficientCredits(Message("provider_no_credits", provider=name, said=said), provider=name, status=status)
         if status == 429:
             retry_after = self._retry_after(response)
-            when = f"in {retry_after:g} s" if retry_after is not None else "in a minute"
-            return RateLimited(
-                f"{name} is rate-limiting requests (HTTP 429). Try again {when}, or with fewer images.{said}",
-                provider=name, retry_after=retry_after,
-            )
+            if retry_after is not None:
+                message = Message("provider_rate_limited_for", provider=name, seconds=retry_after, said=said)
+            else:
+                message = Message("provider_rate_limited", provider=name, said=said)
+            return RateLimited(message, provider=name, retry_after=retry_after)
         if status >= 500:
             return ProviderServerError(
-                f"{name} had an internal problem (HTTP {status}) and retries did not help. Try again later.{said}",
-                provider=name, status=status,
+                Message("provider_server_error", provider=name, status=status, said=said), provider=name, status=status
             )
         if status in (404, 405):
             return RequestRejected(
-                f"{name} has no such endpoint (HTTP {status}) at {self.base_url}. Check the base URL.{said}",
+                Message("provider_no_endpoint", provider=name, status=status, url=self.base_url, said=said),
                 provider=name, status=status,
             )
-        return RequestRejected(
-            f"{name} rejected the request (HTTP {status}).{said} Change the prompt or settings and try again.",
-            provider=name, status=status,
-        )
+        return RequestRejected(Message("provider_rejected", provider=name, status=status, said=said), provider=name, status=status)
 
     @staticmethod
     def _retry_after(response: HttpAnswer) -> float | None:
@@ -402,8 +398,7 @@ class ProviderHttp:
             return response.json()
         except ValueError as exc:
             raise BadProviderResponse(
-                f"{self.provider} answered with malformed JSON. This is usually temporary; try again.",
-                provider=self.provider, status=response.status_code,
+                Message("provider_malformed_json", provider=self.provider), provider=self.provider, status=response.status_code
             ) from exc
 
     async def download_image(self, url: str) -> tuple[bytes, str, int, int]:
@@ -412,11 +407,9 @@ class ProviderHttp:
         Returns (bytes, mime type, width, height). The provider's key is not sent to image URLs.
         """
         if not isinstance(url, str) or not url.lower().startswith(("http://", "https://")):
-            shown = url if isinstance(url, str) and len(url) < 80 else "(not an http address)"
+            shown = url if isinstance(url, str) and len(url) < 80 else Message("not_an_http_address")
             raise ImageDownloadFailed(
-                f"{self.provider} returned an image location that is not an http(s) URL: {shown}. "
-                "If this is a self-hosted server, set response_format = \"b64_json\" for it.",
-                provider=self.provider,
+                Message("image_location_not_http", provider=self.provider, location=shown), provider=self.provider
             )
         started = time.monotonic()
         try:
@@ -425,17 +418,16 @@ class ProviderHttp:
                 try:
                     if response.url.scheme not in ("http", "https"):
                         raise ImageDownloadFailed(
-                            f"{self.provider}'s image URL redirected off http(s); refused. Try again.", provider=self.provider
+                            Message("image_redirect_refused", provider=self.provider), provider=self.provider
                         )
                     if response.status_code in (403, 404, 410):
                         raise ImageDownloadFailed(
-                            f"{self.provider}'s image link had already expired (HTTP {response.status_code}). "
-                            "Generate again; images are now saved as soon as they arrive.",
+                            Message("image_link_expired", provider=self.provider, status=response.status_code),
                             provider=self.provider, status=response.status_code,
                         )
                     if not response.is_success:
                         raise ImageDownloadFailed(
-                            f"Downloading the image from {self.provider} failed (HTTP {response.status_code}). Try again.",
+                            Message("image_download_status", provider=self.provider, status=response.status_code),
                             provider=self.provider, status=response.status_code,
                         )
                     data = await self._read_capped(response)
@@ -444,22 +436,22 @@ class ProviderHttp:
                     await response.aclose()
         except TimeoutError as exc:
             raise ImageDownloadFailed(
-                f"Downloading the image from {self.provider} took longer than {self.timeouts.download:g} s. Try again.",
+                Message("image_download_too_slow", provider=self.provider, seconds=self.timeouts.download),
                 provider=self.provider,
             ) from exc
         except httpx.TimeoutException as exc:
             raise ImageDownloadFailed(
-                f"Downloading the image from {self.provider} timed out after {time.monotonic() - started:.0f} s. Try again.",
+                Message("image_download_timeout", provider=self.provider, seconds=time.monotonic() - started),
                 provider=self.provider,
             ) from exc
         except httpx.HTTPError as exc:
             raise ImageDownloadFailed(
-                f"Downloading the image from {self.provider} failed ({type(exc).__name__}). Try again.",
+                Message("image_download_failed", provider=self.provider, error_type=type(exc).__name__),
                 provider=self.provider,
             ) from exc
         if content_type and not content_type.startswith(("image/", "application/octet-stream", "binary/")):
             raise ImageDownloadFailed(
-                f"{self.provider}'s image URL returned {content_type.split(';')[0]} instead of an image. Try again.",
+                Message("image_url_not_an_image", provider=self.provider, content_type=content_type.split(";")[0]),
                 provider=self.provider,
             )
         mime, width, height = await inspect_image_off_the_loop(data, provider=self.provider, limits=self.limits)
@@ -467,8 +459,7 @@ class ProviderHttp:
 
     def _too_large(self, size: int) -> BadProviderResponse:
         return BadProviderResponse(
-            f"{self.provider} sent an image over {self.limits.max_bytes // (1024 * 1024)} MB ({size} bytes); refused. "
-            "Try again with a smaller size.",
+            Message("image_over_megabytes", provider=self.provider, limit_mb=self.limits.max_bytes // (1024 * 1024), size=size),
             provider=self.provider,
         )
 
@@ -488,24 +479,18 @@ def inspect_image(data: bytes, *, provider: str, limits: ImageLimits = ImageLimi
     The header is read first, so a decompression bomb is refused before any pixel is decoded.
     """
     if len(data) > limits.max_bytes:
-        raise BadProviderResponse(
-            f"{provider} sent an image over the size limit ({len(data)} bytes); refused. Try again with a smaller size.",
-            provider=provider,
-        )
+        raise BadProviderResponse(Message("image_over_size_limit", provider=provider, size=len(data)), provider=provider)
     try:
         with Image.open(io.BytesIO(data)) as image:
             width, height = image.size
             kind = image.format
             if width * height > limits.max_pixels:
                 raise BadProviderResponse(
-                    f"{provider} sent an image of {width}x{height} pixels, over the limit of {limits.max_pixels} pixels; "
-                    "refused. Try again with a smaller size.",
+                    Message("image_too_many_pixels", provider=provider, width=width, height=height, limit=limits.max_pixels),
                     provider=provider,
                 )
             if kind not in IMAGE_TYPES:
-                raise BadProviderResponse(
-                    f"{provider} sent a {kind} image; expected PNG, JPEG or WebP. Try again.", provider=provider
-                )
+                raise BadProviderResponse(Message("image_unexpected_format", provider=provider, kind=kind), provider=provider)
             if kind == "PNG":
                 # Every chunk's CRC up to IEND: a cut or damaged PNG fails here without a pixel being
                 # decoded (0.5 ms instead of 35 ms for a 1024x1024 photo, on the event loop). The
@@ -514,14 +499,9 @@ def inspect_image(data: bytes, *, provider: str, limits: ImageLimits = ImageLimi
             else:
                 image.load()
     except Image.DecompressionBombError as exc:
-        raise BadProviderResponse(
-            f"{provider} sent an image too large to decode safely (a decompression bomb); refused. "
-            "Try again; if it keeps happening, the provider is sending broken images.",
-            provider=provider,
-        ) from exc
+        raise BadProviderResponse(Message("image_decompression_bomb", provider=provider), provider=provider) from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise BadProviderResponse(
-            f"{provider} sent something that is not a complete image ({type(exc).__name__}). Try again.",
-            provider=provider,
+            Message("image_incomplete", provider=provider, error_type=type(exc).__name__), provider=provider
         ) from exc
     return IMAGE_TYPES[kind], width, height

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..base import BackendOutput, GeneratedImage, GenerationRequest
 from ..errors import BadProviderResponse
+from ..messages import Message
 from .http import HttpAnswer, inspect_image_off_the_loop
 from .remote import RemoteBackend
 
@@ -54,9 +55,7 @@ class OpenAICompatibleBackend(RemoteBackend):
         body = self.http.parse_json(answer)
         data = body.get("data") if isinstance(body, dict) else None
         if not isinstance(data, list) or not data or not all(isinstance(item, dict) for item in data):
-            raise BadProviderResponse(
-                f"{self.label} answered without images (no data[] in its JSON). Try again.", provider=self.label
-            )
+            raise BadProviderResponse(Message("answer_without_images", provider=self.label), provider=self.label)
         fetched = await asyncio.gather(*(self._image_bytes(item) for item in data[: request.n]))
         seed = request.seed or 0
         images = tuple(
@@ -73,8 +72,8 @@ class OpenAICompatibleBackend(RemoteBackend):
             try:
                 blob = base64.b64decode(item["b64_json"], validate=True)
             except (binascii.Error, ValueError) as exc:
-                raise BadProviderResponse(f"{self.label} sent an image that is not valid base64.", provider=self.label) from exc
+                raise BadProviderResponse(Message("image_not_base64", provider=self.label), provider=self.label) from exc
             return (blob, *await inspect_image_off_the_loop(blob, provider=self.label, limits=self.http.limits))
         if isinstance(item.get("url"), str):
             return await self.http.download_image(item["url"])
-        raise BadProviderResponse(f"{self.label} sent an image entry with neither url nor b64_json.", provider=self.label)
+        raise BadProviderResponse(Message("image_entry_empty", provider=self.label), provider=self.label)

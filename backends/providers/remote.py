@@ -20,6 +20,7 @@ from ..base import (
     ProgressCallback,
 )
 from ..errors import redact
+from ..messages import Message
 from .http import ErrorDescriber, HttpAnswer, ImageLimits, ProviderHttp, RetryPolicy, Timeouts
 
 __all__ = ["RemoteBackend", "secret_value"]
@@ -95,12 +96,12 @@ class RemoteBackend(abc.ABC):
 
     def describer(self) -> ErrorDescriber:
         describer = ErrorDescriber()
-        describer.key_hint = f"Check {self.key_env_var}, or paste a valid key in Settings."
+        describer.key_hint = Message("key_hint_env", env=self.key_env_var)
         return describer
 
     def availability(self) -> Availability:
         if self.key_env_var and not self._api_key:
-            return Availability(False, f"Set {self.key_env_var} to use {self.label}, or paste a key in Settings.")
+            return Availability(False, Message("set_key_to_use", env=self.key_env_var, provider=self.label))
         return Availability(True)
 
     def with_api_key(self, key: str) -> RemoteBackend:

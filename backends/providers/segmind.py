@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..base import BackendOutput, Capabilities, GeneratedImage, GenerationRequest
 from ..errors import BadProviderResponse, InsufficientCredits, ProviderError
+from ..messages import Message
 from .http import ErrorDescriber, HttpAnswer, Timeouts, http_options, inspect_image_off_the_loop
 from .remote import RemoteBackend
 from .remote import secret_value as _secret
@@ -51,17 +52,13 @@ _FORMAT_MIME = {"webp": "image/webp", "jpg": "image/jpeg", "png": "image/png"}
 
 
 class _SegmindErrors(ErrorDescriber):
-    def __init__(self, *, key_hint: str) -> None:
+    def __init__(self, *, key_hint: str | Message) -> None:
         self.key_hint = key_hint
 
     def special_error(self, status: int, detail: str, provider: str) -> ProviderError | None:
         if status != 406:
             return None
-        return InsufficientCredits(
-            f"{provider} says there are not enough credits for this request (HTTP 406). "
-            "Add credits to the Segmind account, or generate fewer or smaller images.",
-            provider=provider, status=406,
-        )
+        return InsufficientCredits(Message("segmind_no_credits", provider=provider), provider=provider, status=406)
 
 
 class SegmindBackend(RemoteBackend):
@@ -72,7 +69,7 @@ class SegmindBackend(RemoteBackend):
         return {"x-api-key": key} if key else {}
 
     def describer(self) -> ErrorDescriber:
-        return _SegmindErrors(key_hint=f"Check {self.key_env_var}, or paste a valid key in Settings.")
+        return _SegmindErrors(key_hint=Message("key_hint_env", env=self.key_env_var))
 
     def build_payload(self, request: GenerationRequest) -> Mapping[str, Any]:
         return {
@@ -93,14 +90,14 @@ class SegmindBackend(RemoteBackend):
         content_type = answer.headers.get("content-type", "").split(";")[0].strip()
         if not content_type.startswith("image/"):
             raise BadProviderResponse(
-                f"{self.label} answered with {content_type or 'an untyped body'} instead of an image. Try again.",
+                Message("answer_not_an_image", provider=self.label, content_type=content_type or Message("untyped_body")),
                 provider=self.label, status=answer.status_code,
             )
         mime, width, height = await inspect_image_off_the_loop(answer.content, provider=self.label, limits=self.http.limits)
         expected = _FORMAT_MIME.get(request.output_format or "webp")
         if expected and mime != expected:
             raise BadProviderResponse(
-                f"{self.label} sent {mime} although {request.output_format} was asked for.", provider=self.label
+                Message("wrong_output_format", provider=self.label, mime=mime, format=request.output_format), provider=self.label
             )
         image = GeneratedImage(data=answer.content, mime_type=mime, width=width, height=height, seed=request.seed or 0)
         info: dict[str, Any] = {}

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..base import BackendOutput, Capabilities, GeneratedImage, GenerationRequest
 from ..errors import BadProviderResponse
+from ..messages import Message
 from .http import HttpAnswer, http_options
 from .remote import RemoteBackend
 from .remote import secret_value as _secret
@@ -58,7 +59,7 @@ class SiliconFlowBackend(RemoteBackend):
         body = self.http.parse_json(answer)
         items = body.get("images") if isinstance(body, dict) else None
         if not isinstance(items, list) or not items or not all(isinstance(i, dict) and isinstance(i.get("url"), str) for i in items):
-            raise BadProviderResponse(f"{self.label} answered without image URLs. Try again.", provider=self.label)
+            raise BadProviderResponse(Message("answer_without_image_urls", provider=self.label), provider=self.label)
         fetched = await asyncio.gather(*(self.http.download_image(item["url"]) for item in items[: request.n]))
         seed = request.seed or 0
         images = tuple(

@@ -32,7 +32,8 @@ import httpx
 
 from ..base import GenerationRequest, Readiness
 from ..errors import ProviderError, ProviderServerError, RequestRejected
-from .http import ErrorDescriber, HttpAnswer
+from ..messages import Message
+from .http import ErrorDescriber, HttpAnswer, provider_said
 from .openai_compatible import OpenAICompatibleBackend
 
 __all__ = ["ABORT_TIMEOUT_S", "XinferenceBackend", "xinference_payload"]
@@ -69,7 +70,7 @@ def xinference_payload(model: str, request: GenerationRequest, *, request_id: st
 class _XinferenceErrors(ErrorDescriber):
     """Xinference's ``{"detail": ...}`` errors, with hints for the ones a cluster operator meets."""
 
-    def __init__(self, *, model: str, key_hint: str) -> None:
+    def __init__(self, *, model: str, key_hint: str | Message) -> None:
         self.model = model
         self.key_hint = key_hint
 
@@ -77,25 +78,18 @@ class _XinferenceErrors(ErrorDescriber):
         return _ACTOR_PREFIX.sub("", super().extract_message(response))
 
     def special_error(self, status: int, detail: str, provider: str) -> ProviderError | None:
-        said = f' It said: "{detail}"' if detail else ""
         if status == 404 and "model not found" in detail.lower():
             return RequestRejected(
-                f"{provider} has no model {self.model!r} running. Launch it on the cluster "
-                f"(xinference launch --model-type image --model-name NAME --model-uid {self.model}), "
-                f"or set model to a running model's uid.{said}",
+                Message("xinference_no_model", provider=provider, model=self.model, said=provider_said(detail)),
                 provider=provider, status=status,
             )
         if status >= 500 and ("connect call failed" in detail.lower() or "connection refused" in detail.lower()):
             return ProviderServerError(
-                f"{provider} could not reach the worker that serves {self.model!r} (HTTP {status}): the worker "
-                "or the model stopped. Restart the worker, launch the model again, then generate again.",
+                Message("xinference_worker_down", provider=provider, model=self.model, status=status),
                 provider=provider, status=status,
             )
         if status == 409 and "cancelled" in detail.lower():
-            return RequestRejected(
-                f"{provider} cancelled this generation on the server (HTTP 409). Generate again.",
-                provider=provider, status=status,
-            )
+            return RequestRejected(Message("xinference_cancelled", provider=provider), provider=provider, status=status)
         return None
 
 

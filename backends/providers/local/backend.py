@@ -23,11 +23,11 @@ from ...base import (
     StepProgress,
 )
 from ...errors import BackendUnavailable, DownloadRequired, GenerationCancelled
+from ...messages import Message
 from ...schedulers import SAMPLERS
 from .device import DEVICES, DeviceDetection, DeviceInfo
 from .memory import FreeMemoryProbe, check_memory, estimate_footprint, measure_free_memory
 from .pipeline import (
-    INSTALL_HINT,
     LOADER,
     PROVIDER,
     LoadedPipeline,
@@ -138,7 +138,7 @@ class LocalBackend:
         needed = REQUIRED_PACKAGES + (("accelerate",) if self.settings.cpu_offload else ())
         missing = [name for name in needed if not _installed(name)]
         if missing:
-            return Availability(False, f"{INSTALL_HINT} (missing: {', '.join(missing)}).")
+            return Availability(False, Message("local_install_missing", packages=", ".join(missing)))
         problem = self.settings.model_problem()
         if problem:
             return Availability(False, problem)
@@ -176,7 +176,11 @@ class LocalBackend:
 
     def cpu_cost(self) -> str:
         """What running on the CPU costs: "minutes per image, ~40 GB memory" (the estimate for this model)."""
-        return f"minutes per image, ~{human_size(self.cpu_memory_need(), whole=True)} memory"
+        return str(self.cpu_cost_message())
+
+    def cpu_cost_message(self) -> Message:
+        """:meth:`cpu_cost` as a message, to say in another language."""
+        return Message("cpu_cost", memory=human_size(self.cpu_memory_need(), whole=True))
 
     def cpu_memory_need(self) -> int:
         """Bytes of memory Kolors needs on the CPU (float32), from the model's files where they are on disk."""
@@ -325,7 +329,7 @@ class LocalBackend:
 
         def report(step: StepProgress) -> None:
             if step.phase:
-                LOADER.status = step.phase
+                LOADER.status = str(step.phase)
             if progress is not None:
                 progress(step)
 

@@ -22,6 +22,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 
 from ...errors import BackendUnavailable
+from ...messages import Message
 from .settings import ENV_DEVICE
 from .sizes import human_size
 
@@ -73,16 +74,20 @@ class DeviceInfo:
 
     def describe(self) -> str:
         """One line for facts and logs: "CUDA, RTX 4090, 24 GB", "Apple MPS, 32 GB unified memory", "CPU, 16 GB RAM"."""
+        return str(self.description())
+
+    def description(self) -> str | Message:
+        """:meth:`describe`, as a message where it has words to translate."""
         if self.zero_gpu:
-            return "ZeroGPU (a GPU attached per call on Hugging Face Spaces)"
+            return Message("device_zero_gpu")
         total = human_size(self.total_bytes, whole=True) if self.total_bytes else None
         if self.kind == "cuda":
             return ", ".join(part for part in ("CUDA", self.short_name, total) if part)
         if self.kind == "xpu":
             return ", ".join(part for part in ("Intel XPU", self.short_name, total) if part)
         if self.kind == "mps":
-            return f"Apple MPS, {total} unified memory" if total else "Apple MPS"
-        return f"CPU, {total} RAM" if total else "CPU"
+            return Message("device_mps_memory", total=total) if total else "Apple MPS"
+        return Message("device_cpu_ram", total=total) if total else "CPU"
 
 
 DeviceProbe = Callable[[str | None, bool], DeviceInfo]
@@ -139,7 +144,7 @@ class DeviceDetection:
         except Exception as exc:  # a broken torch install must not leave the page waiting forever
             logger.warning("Could not find the device for Kolors", exc_info=True)
             answer.set_exception(
-                BackendUnavailable(f"Could not find out which device Kolors would run on: {type(exc).__name__}: {exc}")
+                BackendUnavailable(Message("device_unknown", error_type=type(exc).__name__, error=str(exc)))
             )
         else:
             logger.info("Kolors would run on %s.", device.describe())
@@ -191,13 +196,10 @@ def probe_device(requested: str | None, zero_gpu: bool = False) -> DeviceInfo:
             capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, check=False,
         )
     except subprocess.TimeoutExpired:
-        raise BackendUnavailable(
-            f"Finding the GPU took more than {PROBE_TIMEOUT_S} s (importing torch hangs). Set {ENV_DEVICE}=cpu, or "
-            f"check the torch install with: python -c \"import torch; print(torch.cuda.is_available())\"."
-        ) from None
+        raise BackendUnavailable(Message("device_probe_timeout", seconds=PROBE_TIMEOUT_S, env=ENV_DEVICE)) from None
     if done.returncode != 0:
         last_line = (done.stderr.strip().splitlines() or ["no message"])[-1]
-        raise BackendUnavailable(f"torch failed while looking for a GPU: {last_line}")
+        raise BackendUnavailable(Message("device_probe_failed", error=last_line))
     found = json.loads(done.stdout.strip().splitlines()[-1])
     return _device_from_probe(requested, found)
 
@@ -206,10 +208,11 @@ def _device_from_probe(requested: str | None, found: dict) -> DeviceInfo:
     kind = found["kind"]
     if not found["present"]:
         count = found.get("count")
-        seen = f" (it sees {count} {kind} device{'s' if count != 1 else ''})" if count is not None else ""
+        seen: str | Message = ""
+        if count is not None:
+            seen = Message("device_seen_one", kind=kind) if count == 1 else Message("device_seen", count=count, kind=kind)
         raise BackendUnavailable(
-            f"{ENV_DEVICE}={requested} but torch {found.get('torch', '')} sees no such device here{seen}. "
-            f"Set {ENV_DEVICE}=auto, or install a torch build for that device."
+            Message("device_absent", env=ENV_DEVICE, requested=requested, version=found.get("torch", ""), seen=seen)
         )
     if kind in ("cuda", "xpu"):
         return DeviceInfo(kind, name=found.get("name", ""), index=found.get("index"), total_bytes=found.get("total"))

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...errors import NotEnoughMemory
+from ...messages import Message
 from .device import DeviceInfo, available_ram
 from .settings import ENV_CPU_OFFLOAD, ENV_DEVICE
 from .sizes import human_size
@@ -62,7 +63,7 @@ TIGHT_MARGIN = 0.15
 
 _BYTES_PER_ELEMENT = {"float32": 4, "float16": 2, "bfloat16": 2}
 _MAX_SAFETENSORS_HEADER = 100 * 2**20
-_HOSTED_KEYS = "DIEYUYUN_API_KEY, SEGMIND_API_KEY or SILICONFLOW_API_KEY"
+_COMPONENT_MESSAGES = {"text encoder": "component_text_encoder", "UNet": "component_unet", "VAE": "component_vae"}
 
 
 @dataclass(frozen=True)
@@ -92,16 +93,29 @@ class Footprint:
 
     @property
     def source(self) -> str:
+        return str(self.source_message())
+
+    def source_message(self) -> Message:
         if not self.documented:
-            return "from the model's files"
+            return Message("memory_source_files")
         if len(self.documented) == len(self.components):
-            return "from Kolors' published sizes"
-        return f"from the model's files; {', '.join(self.documented)} from Kolors' published sizes"
+            return Message("memory_source_documented")
+        return Message("memory_source_mixed", documented=[_component(label) for label in self.documented])
 
     def breakdown(self) -> str:
         """"text encoder 11.6 GB, UNet 4.8 GB, VAE 0.3 GB and working memory 3.3 GB in float16, from the model's files"."""
-        parts = [f"{label} {human_size(size)}" for label, size in self.components]
-        return f"{', '.join(parts)} and working memory {human_size(self.working_bytes)} in {self.dtype}, {self.source}"
+        return str(self.breakdown_message())
+
+    def breakdown_message(self) -> Message:
+        parts = [Message("memory_part", component=_component(label), size=human_size(size)) for label, size in self.components]
+        return Message(
+            "memory_breakdown", parts=parts, working=human_size(self.working_bytes), dtype=self.dtype, source=self.source_message()
+        )
+
+
+def _component(label: str) -> str | Message:
+    key = _COMPONENT_MESSAGES.get(label)
+    return Message(key) if key else label
 
 
 def estimate_footprint(folder: Path | None, dtype: str) -> Footprint:
@@ -243,11 +257,11 @@ class MemoryCheck:
     what the figure covers when that is not the whole pipeline.
     """
 
-    where: str
+    where: str | Message
     needed: int
     free: int | None
     on_gpu: bool = False
-    counts: str = ""
+    counts: str | Message = ""
 
     @property
     def short(self) -> bool:
@@ -282,55 +296,55 @@ class MemoryVerdict:
         check = self.short
         if check is None or check.free is None:
             return None
-        counts = f" ({check.counts})" if check.counts else ""
+        counts = Message("memory_counts", counts=check.counts) if check.counts else ""
         return NotEnoughMemory(
-            f"Not enough memory to load Kolors: it needs about {human_size(check.needed)} {check.where}{counts}, and only "
-            f"{human_size(check.free)} is free there. Kolors takes {self.footprint.breakdown()}. "
-            f"Ways out: {'; '.join(self._ways_out(check))}.",
+            Message(
+                "not_enough_memory", needed=human_size(check.needed), where=check.where, counts=counts,
+                free=human_size(check.free), breakdown=self.footprint.breakdown_message(), ways=self._ways_out(check),
+            ),
             needed_bytes=check.needed,
             free_bytes=check.free,
         )
 
-    def warning(self) -> str:
-        """A sentence for the progress line when memory is tight, else empty."""
+    def warning(self) -> Message | None:
+        """A sentence for the progress line when memory is tight, else None."""
         tight = [check for check in self.checks if check.tight and check.free is not None]
         if not tight:
-            return ""
-        detail = "; ".join(f"about {human_size(c.needed)} of the {human_size(c.free)} free {c.where}" for c in tight)  # type: ignore[arg-type]
-        return f"Memory is tight: Kolors needs {detail}. Other programs may slow down or be pushed to swap."
+            return None
+        detail = [
+            Message("memory_tight_item", needed=human_size(c.needed), free=human_size(c.free), where=c.where)  # type: ignore[arg-type]
+            for c in tight
+        ]
+        return Message("memory_tight", detail=detail)
 
-    def _ways_out(self, check: MemoryCheck) -> list[str]:
+    def _ways_out(self, check: MemoryCheck) -> list[Message]:
         ways = []
         if self.device.runs_on_cpu:
-            ways.append(f"run on a GPU ({ENV_DEVICE}=cuda or {ENV_DEVICE}=mps)")
+            ways.append(Message("way_gpu", env=ENV_DEVICE))
         elif check.on_gpu:
             if not self.cpu_offload:
-                ways.append(
-                    f"{ENV_CPU_OFFLOAD}=1 keeps each model in RAM until it is needed (about "
-                    f"{human_size(self.footprint.largest_bytes)} on the GPU at a time; slower)"
-                )
-            ways.append(f"another GPU with more free memory ({ENV_DEVICE}=cuda:N)")
+                ways.append(Message("way_cpu_offload", env=ENV_CPU_OFFLOAD, size=human_size(self.footprint.largest_bytes)))
+            ways.append(Message("way_other_gpu", env=ENV_DEVICE))
         elif self.cpu_offload:
-            ways.append(
-                f"{ENV_CPU_OFFLOAD}=0 if the GPU can hold the whole pipeline (about {human_size(self.footprint.total_bytes)})"
-            )
-        ways.append(f"a hosted backend (set {_HOSTED_KEYS})")
-        ways.append("or close other programs and try again")
+            ways.append(Message("way_no_offload", env=ENV_CPU_OFFLOAD, size=human_size(self.footprint.total_bytes)))
+        ways.append(Message("way_hosted"))
+        ways.append(Message("way_close_programs"))
         return ways
 
 
 def check_memory(footprint: Footprint, device: DeviceInfo, free: FreeMemory, *, cpu_offload: bool = False) -> MemoryVerdict:
     """Compare ``footprint`` with ``free`` on ``device`` (and in RAM too when the models wait there, offloaded)."""
+    in_ram = Message("memory_in_ram")
     if device.runs_on_cpu:
-        checks = [MemoryCheck("in RAM", footprint.total_bytes, free.device)]
+        checks = [MemoryCheck(in_ram, footprint.total_bytes, free.device)]
     else:
-        where = f"in unified memory ({device.describe()})" if device.kind == "mps" else f"on the GPU ({device.describe()})"
+        where = Message("memory_in_unified" if device.kind == "mps" else "memory_on_gpu", device=device.description())
         if cpu_offload:
             checks = [
                 MemoryCheck(where, footprint.largest_bytes, free.device, on_gpu=True,
-                            counts="the largest model at a time, with CPU offload"),
-                MemoryCheck("in RAM", footprint.weights_bytes, free.host,
-                            counts="every model waits there, with CPU offload"),
+                            counts=Message("memory_counts_largest")),
+                MemoryCheck(in_ram, footprint.weights_bytes, free.host,
+                            counts=Message("memory_counts_all_wait")),
             ]
         else:
             checks = [MemoryCheck(where, footprint.total_bytes, free.device, on_gpu=True)]

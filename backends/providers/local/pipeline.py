@@ -44,6 +44,7 @@ from ...errors import (
     ProviderError,
     RequestRejected,
 )
+from ...messages import Message
 from .device import DEVICES, DeviceInfo
 from .memory import FreeMemoryProbe, check_memory, estimate_footprint, measure_free_memory
 from .schedulers import SCHEDULER_NAMES, build_scheduler, spec_for
@@ -55,7 +56,6 @@ if TYPE_CHECKING:
     from PIL.Image import Image
 
 __all__ = [
-    "INSTALL_HINT",
     "LOADER",
     "PROVIDER",
     "LoadedPipeline",
@@ -71,7 +71,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 PROVIDER = "Kolors (local)"
-INSTALL_HINT = "Install the local extras: pip install -r requirements-local.txt"
 
 _LOCK_POLL_S = 0.1
 
@@ -225,7 +224,7 @@ def load_pipeline(
         import torch
         from diffusers import KolorsPipeline
     except ImportError as exc:
-        raise BackendUnavailable(f"{INSTALL_HINT} ({exc}).") from exc
+        raise BackendUnavailable(Message("local_install", error=str(exc))) from exc
 
     # 3. Device and precision: float16 on a GPU, float32 on the CPU.
     if device is None:
@@ -239,9 +238,7 @@ def load_pipeline(
     incomplete = missing_parts(folder)
     if incomplete:
         raise BackendUnavailable(
-            f"Could not load Kolors weights from {settings.model!r}: {incomplete}. Set {ENV_MODEL} to a folder "
-            f"with the diffusers layout (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/), "
-            f"or to a Hub id such as {DEFAULT_MODEL}."
+            Message("local_weights_incomplete", model=settings.model, problem=incomplete, env=ENV_MODEL, default=DEFAULT_MODEL)
         )
     footprint = estimate_footprint(folder, dtype_name)
     if device.runs_on_cpu and settings.device is None:
@@ -260,9 +257,10 @@ def load_pipeline(
     if refusal is not None:
         raise refusal
     if progress is not None:
-        phase = f"Loading the Kolors weights from {settings.model} (first use only)"
         warning = verdict.warning()
-        progress(StepProgress(0, 0, phase=f"{phase}. {warning}" if warning else phase))
+        phase = (Message("phase_loading_tight", model=settings.model, warning=warning) if warning
+                 else Message("phase_loading", model=settings.model))
+        progress(StepProgress(0, 0, phase=phase))
     # float16 weights on a GPU; on the CPU too when they are all the folder has (they load as float32).
     fp16 = _offers_fp16_variant(folder)
     variant = "fp16" if fp16 and (dtype == torch.float16 or not _offers_full_precision(folder)) else None
@@ -288,16 +286,11 @@ def load_pipeline(
     except Exception as exc:
         if _is_out_of_memory(exc):
             _empty_cache(where)
-            raise BackendUnavailable(
-                f"Kolors does not fit in the memory of {where}. Restart with {ENV_CPU_OFFLOAD}=1 to keep "
-                f"each model on the CPU until it is needed, or use a larger GPU."
-            ) from exc
+            raise BackendUnavailable(Message("local_does_not_fit", device=where, env=ENV_CPU_OFFLOAD)) from exc
         if isinstance(exc, ImportError):
-            raise BackendUnavailable(f"{INSTALL_HINT} ({exc}).") from exc
+            raise BackendUnavailable(Message("local_install", error=str(exc))) from exc
         raise BackendUnavailable(
-            f"Could not load Kolors weights from {settings.model!r}: {_brief(exc)} Set {ENV_MODEL} to a "
-            f"folder with the diffusers layout (model_index.json, unet/, vae/, text_encoder/, tokenizer/, "
-            f"scheduler/), or to a Hub id that can be downloaded here, such as {DEFAULT_MODEL}."
+            Message("local_load_failed", model=settings.model, error=_brief(exc), env=ENV_MODEL, default=DEFAULT_MODEL)
         ) from exc
 
     # 6. Options and quiet progress bars (progress goes through the step callback).
@@ -400,7 +393,7 @@ def render(
         spec_for(request.scheduler)
     except KeyError:
         raise InvalidRequest(
-            [FieldProblem("scheduler", request.scheduler, f"choose one of {', '.join(SCHEDULER_NAMES)}")]
+            [FieldProblem("scheduler", request.scheduler, Message("allowed_choose_one_of", options=", ".join(SCHEDULER_NAMES)))]
         ) from None
 
     pipe = loaded.pipe
@@ -486,20 +479,15 @@ def _step_callback(
 def _translate(exc: Exception, request: GenerationRequest, loaded: LoadedPipeline) -> PlaygroundError:
     if _is_out_of_memory(exc):
         _empty_cache(loaded.device)
-        hints = [f"a smaller size than {request.width}x{request.height}"]
+        hints = [Message("oom_smaller_size", size=request.size)]
         if not loaded.settings.cpu_offload:
-            hints.append(f"{ENV_CPU_OFFLOAD}=1 (slower, far less GPU memory)")
+            hints.append(Message("oom_restart_cpu_offload", env=ENV_CPU_OFFLOAD))
         if not loaded.settings.vae_tiling:
-            hints.append(f"{ENV_VAE_TILING}=1 (decodes large images in tiles)")
-        return OutOfMemory(
-            f"{loaded.device} ran out of memory while generating. Try {'; or restart with '.join(hints)}.",
-            provider=PROVIDER,
-        )
+            hints.append(Message("oom_restart_vae_tiling", env=ENV_VAE_TILING))
+        return OutOfMemory(Message("local_out_of_memory", device=loaded.device, hints=hints), provider=PROVIDER)
     if isinstance(exc, ValueError):
-        return RequestRejected(f"Kolors rejected the request: {_brief(exc)}", provider=PROVIDER)
-    return ProviderError(
-        f"Kolors failed while generating: {type(exc).__name__}: {_brief(exc)}", provider=PROVIDER
-    )
+        return RequestRejected(Message("local_rejected", error=_brief(exc)), provider=PROVIDER)
+    return ProviderError(Message("local_failed", error_type=type(exc).__name__, error=_brief(exc)), provider=PROVIDER)
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
@@ -546,7 +534,7 @@ def _render_current(
     # Takes only picklable arguments on ZeroGPU; the pipeline comes from this process's LOADER.
     loaded = LOADER.loaded
     if loaded is None:
-        raise BackendUnavailable("The Kolors pipeline is not loaded.")
+        raise BackendUnavailable(Message("local_not_loaded"))
     return render(loaded, request, progress=progress, cancel=cancel)
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ...errors import ConfigurationError
+from ...messages import Message
 
 if TYPE_CHECKING:
     from ...settings import PlaygroundSettings
@@ -93,20 +94,13 @@ class LocalSettings:
             return path
         return None
 
-    def model_problem(self) -> str | None:
+    def model_problem(self) -> Message | None:
         """Why ``model`` cannot be a weights folder, or None when it looks fine (or is a Hub id)."""
         folder = self.model_folder
         if folder is None:
             return None
         if not folder.is_dir():
-            return (
-                f"{ENV_MODEL} points to {self.model!r}, which is not a folder. Set it to a folder with "
-                f"the diffusers layout (model_index.json, unet/, vae/, text_encoder/, tokenizer/, "
-                f"scheduler/) or to a Hub id such as {DEFAULT_MODEL}."
-            )
+            return Message("local_model_not_a_folder", env=ENV_MODEL, model=self.model, default=DEFAULT_MODEL)
         if not (folder / "model_index.json").is_file():
-            return (
-                f"{ENV_MODEL} points to {self.model!r}, which has no model_index.json: it is not a diffusers "
-                f"pipeline folder. Download one with `hf download {DEFAULT_MODEL} --local-dir FOLDER`."
-            )
+            return Message("local_model_no_index", env=ENV_MODEL, model=self.model, default=DEFAULT_MODEL)
         return None

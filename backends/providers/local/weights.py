@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 from ...base import StepProgress
 from ...errors import BackendUnavailable, DownloadRequired, GenerationCancelled
+from ...messages import Message
 from .memory import KOLORS_PARAMETERS
 from .settings import ENV_MODEL, ENV_PRELOAD, LocalSettings
 from .sizes import human_size, rate
@@ -112,22 +113,22 @@ def cached_snapshot(repo_id: str, hub: Hub) -> Path | None:
     return folder if missing_parts(folder) is None else None
 
 
-def missing_parts(folder: Path) -> str | None:
+def missing_parts(folder: Path) -> Message | None:
     """Why ``folder`` is not a complete diffusers pipeline (a part or its weights missing), or None."""
     try:
         index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return "model_index.json is missing"
+        return Message("parts_index_missing")
     except (OSError, ValueError) as exc:
-        return f"model_index.json cannot be read ({exc})"
+        return Message("parts_index_unreadable", error=str(exc))
     for name, spec in index.items():
         if name.startswith("_") or not isinstance(spec, list) or not spec or spec[0] is None:
             continue
         part = folder / name
         if not part.is_dir():
-            return f"{name}/ is missing"
+            return Message("parts_folder_missing", name=name)
         if (part / "config.json").is_file() and not _has_complete_weights(part):
-            return f"{name}/ has no complete set of weights"
+            return Message("parts_weights_incomplete", name=name)
     return None
 
 
@@ -219,13 +220,13 @@ class DownloadPlan:
     from_hub: bool
     destination: Path
     commit: str = ""
-    reason: str = ""
+    reason: str | Message = ""
 
     @property
-    def size_source(self) -> str:
+    def size_source(self) -> Message:
         if self.from_hub:
-            return "as the Hub lists the files"
-        return f"Kolors' published size; the Hub could not be asked: {self.reason}"
+            return Message("size_from_hub")
+        return Message("size_documented", reason=self.reason)
 
 
 def plan_download(repo_id: str, *, variant: str | None, hub: Hub) -> DownloadPlan:
@@ -239,7 +240,7 @@ def plan_download(repo_id: str, *, variant: str | None, hub: Hub) -> DownloadPla
     except BackendUnavailable:
         raise
     except Exception as exc:  # offline, unreachable, timed out: say the documented size instead
-        reason = "HF_HUB_OFFLINE is set" if hub.offline else f"{type(exc).__name__}: {_brief(exc)}"
+        reason = Message("hub_offline") if hub.offline else f"{type(exc).__name__}: {_brief(exc)}"
         return DownloadPlan(
             repo_id, variant, (), _documented_bytes(variant), from_hub=False, destination=destination, reason=reason
         )
@@ -266,15 +267,9 @@ def _hub_listing(repo_id: str, hub: Hub) -> tuple[str, dict[str, int]]:
             repo_id, revision=REVISION, files_metadata=True, timeout=hub.timeout_s
         )
     except GatedRepoError:
-        raise BackendUnavailable(
-            f"{ENV_MODEL}={repo_id} is a gated model on the Hub: accept its terms on huggingface.co and log in "
-            f"(hf auth login, or set HF_TOKEN), or set {ENV_MODEL} to a folder with the weights."
-        ) from None
+        raise BackendUnavailable(Message("hub_gated", env=ENV_MODEL, repo=repo_id)) from None
     except RepositoryNotFoundError:
-        raise BackendUnavailable(
-            f"{ENV_MODEL}={repo_id} is not a model on the Hub (or it is private). Set it to a Hub id such as "
-            f"Kwai-Kolors/Kolors-diffusers, or to a folder with the weights."
-        ) from None
+        raise BackendUnavailable(Message("hub_not_found", env=ENV_MODEL, repo=repo_id)) from None
     if not info.sha:
         raise OSError("the Hub did not say which commit it serves")
     return info.sha, {sibling.rfilename: int(sibling.size or 0) for sibling in info.siblings or ()}
@@ -283,24 +278,22 @@ def _hub_listing(repo_id: str, hub: Hub) -> tuple[str, dict[str, int]]:
 def download_required(plan: DownloadPlan, *, offline: bool = False) -> BackendUnavailable:
     """The error that asks for consent, naming the size and the destination (or says why none can help)."""
     where = f"{plan.destination}"
+    size = human_size(plan.size_bytes)
     if offline:
         return BackendUnavailable(
-            f"Kolors' weights ({plan.repo_id}) are not in the Hugging Face cache ({where}), and HF_HUB_OFFLINE=1 "
-            f"forbids downloading them (about {human_size(plan.size_bytes)}). Unset HF_HUB_OFFLINE, or set {ENV_MODEL} to a "
-            f"folder that holds the weights."
+            Message("download_offline", repo=plan.repo_id, destination=where, size=size, env=ENV_MODEL)
         )
     free = _free_disk(plan.destination)
     if free is not None and free < plan.size_bytes:
         return BackendUnavailable(
-            f"Kolors' weights ({plan.repo_id}) need a download of {human_size(plan.size_bytes)} into {where}, but only "
-            f"{human_size(free)} of disk is free there. Free some space (or set HF_HOME to a larger disk) and try again."
+            Message("download_no_disk", repo=plan.repo_id, size=size, destination=where, free=human_size(free))
         )
-    free_text = f"; {human_size(free)} of disk is free there" if free is not None else ""
+    free_note = Message("download_free_note", free=human_size(free)) if free is not None else ""
     return DownloadRequired(
-        f"Kolors' weights are not on this machine yet. The first generation needs a download of "
-        f"{human_size(plan.size_bytes)} ({plan.size_source}) from the Hugging Face Hub ({plan.repo_id}) into {where}"
-        f"{free_text}. Nothing was downloaded. Confirm to start it (on the page, or download=true through the "
-        f"API), or set {ENV_PRELOAD}=1 to download and load it when the app starts.",
+        Message(
+            "download_required", size=size, source=plan.size_source, repo=plan.repo_id, destination=where,
+            free_note=free_note, env=ENV_PRELOAD,
+        ),
         size_bytes=plan.size_bytes,
         destination=where,
         size_source="hub" if plan.from_hub else "documented",
@@ -348,10 +341,7 @@ def download(
             raise download_required(plan_download(repo_id, variant=variant, hub=hub), offline=True)
         plan = plan_download(repo_id, variant=variant, hub=hub)
         if not plan.from_hub:
-            raise BackendUnavailable(
-                f"Cannot download Kolors' weights ({repo_id}): the Hugging Face Hub could not be reached "
-                f"({plan.reason}). Check the connection (and HF_ENDPOINT), or set {ENV_MODEL} to a folder with the weights."
-            )
+            raise BackendUnavailable(Message("hub_unreachable", repo=repo_id, reason=plan.reason, env=ENV_MODEL))
         refusal = download_required(plan)
         if not isinstance(refusal, DownloadRequired):
             raise refusal  # not enough disk: consent does not help
@@ -380,7 +370,7 @@ def _fetch(plan: DownloadPlan, hub: Hub, progress: ProgressCallback | None, canc
     meter.report(force=True)
     problem = missing_parts(snapshot)
     if problem:
-        raise BackendUnavailable(f"The download of {plan.repo_id} finished incomplete ({problem}). Try again.")
+        raise BackendUnavailable(Message("download_incomplete", repo=plan.repo_id, problem=problem))
     logger.info("Downloaded Kolors weights in %.0f s.", time.monotonic() - meter.started)
     return snapshot
 
@@ -412,15 +402,11 @@ class _Meter:
             return
         self._reported_at = now
         elapsed = now - self.started
-        speed = f" at {rate(self.done / elapsed)}" if self.done and elapsed > 0 else ""
         shown_total = max(self.total, self.done)
-        self._progress(
-            StepProgress(
-                done=min(self.done, shown_total),
-                total=shown_total,
-                phase=f"Downloading the Kolors weights: {human_size(self.done)} of {human_size(shown_total)}{speed}",
-            )
-        )
+        sizes = {"done": human_size(self.done), "total": human_size(shown_total)}
+        phase = (Message("phase_download_rate", **sizes, rate=rate(self.done / elapsed)) if self.done and elapsed > 0
+                 else Message("phase_download", **sizes))
+        self._progress(StepProgress(done=min(self.done, shown_total), total=shown_total, phase=phase))
 
 
 def _bar_class(meter: _Meter) -> type:
