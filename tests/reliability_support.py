@@ -205,8 +205,8 @@ def check_history(data_dir: Path, *, decode: bool | Collection[str] = True) -> H
 
     - ``PRAGMA integrity_check`` is ok;
     - every entry is whole: an ``ok`` entry has all n images, a ``partial`` one at least one, a
-      ``failed`` one none; each image's PNG (and thumbnail) exists and decodes;
-    - no file in images/ or thumbs/ is left that no row names (debris of an interrupted write).
+      ``failed`` one none; each image's file (and thumbnail, and preview) exists and decodes;
+    - no file in images/, thumbs/ or previews/ is left that no row names (debris of an interrupted write).
 
     The rows and the folders are read under SQLite's write lock, as the store's own clean-up does:
     a save holds that lock from its first file to its commit, so a save (or a background thumbnail)
@@ -219,20 +219,20 @@ def check_history(data_dir: Path, *, decode: bool | Collection[str] = True) -> H
         try:
             integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
             rows = conn.execute("SELECT id, status, n FROM generations ORDER BY created_at").fetchall()
-            images = conn.execute("SELECT generation_id, idx, file_name, thumb_name FROM images").fetchall()
+            images = conn.execute("SELECT generation_id, idx, file_name, thumb_name, preview_name FROM images").fetchall()
             on_disk = {
                 folder: sorted(p.name for p in (data_dir / folder).iterdir()) if (data_dir / folder).is_dir() else []
-                for folder in ("images", "thumbs")
+                for folder in ("images", "thumbs", "previews")
             }
         finally:
             conn.execute("ROLLBACK")
     finally:
         conn.close()
     check = HistoryCheck(integrity=integrity)
-    by_entry: dict[str, list[tuple[int, str, str | None]]] = {}
-    for generation_id, idx, file_name, thumb_name in images:
-        by_entry.setdefault(generation_id, []).append((idx, file_name, thumb_name))
-    named = {"images": set(), "thumbs": set()}
+    by_entry: dict[str, list[tuple[int, str, str | None, str | None]]] = {}
+    for generation_id, idx, file_name, thumb_name, preview_name in images:
+        by_entry.setdefault(generation_id, []).append((idx, file_name, thumb_name, preview_name))
+    named = {"images": set(), "thumbs": set(), "previews": set()}
     for entry_id, status, n in rows:
         check.ids.append(entry_id)
         check.statuses[entry_id] = status
@@ -245,8 +245,9 @@ def check_history(data_dir: Path, *, decode: bool | Collection[str] = True) -> H
             check.problems.append(f"entry {entry_id} failed but names {len(own)} images")
         elif status not in ("ok", "partial", "failed"):
             check.problems.append(f"entry {entry_id} has status {status!r}")
-        for _, file_name, thumb_name in own:
+        for _, file_name, thumb_name, preview_name in own:
             files = [("images", file_name)] + ([("thumbs", thumb_name)] if thumb_name else [])
+            files += [("previews", preview_name)] if preview_name else []
             for folder, name in files:
                 named[folder].add(name)
                 path = data_dir / folder / name

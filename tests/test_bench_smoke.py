@@ -1,4 +1,4 @@
-"""A smoke run of the playground benchmark (``--quick``): every row comes out with sane figures.
+"""Smoke runs of the benchmarks (``--quick``): every row comes out with sane figures.
 
 No timing is asserted; the figures of a quick run on a shared machine mean nothing. What is checked is
 that the harness works end to end: the emulator, both launched apps, the table on stdout and as markdown.
@@ -16,33 +16,66 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-pytestmark = pytest.mark.e2e  # the benchmark launches the app
-
-ROW_TITLES = ("Overhead", "Fan-out", "History", "Start-up", "Load", "Bytes to the browser")
+ROW_TITLES = ("Overhead", "Fan-out", "History", "Start-up", "Load", "Bytes to the page", "Reopening the history")
 
 
-def test_quick_run_prints_every_row_and_writes_markdown(tmp_path):
-    markdown = tmp_path / "table.md"
+def run_bench(module: str, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
     done = subprocess.run(
-        [sys.executable, "-m", "tests.benchmarks.bench_playground", "--quick", "--latency", "0.02",
-         "--history", "60", "--markdown", str(markdown)],
-        cwd=ROOT, capture_output=True, text=True, timeout=240, check=False,
+        [sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False,
     )
     # 0: every target met; 1: some missed (a figure, not a failure of the harness).
     assert done.returncode in (0, 1), done.stdout + done.stderr
+    return done
+
+
+def table_rows(markdown: Path) -> dict[int, list[str]]:
+    """The markdown table's rows, by number, as lists of cells; each cell checked for sanity."""
+    rows = {}
+    for line in markdown.read_text(encoding="utf-8").splitlines():
+        if re.match(r"\| \d+ \|", line):
+            cells = [cell.strip() for cell in line.strip("|").split("|")]
+            ratio = float(cells[3])
+            assert math.isfinite(ratio) and ratio > 0, line
+            assert cells[5] in ("PASS", "MISS", "INFO"), line
+            rows[int(cells[0])] = cells
+    assert "Machine:" in markdown.read_text(encoding="utf-8")
+    return rows
+
+
+@pytest.mark.e2e  # the benchmark launches the app
+def test_quick_run_prints_every_row_and_writes_markdown(tmp_path):
+    markdown = tmp_path / "table.md"
+    done = run_bench(
+        "tests.benchmarks.bench_playground", "--quick", "--latency", "0.02", "--history", "60", "--markdown", str(markdown)
+    )
     for title in ROW_TITLES:
         assert title in done.stdout, done.stdout
+    rows = table_rows(markdown)
+    assert sorted(rows) == list(range(1, len(ROW_TITLES) + 1))
+    for number, title in enumerate(ROW_TITLES, 1):
+        assert rows[number][1].startswith(title), rows[number]
 
-    rows = [line for line in markdown.read_text(encoding="utf-8").splitlines() if re.match(r"\| \d \|", line)]
-    assert len(rows) == len(ROW_TITLES)
-    for number, (line, title) in enumerate(zip(rows, ROW_TITLES), 1):
-        cells = [cell.strip() for cell in line.strip("|").split("|")]
-        assert cells[0] == str(number) and cells[1].startswith(title), line
-        ratio = float(cells[3])
-        assert math.isfinite(ratio) and ratio > 0, line
-        assert cells[5] in ("PASS", "MISS", "INFO"), line
-    assert "Machine:" in markdown.read_text(encoding="utf-8")
-
-    load = rows[4]
+    load = " | ".join(rows[5])
     assert "8/8 ok" in load and "8 new history entries" in load, load  # 4 clients x 2, each saved once
-    assert re.search(r"page fetches \d+ KB \(image/\w+", rows[5]), rows[5]
+    assert re.search(r"previews \d+ KB \(4 of 4 images have one\) · originals \d+ KB", rows[6][2]), rows[6]
+    assert re.search(r"\d+\.\d+ ms vs \d+\.\d+ ms", rows[7][2]), rows[7]
+
+
+@pytest.mark.slow  # no app, but seeds three histories and times them: half a minute on a busy machine
+def test_the_history_rows_come_out_without_the_app(tmp_path):
+    markdown = tmp_path / "table.md"
+    done = run_bench(
+        "tests.benchmarks.bench_playground", "--quick", "--rows", "history,reopen", "--history", "60",
+        "--markdown", str(markdown),
+    )
+    rows = table_rows(markdown)
+    assert sorted(rows) == [3, 7], done.stdout
+    assert "at 60 entries" in rows[3][1] and "60 vs 10 entries" in rows[7][1]
+    assert "emulator" not in done.stderr.lower()
+
+
+@pytest.mark.slow
+def test_the_preview_table_comes_out(tmp_path):
+    done = run_bench("tests.benchmarks.bench_previews", "--quick", "--size", "256", timeout=120)
+    assert "<- the store's" in done.stdout
+    assert re.search(r"ratio \d\.\d{3} \(target ≤ 0\.20\): (PASS|MISS)", done.stdout), done.stdout

@@ -177,12 +177,16 @@ def test_recovery_removes_debris_of_every_format(tmp_path):
             for fmt in ("WEBP", "JPEG", "PNG")
         }
         assert {name.rsplit(".", 1)[1] for name in kept} == {"webp", "jpg", "png"}
-        for name in ("crash.webp", "crash.jpg", "crash.png"):  # what a save killed before its commit leaves
-            (store.images_dir / name).write_bytes(b"partial")
-        (store.thumbs_dir / "crash.webp").write_bytes(b"partial")
+        # What a save killed before its commit leaves: its note naming its files, and the files.
+        debris = [store.images_dir / name for name in ("crash.webp", "crash.jpg", "crash.png")]
+        debris += [store.thumbs_dir / "crash.webp", store.previews_dir / "crash.webp"]
+        store._journal.note().add(debris)
+        for path in debris:
+            path.write_bytes(b"partial")
     with HistoryStore(tmp_path) as store:
         assert {p.name for p in store.images_dir.iterdir()} == kept
         assert {p.name for p in store.thumbs_dir.iterdir()} == {n.rsplit(".", 1)[0] + ".webp" for n in kept}
+        assert not any(store.previews_dir.iterdir()) and not any(store._journal.folder.iterdir())
 
 
 def test_the_stored_png_of_a_png_provider_is_unchanged_but_for_its_chunks(store):

@@ -25,7 +25,10 @@ from backends.history import (
     migrate,
     read_image_parameters,
 )
+from backends.history import store as store_module
 from backends.history.parameters import JSON_KEY, PARAMETERS_KEY
+from backends.history.store import COUNT_UP_TO
+from tests.benchmarks.history_bulk import seed_history
 from tests.probes import restored_request
 
 REPO = Path(__file__).resolve().parents[1]
@@ -100,7 +103,8 @@ def result(
 
 
 def files_in(data_dir: Path) -> set[str]:
-    return {p.name for sub in ("images", "thumbs") for p in (data_dir / sub).iterdir()}
+    """Every stored file and every note of a write in flight."""
+    return {p.name for sub in ("images", "thumbs", "previews", "pending") for p in (data_dir / sub).iterdir()}
 
 
 @pytest.fixture
@@ -495,6 +499,15 @@ def run_and_crash(data_dir: Path, script: str) -> None:
             images = tuple(GeneratedImage(png((i * 90, 0, 0)), "image/png", 300, 300, 1 + i, i) for i in range(2))
             return GenerationResult("dieyuyun", "Dieyuyun", "m", request, images, (), 1.0)
 
+        def photo_result(prompt):  # heavy enough to get previews: each image makes 3 files
+            from tests.emulators.images import render_photo
+            request = GenerationRequest(prompt=prompt, seed=1, n=2, width=512, height=512)
+            images = tuple(
+                GeneratedImage(render_photo(width=512, height=512, variant=i), "image/png", 512, 512, 1 + i, i)
+                for i in range(2)
+            )
+            return GenerationResult("dieyuyun", "Dieyuyun", "m", request, images, (), 1.0)
+
         store = HistoryStore(sys.argv[1])
         """
     ) + textwrap.dedent(script)
@@ -557,7 +570,8 @@ def test_killed_during_delete_keeps_no_orphans(tmp_path):
         store.delete(entry.id)
         """,
     )
-    assert len(files_in(data)) == 4  # rows gone, files still there
+    left = files_in(data)  # rows gone; the 4 files still there, and the note naming them
+    assert len(left) == 5 and sum(name.endswith(".files") for name in left) == 1
     with HistoryStore(data) as store:
         assert store.count() == 0
         assert files_in(data) == set()
@@ -593,6 +607,183 @@ def test_opening_while_another_store_is_saving_keeps_the_save_whole(tmp_path, mo
     finally:
         second.close()
         first.close()
+
+
+def test_killed_after_the_commit_keeps_the_entry_and_drops_the_note(tmp_path):
+    data = tmp_path / "data"
+    run_and_crash(
+        data,
+        """
+        from backends.history.journal import FileNote
+        FileNote.discard = lambda self: os._exit(77)
+        store.save(result('kept'))
+        """,
+    )
+    assert sum(name.endswith(".files") for name in files_in(data)) == 1  # the note outlived the commit
+    with HistoryStore(data) as store:
+        (entry,) = store.list_entries().entries
+        assert entry.request.prompt == "kept"
+        assert files_in(data) == {p.name for image in entry.images for p in (image.path, image.thumb_path)}
+    assert integrity_ok(data / "history.sqlite3")
+
+
+@pytest.mark.parametrize(
+    "crash_point",
+    [
+        # torn while writing the first preview (image, thumbnail, preview: the third file)
+        (
+            "def crash(path, data, written):\n"
+            "    written.append(path)\n"
+            "    with open(path, 'xb') as fh:\n"
+            "        fh.write(data[:100]); fh.flush()\n"
+            "    if path.parent.name == 'previews': os._exit(77)\n"
+            "S._write_file = staticmethod(crash)"
+        ),
+        "S._commit = lambda self: os._exit(77)",
+    ],
+    ids=["mid-preview", "at-commit"],
+)
+def test_killed_during_a_save_with_previews_leaves_no_files(tmp_path, crash_point):
+    data = tmp_path / "data"
+    run_and_crash(data, crash_point + "\nstore.save(photo_result('lost'))\n")
+    assert any(name.endswith(".webp") for name in files_in(data))  # debris, a preview among it
+    with HistoryStore(data) as store:
+        assert store.count() == 0
+        assert files_in(data) == set()
+    assert integrity_ok(data / "history.sqlite3")
+
+
+def test_killed_while_deferred_previews_are_written_keeps_the_entry_whole(tmp_path):
+    data = tmp_path / "data"
+    run_and_crash(
+        data,
+        """
+        original = S._write_file
+        def crash(path, data, written):
+            original(path, data, written)
+            if path.parent.name == 'previews':
+                os._exit(77)
+        S._write_file = staticmethod(crash)
+        entry = store.save(photo_result('whole'), defer_thumbnails=True)
+        store.get(entry.id)  # waits for the background thread, which dies writing a preview
+        """,
+    )
+    assert {name.rsplit(".", 1)[1] for name in files_in(data)} == {"png", "webp", "files"}
+    with HistoryStore(data) as store:
+        (entry,) = store.list_entries().entries
+        # Its thumbnails and previews were never committed: it shows its images, which are whole.
+        assert all(image.preview_path == image.thumb_path == image.path for image in entry.images)
+        assert files_in(data) == {image.file_name for image in entry.images}
+        assert all(read_image_parameters(image.path).prompt == "whole" for image in entry.images)
+    assert integrity_ok(data / "history.sqlite3")
+
+
+def test_recovery_reads_only_the_names_a_note_can_hold(tmp_path):
+    """A note cut short by a crash, or naming something that is not a stored file, removes nothing but
+    the debris it names."""
+    data = tmp_path / "data"
+    with HistoryStore(data) as store:
+        kept = store.save(result("kept", size=(300, 300))).images[0]
+        (data / "images" / "debris.png").write_bytes(b"partial")
+        outside = data / "history-notes.txt"
+        outside.write_text("not ours")
+        note = store._journal.folder / "cut.files"
+        note.write_text(
+            "images/debris.png\n"
+            f"images/{kept.file_name}\n"  # named by a row: kept
+            "../history-notes.txt\nimages/../history-notes.txt\nimages/\nthumbs/.hidden\n"
+            f"thumbs/{kept.thumb_name[:5]}"  # the last name, cut short
+        )
+    with HistoryStore(data) as store:
+        assert files_in(data) == {kept.file_name, kept.thumb_name}
+        assert outside.read_text() == "not ours"
+        assert store.list_entries().entries[0].images[0].path.read_bytes()
+
+
+def test_debris_no_note_names_stays_until_a_sweep(store):
+    """Recovery reads notes only; a stray file (put there by hand) is left to :meth:`sweep`."""
+    kept = store.save(result("kept", size=(300, 300))).images[0]
+    stray = [store.images_dir / "stray.png", store.thumbs_dir / "stray.webp", store.previews_dir / "stray.webp"]
+    for path in stray:
+        path.write_bytes(b"x")
+    assert store.recover() == 0 and all(path.exists() for path in stray)
+    assert store.sweep() == 3
+    assert files_in(store.data_dir) == {kept.file_name, kept.thumb_name}
+
+
+def test_an_upgraded_store_sweeps_once_then_reads_notes_only(tmp_path, monkeypatch):
+    """Files from before the notes existed (a crash under the old store) are found by one sweep at the
+    first open after the upgrade; later opens list no stored folder."""
+    conn = sqlite3.connect(tmp_path / "history.sqlite3", isolation_level=None)
+    migrate(conn, upto="m003_entry_counts")
+    conn.close()
+    for folder in ("images", "thumbs"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / f"old-crash.{'png' if folder == 'images' else 'webp'}").write_bytes(b"partial")
+    with HistoryStore(tmp_path) as store:
+        assert files_in(tmp_path) == set()
+        kept = store.save(result("after the upgrade", size=(300, 300))).images[0]
+    (tmp_path / "images" / "stray.png").write_bytes(b"x")
+    listed = watch_directory_listings(monkeypatch)
+    with HistoryStore(tmp_path):
+        pass
+    assert listed == [tmp_path / "pending"]
+    assert files_in(tmp_path) == {kept.file_name, kept.thumb_name, "stray.png"}
+
+
+def watch_directory_listings(monkeypatch) -> list[Path]:
+    """Record every folder the history store lists from now on."""
+    listed: list[Path] = []
+    real = os.scandir
+
+    def scandir(path="."):
+        listed.append(Path(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    return listed
+
+
+def sql_work_of_opening(data_dir: Path, monkeypatch) -> int:
+    """SQLite virtual-machine steps (in hundreds) spent opening the store in ``data_dir``."""
+    steps = [0]
+    real = sqlite3.connect
+
+    def connect(*args, **kwargs):
+        conn = real(*args, **kwargs)
+
+        def count():
+            steps[0] += 1
+            return 0
+
+        conn.set_progress_handler(count, 100)
+        return conn
+
+    with monkeypatch.context() as patched:
+        patched.setattr(sqlite3, "connect", connect)
+        store = HistoryStore(data_dir)
+    opened = steps[0]
+    store.close()
+    return opened
+
+
+@pytest.mark.parametrize("entries", [pytest.param(500, id="500"), pytest.param(100_000, id="100000", marks=pytest.mark.slow)])
+def test_reopening_costs_the_same_whatever_the_history(tmp_path, monkeypatch, entries):
+    """Opening lists the notes' folder only, and runs as much SQL at N entries as at 10."""
+    small, large = tmp_path / "small", tmp_path / "large"
+    seed_history(small, 10)
+    seed_history(large, entries)
+    for data_dir in (small, large):
+        HistoryStore(data_dir).close()  # the first open after seeding sweeps once
+    assert sum(1 for _ in (large / "images").iterdir()) == sum(1 + i % 4 for i in range(entries))
+    work = {data_dir: sql_work_of_opening(data_dir, monkeypatch) for data_dir in (small, large)}
+    # In hundreds of steps: opening takes ~2; reading every image row of 500 entries would add ~37,
+    # an index scan for their newest date ~25.
+    assert work[large] <= work[small] + 3, work
+    listed = watch_directory_listings(monkeypatch)
+    with HistoryStore(large) as store:
+        assert store.count() == entries
+    assert listed == [large / "pending"]
 
 
 # -- scale ------------------------------------------------------------------------------------------
@@ -654,8 +845,10 @@ def test_ten_thousand_entries(tmp_path):
         assert cats.total == 10 and [e.request.seed for e in cats.entries] == list(range(9007, 6, -1000))
 
         common = timed("search 'harbour dawn'", query="harbour dawn")
-        assert common.total == 10_000 - 10 - 1
+        assert common.total == COUNT_UP_TO and common.total_is_lower_bound  # 9,989: counted up to the cap
         assert [e.request.seed for e in common.entries][:3] == [9999, 9998, 9997]
+        exact = store.list_entries(query="harbour dawn", count_up_to=20_000)
+        assert exact.total == 10_000 - 10 - 1 and not exact.total_is_lower_bound
 
         segmind = timed("backend filter", backend_id="segmind")
         assert segmind.total == 3334 and all(e.request.seed % 3 == 0 for e in segmind.entries)
@@ -720,30 +913,38 @@ def test_kept_counts_follow_saves_deletes_and_visitors(store):
     assert store.count() + store.count(visitor="a" * 32) + store.count(visitor="b" * 32) == len(saved)
 
 
+@pytest.mark.parametrize("plan", ["prompt index", "read whole"])
 @pytest.mark.parametrize("word", ["lighthouse", "harbor", "zebra"])  # matches: one in 3, one in 30, one only
-def test_search_pages_are_the_newest_matches_whichever_plan_runs(store, word):
-    """The store walks the history newest first for frequent words and sorts the matches for rare
-    ones; either way a page is exactly the newest matching entries, and the pages join up."""
+def test_search_pages_are_the_newest_matches_whichever_plan_runs(store, word, plan, monkeypatch):
+    """A large history is searched by walking the prompt index newest match first, a small one by
+    reading it newest first; either way a page is exactly the newest matching entries, the pages join
+    up, and the count is exact."""
+    monkeypatch.setattr(store_module, "SEARCH_READS_UP_TO", 0 if plan == "prompt index" else 10_000)
     rng = random.Random(word)
     prompts = []
     for i in range(240):
         subject = "lighthouse" if i % 3 == 0 else ("harbor" if i % 30 == 1 else rng.choice(["owl", "fox", "teapot"]))
         prompts.append("zebra at noon" if i == 200 else f"a {subject} number {i}")
-    results = [result(prompt, backend_id=rng.choice(["dieyuyun", "segmind"])) for prompt in prompts]
-    store.save_many(results)
+    for start in range(0, 240, 40):  # another visitor's matches in between, which the walk passes over
+        store.save_many([result(p, backend_id=rng.choice(["dieyuyun", "segmind"])) for p in prompts[start : start + 40]])
+        store.save_many([result(f"{word} of another visitor {start}")], visitor="other")
     everything = store.list_entries(limit=1000).entries
     for backend in (None, "segmind"):
-        expected = [e.id for e in everything if word in e.request.prompt and (backend is None or e.backend_id == backend)]
-        got, cursor = [], None
-        while True:
-            page = store.list_entries(query=word, backend_id=backend, limit=7, before=cursor)
-            assert page.total == len(expected)
-            got += [e.id for e in page.entries]
-            if not page.has_more:
-                break
-            cursor = page.next_cursor
-        assert got == expected
-        assert [e.id for e in store.list_entries(query=word, backend_id=backend, limit=5, offset=5).entries] == expected[5:10]
+        for query in (word, f"{word} nu"):  # "nu": shorter than a trigram, matched on the rows found
+            expected = [
+                e.id for e in everything
+                if all(term in e.request.prompt for term in query.split()) and (backend is None or e.backend_id == backend)
+            ]
+            got, cursor = [], None
+            while True:
+                page = store.list_entries(query=query, backend_id=backend, limit=7, before=cursor)
+                assert page.total == len(expected) and not page.total_is_lower_bound
+                got += [e.id for e in page.entries]
+                if not page.has_more:
+                    break
+                cursor = page.next_cursor
+            assert got == expected, query
+            assert [e.id for e in store.list_entries(query=query, backend_id=backend, limit=5, offset=5).entries] == expected[5:10]
 
 
 @pytest.mark.skipif(not hasattr(os, "setpriority"), reason="thread priorities are a Linux feature")
@@ -755,3 +956,78 @@ def test_deferred_thumbnails_run_at_a_lower_priority(store):
     workers = [t for t in threading.enumerate() if t.name.startswith("thumbnails")]
     assert workers
     assert {os.getpriority(os.PRIO_PROCESS, t.native_id) for t in workers} == {min(base + 10, 19)}
+
+
+@pytest.mark.parametrize("plan", ["prompt index", "read whole"])
+def test_counts_past_the_cap_say_at_least(store, plan, monkeypatch):
+    """A search (or the starred filter) counts its matches up to ``count_up_to``, then says "at least"
+    (the page shows "24+"); the whole history, or one backend's, is always counted exactly."""
+    monkeypatch.setattr(store_module, "SEARCH_READS_UP_TO", 0 if plan == "prompt index" else 10_000)
+    saved = store.save_many([result(f"owl number {i}") for i in range(30)] + [result("a fox")])
+    for entry in saved[:26]:
+        store.set_starred(entry.id, True)
+    newest_owls = [e.id for e in reversed(saved[:30])]
+
+    capped = store.list_entries(query="owl", limit=10, count_up_to=24)
+    assert (capped.total, capped.total_is_lower_bound) == (24, True)
+    assert [e.id for e in capped.entries] == newest_owls[:10] and capped.has_more
+    deeper = store.list_entries(query="owl", limit=10, count_up_to=24, before=capped.next_cursor)
+    assert (deeper.total, deeper.total_is_lower_bound) == (24, True)
+    assert [e.id for e in deeper.entries] == newest_owls[10:20]
+    assert store.list_entries(query="owl", count_up_to=29).total_is_lower_bound
+    exact = store.list_entries(query="owl", count_up_to=30)
+    assert (exact.total, exact.total_is_lower_bound) == (30, False)
+    assert [e.id for e in store.list_entries(query="owl", limit=24, offset=24, count_up_to=5).entries] == newest_owls[24:]
+
+    starred = store.list_entries(starred_only=True, count_up_to=24)
+    assert (starred.total, starred.total_is_lower_bound) == (24, True)
+    everything = store.list_entries(count_up_to=1)
+    assert (everything.total, everything.total_is_lower_bound) == (31, False)
+    assert store.list_entries(backend_id="dieyuyun", count_up_to=1).total == 31
+    with pytest.raises(ValueError):
+        store.list_entries(query="owl", count_up_to=0)
+
+
+def test_created_at_grows_with_insertion_whatever_the_clock(tmp_path, monkeypatch):
+    """Searches walk the prompt index in insertion order, which must be the history's order: an entry
+    saved after another is dated after it, even when the clock was set back or another process (here a
+    second store on the same files) saved last."""
+    first, second = HistoryStore(tmp_path), HistoryStore(tmp_path)
+    try:
+        clock = iter([2000.0, 1000.0, 1000.0, 3000.0, 500.0])
+        for store in (first, second):
+            monkeypatch.setattr(store, "_wall_clock", lambda: next(clock))
+        saved = [
+            first.save(result("one")), second.save(result("two")), first.save(result("three")),
+            second.save(result("four")), first.save(result("five")),
+        ]
+    finally:
+        monkeypatch.undo()
+        first.close()
+        second.close()
+    dates = [entry.created_at for entry in saved]
+    assert dates == sorted(dates) and len(set(dates)) == 5 and dates[3] == 3000.0
+    with HistoryStore(tmp_path) as store:
+        assert [e.id for e in store.list_entries().entries] == [e.id for e in reversed(saved)]
+
+
+def test_an_old_history_written_out_of_order_is_put_in_order(tmp_path, monkeypatch):
+    """Migration m005: rows a clock set back (or two processes) dated before rows written earlier are
+    dated just after them, so that the prompt index's order is the history's."""
+    conn = sqlite3.connect(tmp_path / "history.sqlite3", isolation_level=None)
+    migrate(conn, upto="m004_image_previews")
+    for seq, created_at in [(1, 100.0), (2, 300.0), (3, 200.0), (4, 300.0), (5, 400.0)]:
+        conn.execute(
+            "INSERT INTO generations (seq, id, created_at, backend_id, request, prompt, status) "
+            "VALUES (?, ?, ?, 'dieyuyun', '{\"prompt\": \"a lantern\"}', 'a lantern', 'failed')",
+            (seq, f"old{seq}", created_at),
+        )
+    conn.close()
+    monkeypatch.setattr(store_module, "SEARCH_READS_UP_TO", 0)
+    with HistoryStore(tmp_path) as store:
+        dates = [row[0] for row in store._conn.execute("SELECT created_at FROM generations ORDER BY seq")]
+        assert dates[:2] == [100.0, 300.0] and dates[2] == dates[1] + 1e-6 and dates[3] == dates[2] + 1e-6
+        assert dates[4] == 400.0
+        newest_first = ["old5", "old4", "old3", "old2", "old1"]
+        assert [e.id for e in store.list_entries().entries] == newest_first
+        assert [e.id for e in store.list_entries(query="lantern").entries] == newest_first

@@ -143,13 +143,13 @@ def test_a_page_does_not_wait_long_for_thumbnails(tmp_path, monkeypatch):
     """Thumbnails are made at a low priority; a page shows the image itself meanwhile."""
     with HistoryStore(tmp_path / "data") as store:
         release = threading.Event()
-        make = store._add_thumbnails
+        make = store._add_derived
 
         def slow(*args):
             release.wait(30)
             make(*args)
 
-        monkeypatch.setattr(store, "_add_thumbnails", slow)
+        monkeypatch.setattr(store, "_add_derived", slow)
         entry = store.save(result_of(plain_image("JPEG", (640, 480)), "image/jpeg", size=(640, 480)), defer_thumbnails=True)
         page = store.list_entries()
         assert page.entries[0].id == entry.id

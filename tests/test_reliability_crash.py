@@ -97,7 +97,7 @@ def rows(db_path: Path) -> int:
 
 
 def files(data_dir: Path) -> set[str]:
-    return {f"{folder}/{p.name}" for folder in ("images", "thumbs") for p in (data_dir / folder).glob("*")}
+    return {f"{folder}/{p.name}" for folder in ("images", "thumbs", "previews") for p in (data_dir / folder).glob("*")}
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0, every: float = 0.002) -> None:
@@ -183,6 +183,7 @@ def test_kill_minus_nine_at_five_moments_leaves_a_whole_history(tmp_path):
                 client = api_client(app.url)
                 after = check_history(ctx.data_dir)
                 assert after.ok, (moment, after.integrity, after.problems)
+                assert not any((ctx.data_dir / "pending").iterdir()), moment  # recovery read every note
                 new = [i for i in after.ids if i not in check.ids]
                 if moment == "just after the commit":
                     assert len(new) == 1 and after.statuses[new[0]] == "ok", (moment, new)

@@ -6,6 +6,7 @@
     restored = read_image_parameters(data)     # PNG, JPEG or WebP: our JSON, else A1111 "parameters" text
 
     store.py        the SQLite schema's users: save, list, search, star, delete, crash recovery
+    journal.py      notes of the files each write has in flight, which crash recovery reads
     migrations.py   numbered, append-only schema changes
     image_files.py  which format a file is; splicing our metadata in; reading it back
     a1111.py        AUTOMATIC1111's "parameters" text, written and parsed
@@ -13,6 +14,7 @@
     png_chunks.py   PNG text chunks and PNG conversion
     exif_xmp.py     EXIF UserComment and XMP in JPEG and WebP
     thumbnails.py   the history panel's thumbnails
+    previews.py     the light WebP the page shows of each image (downloads are the originals)
 """
 
 from .a1111 import a1111_parameters, parse_a1111_parameters

@@ -232,6 +232,33 @@ def m003_entry_counts(conn: sqlite3.Connection) -> None:
 
 
 @migration
+def m004_image_previews(conn: sqlite3.Connection) -> None:
+    # The page's light WebP of an image (previews/<name>); NULL when the page shows the image itself.
+    conn.execute("ALTER TABLE images ADD COLUMN preview_name TEXT")
+    conn.execute("CREATE UNIQUE INDEX images_preview_name ON images (preview_name)")
+
+
+@migration
+def m005_file_journal_and_insertion_order(conn: sqlite3.Connection) -> None:
+    # 1. Chores the store owes once, at its next open. Files written before the store kept notes of its
+    #    writes in flight (journal.py) are named by no note: one sweep of every folder finds any debris.
+    conn.execute("CREATE TABLE chores (name TEXT PRIMARY KEY) WITHOUT ROWID")
+    conn.execute("INSERT INTO chores (name) VALUES ('sweep_files')")
+    # 2. A search walks the prompt index newest rowid (seq) first, which is newest created_at first only
+    #    while created_at grows with seq. The store keeps it so from now on; two processes sharing one
+    #    history, or a clock set back, could interleave older rows (by microseconds to seconds): a row
+    #    written after another but dated before it is dated 1 µs after it instead.
+    latest = None
+    later: list[tuple[float, int]] = []
+    for seq, created_at in conn.execute("SELECT seq, created_at FROM generations ORDER BY seq"):
+        if latest is not None and created_at <= latest:
+            created_at = latest + 1e-6
+            later.append((created_at, seq))
+        latest = created_at
+    conn.executemany("UPDATE generations SET created_at = ? WHERE seq = ?", later)
+
+
+@migration
 def m006_style_presets(conn: sqlite3.Connection) -> None:
     # A person's own style presets, kept with their history (per visitor on a hosted demo), and the
     # preset each generation was made with.

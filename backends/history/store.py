@@ -3,27 +3,36 @@
 ::
 
     data_dir/
-        history.sqlite3     generations and images (WAL mode); schema in migrations.py
-        images/<token>.webp every image in the provider's format (.webp, .jpg or .png), its bytes kept
-                            and its parameters spliced in (image_files.py); other formats as PNG
-        thumbs/<token>.webp thumbnails, at most 256 px a side (none for images already that small)
+        history.sqlite3        generations and images (WAL mode); schema in migrations.py
+        images/<token>.webp    every image in the provider's format (.webp, .jpg or .png), its bytes kept
+                               and its parameters spliced in (image_files.py); other formats as PNG
+        thumbs/<token>.webp    thumbnails, at most 256 px a side (none for images already that small)
+        previews/<token>.webp  what the page shows: a light WebP, at most 1024 px a side (previews.py;
+                               none for images already light, which the page shows as they are)
+        pending/<note>.files   the files of the writes in flight (journal.py)
 
 Every generation is stored, failed ones too (status ``failed``, no images). File names are random
 tokens, so knowing one file's name tells nothing about another's. In hosted mode each browser has its
 own ``visitor`` key; every read and write filters by it, and an entry of another visitor behaves as if
 it did not exist. Local mode uses the empty visitor.
 
-Crash safety: a save takes SQLite's write lock (``BEGIN IMMEDIATE``), writes the image files, inserts
-the rows and commits. Until the commit no row names the files; a crash at any moment before it leaves
-only unreferenced files, and :meth:`HistoryStore.recover` (run at every open, under the same write
-lock, so it never sees another process's save in flight) deletes every file no row references. A
-delete commits first and removes files after, so a crash leaves orphans, never rows without files.
-Files are not fsynced: the scheme holds against a killed process, not a power cut.
+Crash safety: a save takes SQLite's write lock (``BEGIN IMMEDIATE``), names the files it is about to
+write in a note (journal.py), writes them, inserts the rows and commits, then drops the note. Until the
+commit no row names the files; a crash at any moment before it leaves only files that no row names, and
+the note names them. A delete names its files in a note and commits first, and removes the files after,
+so a crash leaves orphans that the note names, never rows without files. :meth:`HistoryStore.recover`
+(run at every open, under the same write lock, so it never sees another process's save in flight)
+reads the notes and deletes the files they name that no row names: its cost follows what was in flight,
+not the size of the history. Files are not fsynced: the scheme holds against a killed process, not a
+power cut.
 
-Thumbnails cost a full decode of each image (35 ms for a 1024x1024 photograph). ``save(...,
-defer_thumbnails=True)`` commits the entry without them and makes them on a background thread, which
-writes the files and names them in the rows the same way (write lock, files, rows, commit); until
-then an image's ``thumb_path`` is the image itself, and reads of that entry wait for them.
+Thumbnails and previews cost a full decode of each image (35 ms for a 1024x1024 photograph) and a
+preview as much again to encode. ``save(..., defer_thumbnails=True)`` commits the entry without them
+and makes them on a background thread, which writes the files and names them in the rows the same way
+(write lock, note, files, rows, commit); until then an image's ``thumb_path`` and ``preview_path`` are
+the image itself, and reads of that entry wait for them. ``defer_previews=False`` makes the previews
+before the entry is committed instead (and the thumbnails of those images with them, from the same
+decode), so the answer's gallery can show them at once.
 """
 
 from __future__ import annotations
@@ -47,19 +56,33 @@ from typing import Any
 from ..base import GeneratedImage, GenerationRequest, GenerationResult, ImageFailure, Price
 from ..messages import Message, keyed, text_in
 from .a1111 import a1111_parameters
-from .image_files import PNG, ImageKind, embed_metadata, image_kind
+from .image_files import PNG, WEBP, ImageKind, embed_metadata, image_kind
+from .journal import FileJournal, FileNote
 from .migrations import has_prompt_index, migrate
 from .parameters import playground_metadata
 from .png_chunks import to_png
+from .previews import PREVIEW_EXTENSION, make_preview, needs_preview
 from .thumbnails import THUMB_SIZE, make_thumbnail, thumbnail_format, yield_the_cpu
 
-__all__ = ["DB_NAME", "OUTCOMES", "THUMB_SIZE", "HistoryEntry", "HistoryPage", "HistoryStore", "StoredImage"]
+__all__ = [
+    "COUNT_UP_TO", "DB_NAME", "OUTCOMES", "THUMB_SIZE", "HistoryEntry", "HistoryPage", "HistoryStore", "StoredImage",
+]
 
 DB_NAME = "history.sqlite3"
+IMAGES, THUMBS, PREVIEWS = "images", "thumbs", "previews"  # the folders of the data directory
 OUTCOMES = ("ok", "partial", "failed", "stopped")
 STOPPED_ERROR_TYPE = "GenerationCancelled"
 _STOPPED_SQL = "g.failures LIKE '%\"error_type\": \"GenerationCancelled\"%'"
 BUSY_TIMEOUT_MS = 5000
+# A search or a starred filter counts its matches exactly up to this many, then says "at least" (the
+# page shows "200+"). Counting reads every match it counts: for a word in one prompt in 20 of 100,000,
+# counting up to 200 adds 0.4 ms to the page's 2 ms, up to 1000 adds 15 ms (fastest of 21, busy 2-CPU
+# machine), and all 5,000 took 14-40 ms.
+COUNT_UP_TO = 200
+# A search in a history (of one visitor, one backend) of at most this many entries reads them all,
+# newest first; in a larger one it walks the prompt index, newest match first. The walk costs what it
+# reads of every visitor's matches, so a small history among many large ones is cheaper read whole.
+SEARCH_READS_UP_TO = 2000
 THUMBNAIL_WAIT_S = 10.0  # at most, for a read of an entry whose thumbnails are being made
 # A page does not wait that long: the thumbnail thread runs at a low priority, and until it is done an
 # entry shows its image itself (already in the browser's cache from the gallery that just showed it).
@@ -73,9 +96,11 @@ _SECRET_KEY = re.compile(r"api[_-]?key|secret|passw|authorization|bearer|credent
 @dataclass(frozen=True)
 class StoredImage:
     """One stored image. ``path`` is the image file (with metadata): WebP, JPEG or PNG, the format the
-    provider sent, which ``mime_type`` names (``source_mime_type`` is what the provider declared).
-    ``thumb_path`` is its thumbnail, or the image itself when the image is no larger than a thumbnail.
-    ``seed`` made this image alone, with n=1."""
+    provider sent, which ``mime_type`` names (``source_mime_type`` is what the provider declared); it is
+    what every download gives. ``thumb_path`` is its thumbnail, or the image itself when the image is no
+    larger than a thumbnail. ``preview_path`` is what the page shows: a light WebP without metadata, or
+    the image itself when it is light already (or its preview is not made yet). The paths are made
+    from ``data_dir``, the history's folder, and the names. ``seed`` made this image alone, with n=1."""
 
     id: str
     index: int
@@ -87,8 +112,29 @@ class StoredImage:
     mime_type: str
     source_mime_type: str
     size_bytes: int
-    path: Path
-    thumb_path: Path
+    preview_name: str | None
+    data_dir: Path
+    # The paths are made when asked for: a page of 24 entries holds up to 96 images, and making their
+    # 288 Path objects up front was a third of the page's time.
+
+    @property
+    def path(self) -> Path:
+        return self.data_dir / IMAGES / self.file_name
+
+    @property
+    def thumb_path(self) -> Path:
+        return self.data_dir / THUMBS / self.thumb_name if self.thumb_name else self.path
+
+    @property
+    def preview_path(self) -> Path:
+        return self.data_dir / PREVIEWS / self.preview_name if self.preview_name else self.path
+
+    @property
+    def preview_ready(self) -> bool:
+        """Whether ``preview_path`` is light enough for the page: a preview, or an original light enough to
+        be its own. False while a deferred preview is still to be made (or could not be made): the page
+        should then make its own picture rather than send the original."""
+        return self.preview_name is not None or not needs_preview(self.width, self.height, self.size_bytes)
 
 
 @dataclass(frozen=True)
@@ -165,13 +211,17 @@ class HistoryEntry:
 
 @dataclass(frozen=True)
 class HistoryPage:
-    """A page of entries, newest first. ``total`` counts every entry matching the filters.
-    Pass ``next_cursor`` as ``before=`` to get the next page (None when there is none)."""
+    """A page of entries, newest first. ``total`` counts the entries matching the filters: exactly, or,
+    when ``total_is_lower_bound`` is True, at least that many (a search, the starred filter or an
+    outcome filter stops counting at ``count_up_to``; show it as "200+"). The whole history, or one
+    backend's, is always counted exactly. Pass ``next_cursor`` as ``before=`` to get the next page (None
+    when there is none)."""
 
     entries: tuple[HistoryEntry, ...]
     total: int
     has_more: bool
     next_cursor: str | None = None
+    total_is_lower_bound: bool = False
 
 
 @dataclass
@@ -183,6 +233,7 @@ class _PreparedImage:
     width: int
     height: int
     thumb: bytes | None
+    preview: bytes | None
 
 
 @dataclass
@@ -191,6 +242,17 @@ class _Prepared:
     images: list[_PreparedImage]
     failures: list[ImageFailure]
     error: str | None
+
+
+@dataclass
+class _Transaction:
+    """What one write transaction does to files: ``note`` names them before they are touched; ``written``
+    are created (removed again on rollback), ``obsolete`` are no longer named once it commits (removed
+    after the commit)."""
+
+    note: FileNote
+    written: list[Path] = field(default_factory=list)
+    obsolete: list[Path] = field(default_factory=list)
 
 
 def _new_token(nbytes: int = 16) -> str:
@@ -222,14 +284,16 @@ class HistoryStore:
 
     def __init__(self, data_dir: Path | str, *, thumb_size: int = THUMB_SIZE) -> None:
         self.data_dir = Path(data_dir)
-        self.images_dir = self.data_dir / "images"
-        self.thumbs_dir = self.data_dir / "thumbs"
+        self.images_dir = self.data_dir / IMAGES
+        self.thumbs_dir = self.data_dir / THUMBS
+        self.previews_dir = self.data_dir / PREVIEWS
         self.db_path = self.data_dir / DB_NAME
         self.thumb_size = thumb_size
-        for folder in (self.data_dir, self.images_dir, self.thumbs_dir):
+        for folder in (self.data_dir, self.images_dir, self.thumbs_dir, self.previews_dir):
             folder.mkdir(parents=True, exist_ok=True)
+        self._journal = FileJournal(self.data_dir, (IMAGES, THUMBS, PREVIEWS))
         self._lock = threading.RLock()
-        self._pending: dict[str, threading.Event] = {}  # generation id -> set once its thumbnails exist
+        self._pending: dict[str, threading.Event] = {}  # generation id -> set once its thumbnails and previews exist
         self._thumbnailer: ThreadPoolExecutor | None = None
         self._thumb_format, self._thumb_ext = thumbnail_format()
         conn = sqlite3.connect(
@@ -247,8 +311,6 @@ class HistoryStore:
         self._conn = conn
         self._conn.row_factory = sqlite3.Row
         self._fts = has_prompt_index(conn)
-        latest = conn.execute("SELECT max(created_at) FROM generations").fetchone()[0]
-        self._last_created_at = float(latest or 0.0)
         self.recover()
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -276,39 +338,83 @@ class HistoryStore:
         return self._fts
 
     def recover(self) -> int:
-        """Delete image and thumbnail files that no row references; return how many.
+        """Delete the files a crash left behind; return how many.
 
-        Such files are what a crash mid-save or mid-delete leaves. Runs under the database's write
-        lock, so a save in flight in another process (which holds that lock until its rows are
-        committed) is never mistaken for debris. If the lock cannot be had within the busy timeout,
+        They are the files named by the notes of writes in flight (journal.py) that no row names: what
+        a crash mid-save leaves, and what a crash between a delete's commit and its file removal leaves.
+        Only the notes are read, so the cost follows what was in flight, not the size of the history
+        (an upgraded store pays for one :meth:`sweep` at its first open). Runs under the database's
+        write lock, so a save in flight in another process (which holds that lock from its note to its
+        commit) is never mistaken for debris. If the lock cannot be had within the busy timeout,
         nothing is deleted this time.
+        """
+        with self._lock:
+            sweep_owed = self._conn.execute("SELECT 1 FROM chores WHERE name = 'sweep_files'").fetchone()
+            if not sweep_owed and not self._journal.has_notes():
+                return 0
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:
+                return 0
+            try:
+                if sweep_owed:
+                    removed = self._sweep_files()
+                    self._conn.execute("DELETE FROM chores WHERE name = 'sweep_files'")
+                    return removed
+                removed = 0
+                for note in self._journal.notes():
+                    unlinked, left = self._unlink(path for path in note.paths if not self._names(path))
+                    removed += unlinked
+                    if not left:
+                        note.discard()
+                return removed
+            finally:
+                self._conn.execute("COMMIT")
+
+    def sweep(self) -> int:
+        """Delete every stored file that no row names, listing every folder; return how many.
+
+        :meth:`recover` finds a crash's debris without this; it is for a data directory whose files
+        were touched by hand or by another program. Same write lock as :meth:`recover`.
         """
         with self._lock:
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError:
                 return 0
-            removed = 0
             try:
-                images = {row[0] for row in self._conn.execute("SELECT file_name FROM images")}
-                thumbs = {
-                    row[0]
-                    for row in self._conn.execute(
-                        "SELECT thumb_name FROM images WHERE thumb_name IS NOT NULL"
-                    )
-                }
-                for folder, keep in ((self.images_dir, images), (self.thumbs_dir, thumbs)):
-                    with os.scandir(folder) as entries:
-                        for entry in entries:
-                            if entry.name not in keep and entry.is_file(follow_symlinks=False):
-                                try:
-                                    os.unlink(entry.path)
-                                    removed += 1
-                                except OSError:
-                                    pass
+                return self._sweep_files()
             finally:
                 self._conn.execute("COMMIT")
-            return removed
+
+    def _sweep_files(self) -> int:
+        """(Under the write lock.) Every file of images/, thumbs/ and previews/ that no row names, and
+        every note, which this covers."""
+        named = {
+            self.images_dir: "SELECT file_name FROM images",
+            self.thumbs_dir: "SELECT thumb_name FROM images WHERE thumb_name IS NOT NULL",
+            self.previews_dir: "SELECT preview_name FROM images WHERE preview_name IS NOT NULL",
+        }
+        removed = 0
+        for folder, sql in named.items():
+            keep = {row[0] for row in self._conn.execute(sql)}
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if entry.name not in keep and entry.is_file(follow_symlinks=False):
+                        try:
+                            os.unlink(entry.path)
+                            removed += 1
+                        except OSError:
+                            pass
+        for note in self._journal.notes():
+            note.discard()
+        return removed
+
+    def _names(self, path: Path) -> bool:
+        """Whether a row names this stored file."""
+        column = {self.images_dir: "file_name", self.thumbs_dir: "thumb_name", self.previews_dir: "preview_name"}
+        sql = f"SELECT 1 FROM images WHERE {column[path.parent]} = ?"
+        return self._conn.execute(sql, (path.name,)).fetchone() is not None
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -319,16 +425,22 @@ class HistoryStore:
         visitor: str = "",
         error: str | None = None,
         defer_thumbnails: bool = False,
+        defer_previews: bool | None = None,
+        previews: Mapping[int, bytes] | None = None,
         preset: str | None = None,
     ) -> HistoryEntry:
         """Store one generation with its images (each in its own format, its parameters embedded).
 
         A result without images is stored as ``failed``; ``error`` (or its first failure) says why.
         An image whose bytes cannot be decoded is recorded as a failure of that image.
-        ``defer_thumbnails``: return without waiting for the thumbnails (see the module's docstring).
+        ``defer_thumbnails``: return without waiting for the thumbnails; ``defer_previews`` (by default
+        the same): nor for the previews (see the module's docstring). ``previews``: WebP previews the
+        caller has made already (the page, as each image arrived), by image index, kept instead of made
+        again; :func:`~backends.history.previews.make_preview` makes them as the store does.
         """
         return self.save_many(
-            [result], visitor=visitor, errors=[error], defer_thumbnails=defer_thumbnails, preset=preset
+            [result], visitor=visitor, errors=[error], defer_thumbnails=defer_thumbnails, defer_previews=defer_previews,
+            previews=[previews], preset=preset,
         )[0]
 
     def save_many(
@@ -338,37 +450,46 @@ class HistoryStore:
         visitor: str = "",
         errors: Sequence[str | None] | None = None,
         defer_thumbnails: bool = False,
+        defer_previews: bool | None = None,
+        previews: Sequence[Mapping[int, bytes] | None] | None = None,
         preset: str | None = None,
     ) -> list[HistoryEntry]:
-        """Store several generations in one transaction (all or none); same rules as :meth:`save`."""
+        """Store several generations in one transaction (all or none); same rules as :meth:`save`
+        (``previews``: one mapping, or None, per result)."""
         _check_visitor(visitor)
         results = list(results)
         errors = list(errors) if errors is not None else [None] * len(results)
-        if len(errors) != len(results):
-            raise ValueError("errors must have one entry per result")
-        # 1. Decode and thumbnail outside the lock: the slow part, and it touches nothing shared.
-        thumbnails = not defer_thumbnails
-        prepared = [self._prepare(result, error, thumbnails) for result, error in zip(results, errors)]
-        # 2. Under the write lock: files, then rows, then commit.
+        made = list(previews) if previews is not None else [None] * len(results)
+        if len(errors) != len(results) or len(made) != len(results):
+            raise ValueError("errors and previews must have one entry per result")
+        if defer_previews is None:
+            defer_previews = defer_thumbnails
+        # 1. Decode, thumbnail and preview outside the lock: the slow part, and it touches nothing shared.
+        prepared = [
+            self._prepare(result, error, thumbnails=not defer_thumbnails, previews=not defer_previews, made=given or {})
+            for result, error, given in zip(results, errors, made)
+        ]
+        # 2. Under the write lock: the note, files, rows, commit.
         ids: list[str] = []
-        written: list[Path] = []
         with self._lock:
-            with self._write_transaction(written):
+            with self._write_transaction() as transaction:
                 for item in prepared:
-                    ids.append(self._write(item, visitor, written, preset))
+                    ids.append(self._write(item, visitor, transaction, preset))
             entries = self._load(ids, visitor)
-            if defer_thumbnails:
+            if defer_thumbnails or defer_previews:
                 for entry_id in ids:
-                    self._thumbnail_later(entries[entry_id])
+                    self._derive_later(entries[entry_id], thumbnails=defer_thumbnails, previews=defer_previews)
         return [entries[i] for i in ids]
 
-    def _prepare(self, result: GenerationResult, error: str | None, thumbnails: bool = True) -> _Prepared:
+    def _prepare(
+        self, result: GenerationResult, error: str | None, *, thumbnails: bool, previews: bool, made: Mapping[int, bytes]
+    ) -> _Prepared:
         ordered = sorted(result.images, key=lambda im: im.index)
 
         def prepare(image: GeneratedImage) -> _PreparedImage | ImageFailure:
-            return self._prepare_image(image, result, thumbnails)
+            return self._prepare_image(image, result, thumbnail=thumbnails, preview=previews, made=made.get(image.index))
 
-        if len(ordered) > 1 and thumbnails:
+        if len(ordered) > 1 and (thumbnails or previews):
             # Decoding is most of a save (35 ms for a 1024x1024 photograph) and Pillow lets go of the
             # GIL while it decodes, resizes and encodes, so a batch's images are prepared side by side.
             with ThreadPoolExecutor(max_workers=min(len(ordered), os.cpu_count() or 1)) as pool:
@@ -383,7 +504,13 @@ class HistoryStore:
         return _Prepared(result, images, failures, error)
 
     def _prepare_image(
-        self, image: GeneratedImage, result: GenerationResult, thumbnail: bool = True
+        self,
+        image: GeneratedImage,
+        result: GenerationResult,
+        *,
+        thumbnail: bool = True,
+        preview: bool = True,
+        made: bytes | None = None,
     ) -> _PreparedImage | ImageFailure:
         from PIL import Image
 
@@ -406,20 +533,26 @@ class HistoryStore:
             if kind is None:
                 data, kind = to_png(data, image.mime_type), PNG
                 opened = data
-            # 2. Size from the header; then the check that the file is whole.
+            # 2. Size from the header; then the check that the file is whole. An image decoded for its
+            #    preview gets its thumbnail from the same decode (5 ms more).
+            thumb = preview_data = None
             with Image.open(io.BytesIO(opened)) as decoded:
                 width, height = decoded.size
-                if thumbnail:
+                wants_preview = needs_preview(width, height, len(data))
+                if wants_preview and made is not None and image_kind(made) is WEBP:
+                    preview_data, wants_preview = made, False
+                wants_preview = wants_preview and preview
+                if thumbnail or wants_preview:
                     decoded.load()
                     thumb = self._thumbnail(decoded)
+                    if wants_preview:
+                        preview_data = make_preview(decoded)
                 elif kind is PNG:  # every chunk's CRC (0.5 ms); the pixels are decoded later
                     decoded.verify()
-                    thumb = None
                 else:
                     # JPEG and WebP carry no checksum: decoding is the check that they are whole (5 ms
                     # for a 1024x1024 JPEG, 16 ms for a WebP; re-encoding one as PNG costs 330 ms).
                     decoded.load()
-                    thumb = None
         except Exception as exc:
             return ImageFailure(
                 index=image.index,
@@ -427,16 +560,18 @@ class HistoryStore:
                 error=Message("image_not_stored", index=image.index + 1, error=str(exc)),
                 error_type="BadProviderResponse",
             )
-        return _PreparedImage(image, data, kind, parameters, width, height, thumb)
+        return _PreparedImage(image, data, kind, parameters, width, height, thumb, preview_data)
 
     def _thumbnail(self, image: Any) -> bytes | None:
         return make_thumbnail(image, size=self.thumb_size, image_format=self._thumb_format)
 
-    def _thumbnail_later(self, entry: HistoryEntry) -> None:
-        """Make ``entry``'s thumbnails on the background thread (called under the lock, after the commit)."""
+    def _derive_later(self, entry: HistoryEntry, *, thumbnails: bool, previews: bool) -> None:
+        """Make ``entry``'s missing thumbnails (and previews) on the background thread (called under the
+        lock, after the commit)."""
         wanted = [
             image for image in entry.images
-            if image.thumb_name is None and max(image.width, image.height) > self.thumb_size
+            if (thumbnails and image.thumb_name is None and max(image.width, image.height) > self.thumb_size)
+            or (previews and image.preview_name is None and needs_preview(image.width, image.height, image.size_bytes))
         ]
         if not wanted:
             return
@@ -446,48 +581,52 @@ class HistoryStore:
             self._thumbnailer = ThreadPoolExecutor(
                 max_workers=workers, thread_name_prefix="thumbnails", initializer=yield_the_cpu
             )
-        self._thumbnailer.submit(self._add_thumbnails, entry.id, wanted, done)
+        self._thumbnailer.submit(self._add_derived, entry.id, wanted, previews, done)
 
-    def _add_thumbnails(self, entry_id: str, images: list[StoredImage], done: threading.Event) -> None:
+    def _add_derived(self, entry_id: str, images: list[StoredImage], previews: bool, done: threading.Event) -> None:
+        """Thumbnails and previews for ``images`` of a committed entry, named in their rows."""
         from PIL import Image
 
-        written: list[Path] = []
         try:
-            made = []
+            made: list[tuple[str, Path, str, bytes]] = []  # (column, file, image id, bytes)
             for image in images:
                 try:
                     with Image.open(self.image_path(image)) as decoded:
                         decoded.load()
-                        thumb = self._thumbnail(decoded)
+                        if image.thumb_name is None and (thumb := self._thumbnail(decoded)) is not None:
+                            made.append(("thumb_name", self.thumbs_dir / (image.id + self._thumb_ext), image.id, thumb))
+                        if (
+                            previews
+                            and image.preview_name is None
+                            and needs_preview(image.width, image.height, image.size_bytes)
+                            and (preview := make_preview(decoded)) is not None
+                        ):
+                            made.append(("preview_name", self.previews_dir / (image.id + PREVIEW_EXTENSION), image.id, preview))
                 except FileNotFoundError:  # the entry was deleted meanwhile
                     return
-                if thumb is not None:
-                    made.append((image.id + self._thumb_ext, image.id, thumb))
-            gone: list[Path] = []
             with self._lock:
                 if not made or self._conn is None:
                     return
                 # As in a save: under the write lock, so no other process's recover() takes them for debris.
-                with self._write_transaction(written):
-                    for name, image_id, thumb in made:
-                        self._write_file(self.thumbs_dir / name, thumb, written)
+                with self._write_transaction() as transaction:
+                    transaction.note.add(path for _, path, _, _ in made)
+                    for column, path, image_id, data in made:
+                        self._write_file(path, data, transaction.written)
                         named = self._conn.execute(
-                            "UPDATE images SET thumb_name = ? WHERE id = ? AND thumb_name IS NULL",
-                            (name, image_id),
+                            f"UPDATE images SET {column} = ? WHERE id = ? AND {column} IS NULL", (path.name, image_id)
                         ).rowcount
                         if not named:  # the entry was deleted meanwhile
-                            gone.append(self.thumbs_dir / name)
-            self._unlink(gone)
+                            transaction.obsolete.append(path)
         except Exception:
-            log.warning("thumbnails of %s could not be made; its images stand in", entry_id, exc_info=True)
+            log.warning("thumbnails or previews of %s could not be made; its images stand in", entry_id, exc_info=True)
         finally:
             with self._lock:
                 self._pending.pop(entry_id, None)
             done.set()
 
-    def _await_thumbnails(self, ids: Iterable[str], within: float = THUMBNAIL_WAIT_S) -> None:
+    def _await_derived(self, ids: Iterable[str], within: float = THUMBNAIL_WAIT_S) -> None:
         """Wait (outside the lock, which the thumbnail thread needs) up to ``within`` seconds in all for
-        thumbnails being made for ``ids``."""
+        thumbnails and previews being made for ``ids``."""
         with self._lock:
             pending = [self._pending[i] for i in ids if i in self._pending]
         deadline = time.monotonic() + within
@@ -495,13 +634,20 @@ class HistoryStore:
             done.wait(max(0.0, deadline - time.monotonic()))
 
     def _next_created_at(self) -> float:
-        now = time.time()
-        if now <= self._last_created_at:
-            now = self._last_created_at + 1e-6
-        self._last_created_at = now
+        """(In the write transaction.) Now, or just after the entry written last, so that ``created_at``
+        grows with ``seq`` whichever process writes (searches rely on it: migration m005)."""
+        now = self._wall_clock()
+        row = self._conn.execute("SELECT created_at FROM generations ORDER BY seq DESC LIMIT 1").fetchone()
+        if row is not None and now <= row[0]:
+            now = row[0] + 1e-6
         return now
 
-    def _write(self, item: _Prepared, visitor: str, written: list[Path], preset: str | None = None) -> str:
+    @staticmethod
+    def _wall_clock() -> float:
+        """The time an entry is dated with (a separate method so tests can set the clock back)."""
+        return time.time()
+
+    def _write(self, item: _Prepared, visitor: str, transaction: _Transaction, preset: str | None = None) -> str:
         result = item.result
         request = result.request
         generation_id = _new_token(12)
@@ -526,11 +672,16 @@ class HistoryStore:
             )
             token = _new_token(16)
             file_name = token + prepared.kind.extension
-            self._write_file(self.images_dir / file_name, stored, written)
-            thumb_name = None
-            if prepared.thumb is not None:
-                thumb_name = token + self._thumb_ext
-                self._write_file(self.thumbs_dir / thumb_name, prepared.thumb, written)
+            thumb_name = token + self._thumb_ext if prepared.thumb is not None else None
+            preview_name = token + PREVIEW_EXTENSION if prepared.preview is not None else None
+            files = [(self.images_dir / file_name, stored)]
+            if thumb_name:
+                files.append((self.thumbs_dir / thumb_name, prepared.thumb))
+            if preview_name:
+                files.append((self.previews_dir / preview_name, prepared.preview))
+            transaction.note.add(path for path, _ in files)
+            for path, data in files:
+                self._write_file(path, data, transaction.written)
             image_rows.append(
                 (
                     token,
@@ -543,6 +694,7 @@ class HistoryStore:
                     source.mime_type,
                     file_name,
                     thumb_name,
+                    preview_name,
                     len(stored),
                 )
             )
@@ -591,8 +743,8 @@ class HistoryStore:
         self._conn.executemany(
             """
             INSERT INTO images (id, generation_id, idx, seed, width, height, mime_type, source_mime_type,
-                                file_name, thumb_name, bytes)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                file_name, thumb_name, preview_name, bytes)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
             image_rows,
         )
@@ -609,14 +761,18 @@ class HistoryStore:
         self._conn.execute("COMMIT")
 
     @staticmethod
-    def _unlink(paths: Iterable[Path]) -> None:
+    def _unlink(paths: Iterable[Path]) -> tuple[int, int]:
+        """Remove ``paths``; return how many were removed and how many are still there."""
+        removed = left = 0
         for path in paths:
             try:
                 path.unlink()
+                removed += 1
             except FileNotFoundError:
                 pass
             except OSError:
-                pass  # e.g. still open elsewhere on Windows; recover() removes it at the next open
+                left += 1  # e.g. still open elsewhere on Windows; its note keeps it for recover()
+        return removed, left
 
     def set_starred(self, entry_id: str, starred: bool, *, visitor: str = "") -> bool:
         """Star or unstar an entry; False when there is no such entry for this visitor."""
@@ -633,42 +789,50 @@ class HistoryStore:
         return self._delete_where("g.id = ? AND g.visitor = ?", (entry_id, _check_visitor(visitor))) > 0
 
     def _delete_where(self, where: str, params: tuple[Any, ...]) -> int:
-        with self._lock, self._write_transaction():
+        with self._lock, self._write_transaction() as transaction:
             ids = [
                 row[0]
                 for row in self._conn.execute(f"SELECT g.id FROM generations g WHERE {where}", params)
             ]
-            files: list[Path] = []
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
                 marks = ",".join("?" * len(chunk))
                 for row in self._conn.execute(
-                    f"SELECT file_name, thumb_name FROM images WHERE generation_id IN ({marks})", chunk
+                    f"SELECT file_name, thumb_name, preview_name FROM images WHERE generation_id IN ({marks})", chunk
                 ):
-                    files.append(self.images_dir / row[0])
+                    transaction.obsolete.append(self.images_dir / row[0])
                     if row[1]:
-                        files.append(self.thumbs_dir / row[1])
+                        transaction.obsolete.append(self.thumbs_dir / row[1])
+                    if row[2]:
+                        transaction.obsolete.append(self.previews_dir / row[2])
                 self._conn.execute(f"DELETE FROM generations WHERE id IN ({marks})", chunk)
-        # After the commit: a crash here leaves orphan files, which recover() removes.
-        self._remove_files(files)
+            # Named before the commit: a crash after it leaves orphan files that recover() finds here.
+            transaction.note.add(transaction.obsolete)
         return len(ids)
 
     @contextmanager
-    def _write_transaction(self, written: list[Path] | None = None) -> Iterator[None]:
-        """One write transaction (call under ``self._lock``): committed when the block ends; on any
-        error rolled back, and the files the block wrote (``written``) removed."""
+    def _write_transaction(self) -> Iterator[_Transaction]:
+        """One write transaction (call under ``self._lock``): committed when the block ends, then the
+        files it made obsolete removed; on any error rolled back, and the files it wrote removed. Either
+        way its note is dropped once its files are as its rows say."""
+        transaction = _Transaction(self._journal.note())
         self._conn.execute("BEGIN IMMEDIATE")
         try:
-            yield
+            yield transaction
             self._commit()
         except BaseException:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
-            self._unlink(written or [])
+            if not self._unlink(transaction.written)[1]:
+                transaction.note.discard()
             raise
+        if not self._remove_files(transaction.obsolete):
+            transaction.note.discard()
 
-    def _remove_files(self, files: list[Path]) -> None:
-        self._unlink(files)
+    def _remove_files(self, files: list[Path]) -> int:
+        """Remove the files a commit left unnamed; return how many are still there (a separate method so
+        tests can crash right here)."""
+        return self._unlink(files)[1]
 
     # -- style presets -------------------------------------------------------------------------
 
@@ -705,15 +869,18 @@ class HistoryStore:
     # -- reading -------------------------------------------------------------------------------
 
     def image_path(self, image: StoredImage) -> Path:
-        return self.images_dir / image.file_name
+        return image.path
 
     def thumb_path(self, image: StoredImage) -> Path:
-        return self.thumbs_dir / image.thumb_name if image.thumb_name else self.image_path(image)
+        return image.thumb_path
+
+    def preview_path(self, image: StoredImage) -> Path:
+        return image.preview_path
 
     def get(self, entry_id: str, *, visitor: str = "") -> HistoryEntry | None:
         """The entry, or None when it does not exist for this visitor."""
         _check_visitor(visitor)
-        self._await_thumbnails([entry_id])
+        self._await_derived([entry_id])
         with self._lock:
             return self._load([entry_id], visitor).get(entry_id)
 
@@ -753,16 +920,21 @@ class HistoryStore:
         limit: int = 24,
         before: str | None = None,
         offset: int = 0,
+        count_up_to: int = COUNT_UP_TO,
     ) -> HistoryPage:
         """A page of entries, newest first.
 
         ``query`` matches prompts and negative prompts: every whitespace-separated word must occur
         as a substring, case-insensitively (ASCII). ``before`` is a previous page's ``next_cursor``
-        (stable while entries are added or deleted); ``offset`` skips entries instead.
+        (stable while entries are added or deleted); ``offset`` skips entries instead. A search, the
+        starred filter or an outcome filter counts its matches up to ``count_up_to`` (see
+        :class:`HistoryPage`).
         """
         _check_visitor(visitor)
         if limit < 1:
             raise ValueError("limit must be at least 1")
+        if count_up_to < 1:
+            raise ValueError("count_up_to must be at least 1")
         where = ["g.visitor = ?"]
         params: list[Any] = [visitor]
         if backend_id:
@@ -774,55 +946,115 @@ class HistoryStore:
             if outcome not in OUTCOMES:
                 raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}")
             where.append(_STOPPED_SQL if outcome == "stopped" else f"g.status = '{outcome}' AND NOT {_STOPPED_SQL}")
-        fts_terms: list[str] = []
-        for term in query.split():
-            if self._fts and len(term) >= 3:
-                fts_terms.append('"' + term.replace('"', '""') + '"')
-            else:
-                pattern = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-                where.append("(g.prompt LIKE ? ESCAPE '\\' OR g.negative_prompt LIKE ? ESCAPE '\\')")
-                params += [pattern, pattern]
-        if fts_terms:
-            where.append("g.seq IN (SELECT rowid FROM generations_fts WHERE generations_fts MATCH ?)")
-            params.append(" AND ".join(fts_terms))
+        terms = query.split()
         cursor = _parse_cursor(before) if before else None
+        offset = max(0, offset)
         with self._lock:
-            if fts_terms:
-                # The prompt index finds the matches; counting them and taking the newest page are then
-                # one pass over them ("+": not through the (visitor, ...) index, which would walk the
-                # visitor's whole history): 3.9 ms instead of 5.7 ms for 500 matches among 10,000.
-                matches = self._conn.execute(
-                    f"SELECT g.created_at, g.id FROM generations g WHERE {_unindexed(' AND '.join(where))} "
-                    "ORDER BY g.created_at DESC, g.id DESC",
-                    params,
-                ).fetchall()
-                total = len(matches)
-                if cursor:
-                    matches = [match for match in matches if tuple(match) < cursor]
-                rows = [(match[1],) for match in matches[max(0, offset) : max(0, offset) + limit + 1]]
+            history = self._count_entries(visitor, backend_id)
+            if self._fts and history > SEARCH_READS_UP_TO and any(len(term) >= 3 for term in terms):
+                rows, total, more = self._search_newest_match_first(where, params, terms, cursor, limit, offset, count_up_to)
             else:
-                if not query.split() and not starred_only and not outcome:
-                    total = self._count_entries(visitor, backend_id)
-                else:
-                    total = self._conn.execute(
-                        f"SELECT count(*) FROM generations g WHERE {' AND '.join(where)}", params
-                    ).fetchone()[0]
-                if cursor:
-                    where.append("(g.created_at, g.id) < (?, ?)")
-                    params += list(cursor)
-                rows = self._conn.execute(
-                    f"SELECT g.id FROM generations g WHERE {' AND '.join(where)} "
-                    "ORDER BY g.created_at DESC, g.id DESC LIMIT ? OFFSET ?",
-                    [*params, limit + 1, max(0, offset)],
-                ).fetchall()
+                for term in terms:
+                    where.append(_LIKE_TERM)
+                    params += [_like_pattern(term)] * 2
+                counted = bool(terms) or starred_only or bool(outcome)
+                rows, total, more = self._page_and_count(
+                    f"FROM generations g WHERE {' AND '.join(where)}", params, "g.created_at DESC, g.id DESC",
+                    cursor_sql="(g.created_at, g.id) < (?, ?)" if cursor else "", cursor_values=list(cursor or ()),
+                    limit=limit, offset=offset, count_up_to=count_up_to if counted else 0,
+                )
+                if not counted:
+                    total, more = history, False
             has_more = len(rows) > limit
         ids = [row[0] for row in rows[:limit]]
-        self._await_thumbnails(ids, within=PAGE_THUMBNAIL_WAIT_S)
+        self._await_derived(ids, within=PAGE_THUMBNAIL_WAIT_S)
         with self._lock:
             loaded = self._load(ids, visitor)
         entries = tuple(loaded[i] for i in ids if i in loaded)
         next_cursor = f"{entries[-1].created_at!r}|{entries[-1].id}" if has_more and entries else None
-        return HistoryPage(entries=entries, total=total, has_more=has_more, next_cursor=next_cursor)
+        return HistoryPage(
+            entries=entries, total=total, has_more=has_more, next_cursor=next_cursor, total_is_lower_bound=more
+        )
+
+    def _search_newest_match_first(
+        self,
+        where: list[str],
+        params: list[Any],
+        terms: list[str],
+        cursor: tuple[float, str] | None,
+        limit: int,
+        offset: int,
+        count_up_to: int,
+    ) -> tuple[list[Any], int, bool]:
+        """(Under the lock.) A search through the prompt index (FTS5, trigrams): its matches newest
+        first, read only as far as the page and the capped count need.
+
+        The index yields matches by rowid (``seq``), newest first and a page at a time, and
+        ``created_at`` grows with ``seq`` (migration m005 and :meth:`_next_created_at`), so that is also
+        the history's order. Words shorter than a trigram are matched with LIKE on the rows found.
+        """
+        matching = [_unindexed(clause) for clause in where]
+        values = list(params)
+        indexed = []
+        for term in terms:
+            if len(term) >= 3:
+                indexed.append('"' + term.replace('"', '""') + '"')
+            else:
+                matching.append(_LIKE_TERM)
+                values += [_like_pattern(term)] * 2
+        base = "FROM generations_fts f CROSS JOIN generations g ON g.seq = f.rowid WHERE generations_fts MATCH ?"
+        base += "".join(f" AND {clause}" for clause in matching)
+        values = [" AND ".join(indexed), *values]
+        cursor_sql, cursor_values = "", []
+        if cursor:
+            # Matches older than the cursor have a seq no larger than the visitor's newest entry at or
+            # before its time: where the walk starts, instead of at the newest match.
+            bound = self._conn.execute(
+                "SELECT seq FROM generations WHERE visitor = ? AND created_at <= ? ORDER BY created_at DESC LIMIT 1",
+                (params[0], cursor[0]),
+            ).fetchone()
+            cursor_sql = "f.rowid <= ? AND (g.created_at, g.id) < (?, ?)"
+            cursor_values = [bound[0] if bound else 0, *cursor]
+        return self._page_and_count(
+            base, values, "f.rowid DESC", cursor_sql=cursor_sql, cursor_values=cursor_values,
+            limit=limit, offset=offset, count_up_to=count_up_to,
+        )
+
+    def _page_and_count(
+        self,
+        from_where: str,
+        values: list[Any],
+        order: str,
+        *,
+        cursor_sql: str,
+        cursor_values: list[Any],
+        limit: int,
+        offset: int,
+        count_up_to: int,
+    ) -> tuple[list[Any], int, bool]:
+        """(Under the lock.) The ids of a page (``limit`` + 1, to tell whether there are more) of the rows
+        ``from_where`` selects in ``order``, after the cursor; and how many rows it selects (cursor aside),
+        exactly up to ``count_up_to`` (0: not counted), and whether there are more than that.
+
+        A first page and its count are one walk: the rows read for the count are the page's too."""
+        if not cursor_sql and not offset:
+            wanted = max(limit, count_up_to) + 1
+            rows = self._conn.execute(
+                f"SELECT g.id {from_where} ORDER BY {order} LIMIT ?", [*values, wanted]
+            ).fetchall()
+            return rows[: limit + 1], min(len(rows), count_up_to), len(rows) > count_up_to
+        total, more = 0, False
+        if count_up_to:
+            found = self._conn.execute(
+                f"SELECT count(*) FROM (SELECT 1 {from_where} LIMIT ?)", [*values, count_up_to + 1]
+            ).fetchone()[0]
+            total, more = min(found, count_up_to), found > count_up_to
+        if cursor_sql:
+            from_where += f" AND {cursor_sql}"
+        rows = self._conn.execute(
+            f"SELECT g.id {from_where} ORDER BY {order} LIMIT ? OFFSET ?", [*values, *cursor_values, limit + 1, offset]
+        ).fetchall()
+        return rows, total, more
 
     def _load(self, ids: Sequence[str], visitor: str) -> dict[str, HistoryEntry]:
         if not ids:
@@ -837,7 +1069,6 @@ class HistoryStore:
         for row in self._conn.execute(
             f"SELECT * FROM images WHERE generation_id IN ({marks}) ORDER BY generation_id, idx", list(ids)
         ):
-            file_name, thumb_name = row["file_name"], row["thumb_name"]
             images.setdefault(row["generation_id"], []).append(
                 StoredImage(
                     id=row["id"],
@@ -845,13 +1076,13 @@ class HistoryStore:
                     seed=row["seed"],
                     width=row["width"],
                     height=row["height"],
-                    file_name=file_name,
-                    thumb_name=thumb_name,
+                    file_name=row["file_name"],
+                    thumb_name=row["thumb_name"],
                     mime_type=row["mime_type"],
                     source_mime_type=row["source_mime_type"],
                     size_bytes=row["bytes"],
-                    path=self.images_dir / file_name,
-                    thumb_path=self.thumbs_dir / thumb_name if thumb_name else self.images_dir / file_name,
+                    preview_name=row["preview_name"],
+                    data_dir=self.data_dir,
                 )
             )
         entries = {}
@@ -881,6 +1112,13 @@ class HistoryStore:
             )
         return entries
 
+
+
+_LIKE_TERM = "(g.prompt LIKE ? ESCAPE '\\' OR g.negative_prompt LIKE ? ESCAPE '\\')"
+
+
+def _like_pattern(term: str) -> str:
+    return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def _unindexed(sql: str) -> str:

@@ -5,7 +5,7 @@ Each emulator is a Starlette app with state (request log, fault queue, image fil
 """
 
 from .common import FAULT_KINDS, Fault, ProviderEmulator, RecordedRequest
-from .images import decompression_bomb_png, render_image, truncated
+from .images import PHOTOS, decompression_bomb_png, render_image, render_photo, truncated
 from .openai_images import DIEYUYUN_SIZES, OpenAIImagesEmulator
 from .segmind import SEGMIND_FORMATS, SEGMIND_SCHEDULERS, SegmindEmulator
 from .server import EmulatorServer
@@ -14,6 +14,7 @@ from .siliconflow import SILICONFLOW_SIZES, SiliconFlowEmulator
 __all__ = [
     "DIEYUYUN_SIZES",
     "FAULT_KINDS",
+    "PHOTOS",
     "PROVIDERS",
     "SEGMIND_FORMATS",
     "SEGMIND_SCHEDULERS",
@@ -28,6 +29,7 @@ __all__ = [
     "decompression_bomb_png",
     "make_emulator",
     "render_image",
+    "render_photo",
     "truncated",
 ]
 
