@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,6 +104,7 @@ class Playground:
         download: bool = False,
         preset: Preset | None = None,
         preset_settings: bool = True,
+        previews: Mapping[int, Future] | None = None,
     ) -> GenerationOutcome:
         """Validate, check the quota, run and save.
 
@@ -112,7 +114,9 @@ class Playground:
         ``api_key`` spends its own credits and is not counted. A backend whose weights are not on this
         machine raises :class:`~backends.errors.DownloadRequired` (size, destination) unless ``download``
         is True, the caller's consent; then the download runs first, reported through ``progress``, and
-        Stop cancels it.
+        Stop cancels it. ``previews``: the WebP previews (bytes, or None) the caller is making of the
+        images as they arrive, as futures by index, filled while the run goes: the save waits for them
+        and keeps them, so no image is decoded and encoded twice.
         """
         backend, request = self.prepare(
             backend_id, values, api_key=api_key, preset=preset, preset_settings=preset_settings
@@ -129,9 +133,15 @@ class Playground:
         error = result.failures[0].error if not result.images and result.failures else None
         # Writing the images with their metadata takes milliseconds: off the event loop every visitor shares. Thumbnails
         # (a 35 ms decode per image) are made after the commit, while the gallery is already on its way.
+        made = {}
+        for index, preview in list((previews or {}).items()):
+            try:
+                made[index] = await asyncio.wrap_future(preview)
+            except Exception:
+                continue
         entry = await asyncio.to_thread(
             self.history.save, result, visitor=visitor, error=error, defer_thumbnails=True,
-            preset=preset.name if preset is not None else None,
+            preset=preset.name if preset is not None else None, previews={i: p for i, p in made.items() if p},
         )
         return GenerationOutcome(result, entry)
 

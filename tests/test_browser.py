@@ -257,13 +257,31 @@ def test_downloads_are_originals_with_readable_names(playground, browser_app):
         assert {archive.read(name) for name in names} <= stored
 
 
-def test_the_page_shows_light_previews_not_the_originals(playground, browser_app):
-    playground.fill("prompt", "light previews")
-    tiles = playground.generate(expect_images=1)
-    shown = playground.download(tiles[0]["src"])
-    assert Image.open(io.BytesIO(shown)).format == "WEBP"
-    original = max((browser_app.data_dir / "images").iterdir(), key=lambda p: p.stat().st_mtime).read_bytes()
-    assert len(shown) < len(original)
+def test_the_page_shows_light_previews_not_the_originals(playground, browser_app, dieyuyun_emulator_session):
+    """A photograph as heavy as Kolors' (1.2-1.7 MB PNG) reaches the page as the store's WebP preview, a
+    tenth of its weight; a light image (the emulator's 17 KB mosaic) as itself; downloads stay originals."""
+    dieyuyun_emulator_session.photos = True
+    try:
+        playground.fill("prompt", "heavy photographs")
+        playground.fill("n", "2")
+        tiles = playground.generate(expect_images=2)
+    finally:
+        dieyuyun_emulator_session.photos = False
+    stored = sorted((browser_app.data_dir / "images").iterdir(), key=lambda p: p.stat().st_mtime)[-2:]
+    originals = {len(path.read_bytes()) for path in stored}
+    for tile in tiles:
+        shown = playground.download(tile["src"])
+        assert Image.open(io.BytesIO(shown)).format == "WEBP"
+        assert len(shown) < 0.2 * min(originals), (len(shown), originals)
+    previews = sorted((browser_app.data_dir / "previews").iterdir(), key=lambda p: p.stat().st_mtime)[-2:]
+    assert {p.read_bytes() for p in previews} == {playground.download(t["src"]) for t in tiles}  # encoded once
+
+    playground.fill("prompt", "a light mosaic")
+    playground.fill("n", "1")
+    (tile,) = playground.generate(expect_images=1)
+    newest = max((browser_app.data_dir / "images").iterdir(), key=lambda p: p.stat().st_mtime)
+    assert Image.open(io.BytesIO(playground.download(tile["src"]))).format == "PNG"
+    assert len(playground.download(tile["src"])) < len(newest.read_bytes())  # the provider's bytes, before our metadata
 
 
 # -- restoring, explicitly -------------------------------------------------------------------------------

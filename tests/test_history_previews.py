@@ -177,3 +177,27 @@ def test_previews_the_page_made_already_are_kept_not_made_again(store):
         assert preview.format == "WEBP"
     light = photo_result(size=(1024, 1024), n=1, fmt="webp")  # light: its own preview, whatever is handed over
     assert store.save(light, previews={0: made}).images[0].preview_name is None
+
+
+def test_the_page_shows_the_stores_previews_and_hands_its_own_to_the_store(store, tmp_path):
+    """ui.streaming.PagePictures makes the page's picture of an arriving image the store's way: a heavy
+    PNG becomes a WebP preview (kept by the save), a light WebP is shown as it came; a stored image is
+    shown by its stored preview."""
+    from ui.streaming import PagePictures
+
+    pictures = PagePictures(tmp_path / "page")
+    heavy = photo_result(size=(1024, 1024), n=2)
+    shown = [pictures.preview_of(image.data) for image in heavy.images]
+    for (path, preview), image in zip(shown, heavy.images, strict=True):
+        assert path.suffix == ".webp" and path.read_bytes() == preview
+        assert len(preview) < 0.20 * len(image.data), (len(preview), len(image.data))
+    entry = store.save(heavy, previews={i: preview for i, (_, preview) in enumerate(shown)}, defer_previews=False)
+    for image, (_, preview) in zip(entry.images, shown, strict=True):
+        assert image.preview_path.read_bytes() == preview  # encoded once, by the page
+        assert pictures.of_stored(image) == image.preview_path
+
+    light = photo_result(size=(1024, 1024), n=1, fmt="webp")
+    path, preview = pictures.preview_of(light.images[0].data)
+    assert preview is None and path.read_bytes() == light.images[0].data
+    (kept,) = store.save(light).images
+    assert pictures.of_stored(kept) == kept.path

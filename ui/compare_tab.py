@@ -395,10 +395,7 @@ def _outcome(status: str) -> str:
 
 
 def _preview_of(pictures: PagePictures, image) -> str:
-    preview = getattr(image, "preview_path", None)
-    if preview is not None and preview.exists():
-        return str(preview)
-    return str(pictures.preview_of(image.path.read_bytes()))
+    return str(pictures.of_stored(image))
 
 
 def _two_cells(result, titles: list[str], pictures: PagePictures) -> list[tuple[str, str]] | None:

@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -256,34 +257,57 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
         total = prepared.n
         events = JobEvents()
         consent = bool(data[download_consent]) and not context.hosted  # a visitor never downloads on a demo
+        # Each image's picture for the page is made the moment it arrives (the runner may call from a worker
+        # thread), beside the others'; the history keeps the same preview (the save waits for it).
+        tiles: dict[int, tuple[str, str]] = {}  # index -> (path, caption) of each image shown
+        sketches: dict[int, tuple[str, str]] = {}  # index -> a live preview of an image still denoising
+        making: dict[int, tuple] = {}  # index -> (image, future of (path, preview bytes or None))
+        previews: dict[int, Future] = {}  # index -> future of the preview bytes, for the save
+
+        def on_image(image) -> None:
+            if image.index in making or image.index in tiles:  # reported twice: shown once
+                return
+            picture = pictures.submit_preview(image.data)
+            preview: Future = Future()
+            making[image.index] = (image, picture)
+            previews[image.index] = preview
+
+            def made(done: Future) -> None:
+                failed = done.exception()
+                preview.set_result(None if failed else done.result()[1])
+                events.put(("shown", image))
+
+            picture.add_done_callback(made)
+
         task = asyncio.ensure_future(
             playground.generate(
                 backend_id, request_values, visitor=session.visitor,
                 quota_keys=session.quota_keys if context.hosted else (), api_key=session.api_key_for(backend_id),
                 progress=lambda job: events.put(("progress", job)), cancel=token,
-                on_image=lambda image: events.put(("image", image)), download=consent, preset=preset,
-                preset_settings=False,
+                on_image=on_image, download=consent, preset=preset, preset_settings=False, previews=previews,
             )
         )
-        tiles: dict[int, tuple[str, str]] = {}
-        sketches: dict[int, tuple[str, str]] = {}
+
+        def show(image, picture: Future) -> None:
+            if picture.exception() is None:  # else undecodable: the saved entry lists it as failed
+                tiles[image.index] = (str(picture.result()[0]), gallery_caption(image.seed, lang))
+                sketches.pop(image.index, None)
+
         yield {
             gallery: [], status: progress_line(0, total, lang), info_box: "", info_json: None, selected: "",
             download_image: gr.update(visible=False), download_all: gr.update(visible=False), selected_index: None,
             download_row: gr.update(visible=False), download_consent: False,
         }
+        sent: list = []  # the gallery as the page has it
         try:
             last_sent = 0.0
             step: tuple[int, int] | None = None
             phase = ""
             async for kind, item in events.until(task):
-                if kind == "image":
-                    if item.index in tiles:
-                        continue
-                    path = await asyncio.to_thread(pictures.preview_of, item.data)
-                    tiles[item.index] = (str(path), gallery_caption(item.seed, lang))
-                    sketches.pop(item.index, None)
-                    yield {gallery: _ordered(tiles, sketches), status: progress_line(len(tiles), total, lang)}
+                if kind == "shown":
+                    show(item, making.pop(item.index)[1])
+                    sent = _ordered(tiles, sketches)
+                    yield {gallery: sent, status: progress_line(len(tiles), total, lang)}
                     last_sent = time.monotonic()
                     continue
                 phase = text_in(item.phase, lang)
@@ -293,7 +317,8 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
                     if index not in tiles:
                         path = await asyncio.to_thread(pictures.save, picture)
                         sketches[index] = (str(path), tr("caption_in_progress", lang, index=index + 1))
-                        yield {gallery: _ordered(tiles, sketches),
+                        sent = _ordered(tiles, sketches)
+                        yield {gallery: sent,
                                status: progress_line(len(tiles), total, lang, phase=phase, step=step)}
                         last_sent = time.monotonic()
                         continue
@@ -301,6 +326,9 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
                     yield {status: progress_line(len(tiles), total, lang, phase=phase, step=step)}
                     last_sent = time.monotonic()
             outcome = task.result()
+            for image, picture in list(making.values()):  # the job ended before these were shown
+                await asyncio.wait([asyncio.wrap_future(picture)])
+                show(image, picture)
         except DownloadRequired as exc:  # the local weights are not here: ask first (never on a hosted demo)
             offer = not context.hosted
             yield {
@@ -321,7 +349,7 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
         final = _final_gallery(entry, tiles, lang)
         first = entry.images[0] if entry.images else None
         yield {
-            gallery: final,
+            gallery: gr.skip() if final == sent else final,  # unchanged: the browser keeps what it painted
             status: outcome_line(RunView(entry, result), lang),
             info_box: info_text(entry, result, lang),
             info_json: generation_json(entry, result),
@@ -340,7 +368,7 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
             if index in by_index:
                 image = by_index[index]
                 shown = tiles.get(index)
-                path = shown[0] if shown else str(pictures.preview_of(image.path.read_bytes()))
+                path = shown[0] if shown else str(pictures.of_stored(image))
                 items.append((path, gallery_caption(image.seed, lang)))
             elif index in failures:
                 failure = failures[index]

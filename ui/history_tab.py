@@ -121,7 +121,7 @@ def build_history_tab(
         shown = [entry for entry in page.entries if entry.id != hidden]
         items = [(str(_thumb(entry, blank)), entry_caption(entry, session.language)) for entry in shown]
         first = (len(stack) - 1) * PAGE_SIZE
-        more = bool(getattr(page, "total_is_lower_bound", False))
+        more = page.total_is_lower_bound
         return {
             gallery: gr.update(value=items, selected_index=None),
             page_ids: [entry.id for entry in shown],
@@ -165,7 +165,7 @@ def build_history_tab(
         if entry is None:
             return {entry_view: gr.update(visible=False), entry_empty: gr.update(visible=True), selected_id: None}
         lang = session.language
-        images = [(str(_preview(image)), tr("caption_seed", lang, seed=image.seed)) for image in entry.images]
+        images = [(str(pictures.of_stored(image)), tr("caption_seed", lang, seed=image.seed)) for image in entry.images]
         for failure in entry.failures:
             tile = failure_tile(failure, lang, size=(entry.request.width, entry.request.height))
             images.insert(min(failure.index, len(images)), (str(pictures.save(tile)), tr(
@@ -279,10 +279,6 @@ def _title(entry: HistoryEntry, lang: str) -> str:
     if entry.cost:
         parts.append(str(entry.cost))
     return " · ".join(parts)
-
-
-def _preview(image) -> Path:
-    return getattr(image, "preview_path", None) or image.path
 
 
 def _thumb(entry: HistoryEntry, blank: Path) -> Path:

@@ -1,5 +1,5 @@
-"""Light pictures for the page while a run is in flight: each image, as it arrives, becomes a WebP of at
-most 1024 px on its long side, written where Gradio serves files in place. No gradio here.
+"""Light pictures for the page while a run is in flight: each image, as it arrives, becomes the store's
+WebP preview (backends/history/previews.py), written where Gradio serves files in place. No gradio here.
 
 The originals (with their metadata) are what the history keeps and what downloads give; these are only
 for looking, and are made once per image.
@@ -9,18 +9,27 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import secrets
 import shutil
 import tempfile
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PREVIEW_LONG_SIDE", "PREVIEW_QUALITY", "JobEvents", "PagePictures"]
+from backends.history.previews import (
+    PREVIEW_EXTENSION,
+    PREVIEW_MAX_SIDE,
+    PREVIEW_METHOD,
+    PREVIEW_QUALITY,
+    make_preview,
+    needs_preview,
+)
 
-PREVIEW_LONG_SIDE = 1024
-PREVIEW_QUALITY = 80
+__all__ = ["JobEvents", "PagePictures"]
+
 MAX_AGE_S = 3600.0
 
 
@@ -31,23 +40,48 @@ class PagePictures:
         self.root = Path(root) if root is not None else Path(tempfile.mkdtemp(prefix="kolors-page-"))
         self.root.mkdir(parents=True, exist_ok=True)
         self._last_prune = 0.0
+        # Pillow lets go of the GIL while it decodes and encodes: a batch's previews are made side by side.
+        self._workers = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="page-previews")
 
-    def preview_of(self, data: bytes) -> Path:
-        """A WebP preview of an encoded image (blocking: call it off the event loop)."""
+    def submit_preview(self, data: bytes) -> Future:
+        """:meth:`preview_of` on a worker thread, started at once; safe to call from any thread."""
+        return self._workers.submit(self.preview_of, data)
+
+    def preview_of(self, data: bytes) -> tuple[Path, bytes | None]:
+        """What the page shows of an encoded image, and the WebP preview made for it (None when the
+        original is light enough to be its own, or no preview can be made): the store's previews, made
+        the store's way, so the history can keep this one instead of encoding it again. Blocking: call it
+        off the event loop."""
         from PIL import Image
 
         with Image.open(io.BytesIO(data)) as image:
-            image.draft("RGB", (PREVIEW_LONG_SIDE, PREVIEW_LONG_SIDE))  # JPEG decodes at a fraction of the size
-            picture = image.convert("RGBA" if image.mode in ("RGBA", "LA", "PA") else "RGB")
-        return self.save(picture)
+            light = not needs_preview(image.width, image.height, len(data))
+            extension = f".{(image.format or 'png').lower()}"
+            preview = None if light else make_preview(image)
+        self._prune()
+        if preview is None:  # the original itself (a light WebP or JPEG, or one no preview fits)
+            return self._write(data, extension), None
+        return self._write(preview, PREVIEW_EXTENSION), preview
+
+    def of_stored(self, image: Any) -> Path:
+        """What the page shows of a stored image: the store's preview (or the light original it stands
+        for); one made here from the original while a deferred preview is not ready (blocking)."""
+        if image.preview_ready and image.preview_path.exists():
+            return image.preview_path
+        return self.preview_of(image.path.read_bytes())[0]
 
     def save(self, picture: Any) -> Path:
-        """A PIL image as a WebP of at most PREVIEW_LONG_SIDE pixels on its long side."""
+        """A PIL image the page made (a failure tile, a live sketch) as a WebP, at most PREVIEW_MAX_SIDE a side."""
         picture = picture.copy()
-        picture.thumbnail((PREVIEW_LONG_SIDE, PREVIEW_LONG_SIDE), reducing_gap=2.0)
+        picture.thumbnail((PREVIEW_MAX_SIDE, PREVIEW_MAX_SIDE), reducing_gap=2.0)
         self._prune()
-        path = self.root / f"{secrets.token_urlsafe(16)}.webp"
-        picture.save(path, format="WEBP", quality=PREVIEW_QUALITY, method=2)
+        path = self.root / f"{secrets.token_urlsafe(16)}{PREVIEW_EXTENSION}"
+        picture.save(path, format="WEBP", quality=PREVIEW_QUALITY, method=PREVIEW_METHOD)
+        return path
+
+    def _write(self, data: bytes, extension: str) -> Path:
+        path = self.root / f"{secrets.token_urlsafe(16)}{extension}"
+        path.write_bytes(data)
         return path
 
     def _prune(self) -> None:

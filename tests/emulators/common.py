@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from .images import decompression_bomb_png, render_image, truncated
+from .images import PHOTOS, decompression_bomb_png, render_image, render_photo, truncated
 from .schema import ApiError, Field, coerce_form, validate_fields
 from .server import EmulatorServer
 
@@ -185,7 +185,7 @@ class ProviderEmulator:
     """Base class of the emulators. A subclass sets the class attributes and implements
     :meth:`authorized`, :meth:`validate`, :meth:`error_body` and :meth:`answer`.
 
-    Public surface: ``app``, ``api_key``, ``latency`` (settable), ``base_url`` (set by
+    Public surface: ``app``, ``api_key``, ``latency`` and ``photos`` (settable), ``base_url`` (set by
     :meth:`running` or the fixtures), ``requests``, ``image_fetches``, ``fault()``, ``reset()``,
     ``expire_all()``.
     """
@@ -201,6 +201,8 @@ class ProviderEmulator:
         self.api_key = api_key
         self.latency = latency
         self._initial_latency = latency
+        # True: answer with photographs as heavy as Kolors' (render_photo) instead of light mosaics.
+        self.photos = False
         self.base_url: str | None = None
         self.server_url: str | None = None
         self._lock = threading.Lock()
@@ -272,6 +274,7 @@ class ProviderEmulator:
             self._requests.clear()
             self._image_fetches = 0
         self.latency = self._initial_latency
+        self.photos = False
 
     def expire_all(self) -> None:
         """Every image URL handed out so far answers 404 from now on, like a provider's 1-hour expiry."""
@@ -309,6 +312,11 @@ class ProviderEmulator:
         every image's noise from one generator seeded once, so image i of a batch with seed s is not
         the image that seed s+i gives alone. ``knobs`` (steps, guidance, ...) change the image too."""
         extra = "|".join(f"{k}={v!r}" for k, v in sorted(knobs.items())) + f"|latent={latent}"
+        if self.photos:
+            return await run_in_threadpool(
+                lambda: render_photo(width=width, height=height, variant=(seed + latent) % len(PHOTOS), fmt=fmt,
+                                     quality=quality)
+            )
         return await run_in_threadpool(
             lambda: render_image(
                 prompt=prompt, seed=seed, width=width, height=height, fmt=fmt, extra=extra, quality=quality
