@@ -4,7 +4,10 @@
 
 Starts the emulators and ``python app.py`` (as the tests do), opens the page in Debian's chromium,
 and writes ``desktop.png`` and ``phone.png`` (with ``--generate``, also ``*-after.png`` once a 4-image
-generation has come back). The README's pictures are made with ``--out assets --generate``.
+generation has come back). The emulator answers with its light colour mosaics (``--photos``: with
+photographs as heavy as Kolors' PNGs, to look at the page's previews).
+The README's two pictures (``assets/screenshot.png``, ``assets/screenshot-phone.png``, after a run) are
+made with ``--readme``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from tests.browser_fixtures import CHROMIUM, CHROMIUM_ARGS
 from tests.emulators import make_emulator
 
 SIZES = {"desktop": (1440, 900), "phone": (390, 844)}
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def main() -> None:
@@ -30,7 +34,11 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=1.0, help="the emulated provider's latency in seconds")
     parser.add_argument("--lang", default="en", choices=("en", "zh"))
     parser.add_argument("--prompt", default="一只橘猫坐在窗台上看雨，水彩风格")
+    parser.add_argument("--photos", action="store_true", help="photographs as heavy as Kolors' instead of mosaics")
+    parser.add_argument("--readme", action="store_true", help="write the README's two pictures into assets/")
     args = parser.parse_args()
+    if args.readme:
+        args.generate = True
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -38,6 +46,7 @@ def main() -> None:
 
     emulator = make_emulator("dieyuyun")
     emulator.latency = args.latency
+    emulator.photos = args.photos
     with tempfile.TemporaryDirectory() as tmp, emulator.running():
         env = emulator_env(("dieyuyun", emulator))
         with running_app(env, data_dir=Path(tmp) / "data", log_path=Path(tmp) / "app.log") as app, \
@@ -64,6 +73,9 @@ def main() -> None:
                     )
                     page.wait_for_timeout(1500)
                     page.screenshot(path=str(out / f"{name}-after.png"))
+                    if args.readme:
+                        readme_name = "screenshot.png" if name == "desktop" else "screenshot-phone.png"
+                        page.screenshot(path=str(ROOT / "assets" / readme_name))
                 context.close()
             browser.close()
     print(f"screenshots in {out}/")

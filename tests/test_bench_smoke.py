@@ -79,3 +79,16 @@ def test_the_preview_table_comes_out(tmp_path):
     done = run_bench("tests.benchmarks.bench_previews", "--quick", "--size", "256", timeout=120)
     assert "<- the store's" in done.stdout
     assert re.search(r"ratio \d\.\d{3} \(target ≤ 0\.20\): (PASS|MISS)", done.stdout), done.stdout
+
+
+@pytest.mark.browser  # Chromium on the launched app; row 10 runs the tiny pipeline on the local backend
+def test_the_page_rows_come_out_of_chromium(tmp_path):
+    pytest.importorskip("diffusers")
+    markdown = tmp_path / "page.md"
+    done = run_bench("tests.benchmarks.bench_page", "--quick", "--markdown", str(markdown), timeout=600)
+    rows = table_rows(markdown)
+    assert sorted(rows) == [8, 9, 10], done.stdout
+    assert rows[8][1].startswith("Painted") and re.search(r"[\d.]+ s vs 0\.2 s · one image [\d.]+ s", rows[8][2]), rows[8]
+    assert rows[9][1].startswith("Bytes in the browser") and re.search(r"[\d,]+ KB fetched vs [\d,]+ KB stored", rows[9][2])
+    assert rows[10][1].startswith("First image") and "256×256, 2 steps" in rows[10][2], rows[10]
+    assert "some 4-image runs did not end with 4 images" not in done.stdout, done.stdout

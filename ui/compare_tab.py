@@ -331,12 +331,21 @@ def build_compare_tab(
     def localize(request: gr.Request):
         return axis_help("seed", None, context.session(request).language)
 
+    def take_if_empty(data: dict, request: gr.Request):
+        return take_from_generate(data, request, only_if_empty=True)
+
+    def fill_x(data: dict, request: gr.Request):
+        return fill(data[x_type], data, request)
+
+    def fill_y(data: dict, request: gr.Request):
+        return fill(data[y_type], data, request)
+
     # --- wiring -----------------------------------------------------------------------------------
 
     values_in = {*form.value_inputs()}
     base_in = {base_prompt, base_backend, base_size, base_seed}
     plan_in = {x_type, x_values, y_type, y_values, *base_in, *values_in}
-    tab_item.select(lambda data, request: take_from_generate(data, request, only_if_empty=True),
+    tab_item.select(take_if_empty,
                     inputs={base_prompt, *values_in}, outputs=[base_prompt, base_backend, base_size, base_seed],
                     api_visibility="private").then(
         estimate, inputs=plan_in, outputs=[plan_text, confirm, base_note, syntax], api_visibility="private")
@@ -351,10 +360,10 @@ def build_compare_tab(
         estimate, inputs=plan_in, outputs=[plan_text, confirm, base_note, syntax], api_visibility="private",
         trigger_mode="always_last",
     )
-    x_fill.click(lambda data, request: fill(data[x_type], data, request), inputs={x_type, base_backend, *values_in},
+    x_fill.click(fill_x, inputs={x_type, base_backend, *values_in},
                  outputs=x_values, api_visibility="private").then(
         estimate, inputs=plan_in, outputs=[plan_text, confirm, base_note, syntax], api_visibility="private")
-    y_fill.click(lambda data, request: fill(data[y_type], data, request), inputs={y_type, base_backend, *values_in},
+    y_fill.click(fill_y, inputs={y_type, base_backend, *values_in},
                  outputs=y_values, api_visibility="private").then(
         estimate, inputs=plan_in, outputs=[plan_text, confirm, base_note, syntax], api_visibility="private")
     event = run_button.click(

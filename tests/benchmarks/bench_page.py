@@ -64,7 +64,9 @@ WAIT_PAINTED = """([count, since, before]) => new Promise(resolve => {
         .filter(img => !before.includes(img.src) && /^seed /.test(img.alt) && img.complete && img.naturalWidth > 0);
     const check = () => {
         const images = finished();
-        if (images.length >= count) {
+        if (/^⚠/.test(document.querySelector('#status').innerText.trim())) {
+            resolve(-1);  // refused or failed: no image will come
+        } else if (images.length >= count) {
             Promise.all(images.slice(0, count).map(img => img.decode().catch(() => null)))
                 .then(() => resolve(performance.now() - since));
         } else {
@@ -113,6 +115,8 @@ class PageRun:
         before = self.page.locator("#gallery img").evaluate_all("images => images.map(img => img.src)")
         since = self.page.evaluate(CLICK)
         elapsed_ms = self.page.evaluate(WAIT_PAINTED, [1 if first_only else n, since, before])
+        if elapsed_ms < 0:
+            raise RuntimeError(f"the run failed: {self.page.locator('#status').inner_text()}")
         self.page.wait_for_function(
             "() => /[✅⚠]/.test(document.querySelector('#status').innerText)", timeout=600_000
         )
@@ -246,15 +250,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency", type=float, help="the emulator's fixed latency in seconds (2.0; --quick 0.2)")
     parser.add_argument("--repeats", type=int, help="timed runs per side (5; --quick 1)")
-    parser.add_argument("--steps", type=int, help="the tiny pipeline's steps per image in row 10 (20; --quick 4)")
-    parser.add_argument("--size", type=int, default=256, help="the tiny pipeline's image side in row 10 (256)")
+    parser.add_argument("--steps", type=int, help="the tiny pipeline's steps per image in row 10 (8; --quick 2)")
+    parser.add_argument("--size", type=int, help="the tiny pipeline's image side in row 10 (256)")
     parser.add_argument("--quick", action="store_true", help="few runs, short waits: a smoke run")
     parser.add_argument("--markdown", type=Path, help="also write the table as markdown to this file")
     parser.add_argument("--rows", help=f"a comma-separated subset of the rows ({','.join(ROWS)}); all by default")
     args = parser.parse_args(argv)
     latency = args.latency if args.latency is not None else (0.2 if args.quick else 2.0)
     repeats = args.repeats or (1 if args.quick else 5)
-    steps = args.steps or (4 if args.quick else 20)
+    steps = args.steps or (2 if args.quick else 8)
+    size = args.size or 256
     wanted = [key.strip() for key in args.rows.split(",")] if args.rows else list(ROWS)
     unknown = set(wanted) - set(ROWS)
     if unknown:
@@ -275,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
                     browser, Path(folder), latency=latency, repeats=repeats, wanted=wanted, out=out)))
             if "local" in wanted:
                 steps_of.append(("local", lambda: measure_local_row(
-                    browser, Path(folder), repeats=repeats, steps=steps, size=args.size, out=out)))
+                    browser, Path(folder), repeats=repeats, steps=steps, size=size, out=out)))
             for name, step in steps_of:
                 started = time.perf_counter()
                 print(f"[{name}] …", end=" ", flush=True)
