@@ -26,7 +26,7 @@ from backends.playground import Playground
 from backends.quota import HourlyQuota
 from backends.registry import build_registry
 from backends.settings import PlaygroundSettings
-from ui import build_app, launch_options
+from ui.page import build_app, launch_options
 
 log = logging.getLogger("kolors_playground")
 

@@ -38,6 +38,8 @@ def pytest_runtest_setup(item):
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+if os.environ.get("PYTEST_XDIST_WORKER"):  # pytest -n N: N workers share the cores; torch in each takes one
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 FAST_RETRY = RetryPolicy(attempts=3, base_delay=0.02, max_delay=0.1, max_total_wait=2.0)
@@ -66,12 +68,13 @@ def make_backend(provider: str, emulator, *, key: str | None = None, **overrides
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory):
-    """The tiny random Kolors pipeline of tests/tiny_kolors.py, saved once per session (a diffusers folder)."""
+    """The tiny random Kolors pipeline of tests/tiny_kolors.py (a diffusers folder), built once per machine
+    and cached; read-only."""
     for name in ("torch", "diffusers", "transformers", "sentencepiece"):
         pytest.importorskip(name)
-    from tests.tiny_kolors import build_tiny_kolors
+    from tests.tiny_kolors import cached_tiny_kolors
 
-    return build_tiny_kolors(tmp_path_factory.mktemp("tiny-kolors"))
+    return cached_tiny_kolors()
 
 
 @pytest.fixture(params=["dieyuyun", "segmind", "siliconflow", "openai"])

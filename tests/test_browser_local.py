@@ -13,9 +13,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.local, pytest.mark.slow, pytest.m
 @pytest.fixture(scope="module")
 def local_app(tmp_path_factory):
     pytest.importorskip("diffusers")
-    from tests.tiny_kolors import build_tiny_kolors
+    from tests.tiny_kolors import cached_tiny_kolors
 
-    model = build_tiny_kolors(tmp_path_factory.mktemp("tiny-kolors"))
+    model = cached_tiny_kolors()
     with app_under_test(tmp_path_factory.mktemp("local-app"), {"KOLORS_MODEL": str(model), "KOLORS_DEVICE": "cpu"}) as app:
         yield app
 

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from PIL import Image, PngImagePlugin
 
 from backends.check import cheapest_request, check_backend, pixel_difference, run_check
@@ -102,6 +103,7 @@ def test_unavailable_backends_are_skipped_not_failed(openai_emulator):
     assert lines[-1] == "1 backend(s): 0 ok, 0 failed, 1 skipped"
 
 
+@pytest.mark.e2e  # runs python app.py
 def test_app_check_exits_non_zero_on_a_server_that_ignores_seeds(tmp_path, openai_emulator, dieyuyun_emulator):
     endpoints = tmp_path / "backends.toml"
     endpoints.write_text(

@@ -56,6 +56,7 @@ def test_every_bad_value_is_named_in_one_message_and_secrets_are_not_echoed():
     assert "short-secret" not in message
 
 
+@pytest.mark.e2e  # runs python app.py
 def test_the_app_stops_with_that_message(tmp_path):
     import subprocess
     import sys

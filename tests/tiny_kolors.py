@@ -161,6 +161,37 @@ def build_tiny_kolors(folder: str | Path, *, seed: int = 0) -> Path:
     return folder
 
 
+def cached_tiny_kolors(*, seed: int = 0) -> Path:
+    """The tiny pipeline, built once per machine and kept under ~/.cache/kolors-playground (it is
+    deterministic: the same source, seed and library versions give the same files). Building it costs
+    10-12 s of CPU, which every test session would otherwise pay. Treat the folder as read-only."""
+    import hashlib
+    import os
+    import shutil
+    from importlib.metadata import version
+
+    key = hashlib.sha256(Path(__file__).read_bytes())
+    for package in ("torch", "diffusers", "transformers"):
+        key.update(f"{package}={version(package)}".encode())
+    key.update(f"seed={seed}".encode())
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kolors-playground"
+    folder = root / f"tiny-kolors-{key.hexdigest()[:16]}"
+    if (folder / "model_index.json").exists():
+        return folder
+    root.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".tiny-kolors-", dir=root))
+    try:
+        build_tiny_kolors(scratch, seed=seed)
+        try:
+            scratch.rename(folder)  # atomic: a second process building at the same time keeps its own
+        except OSError:
+            if not (folder / "model_index.json").exists():
+                raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return folder
+
+
 if __name__ == "__main__":  # python tests/tiny_kolors.py OUT_DIR
     import sys
 

@@ -10,11 +10,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import gradio as gr
-
 from backends.errors import PlaygroundError
 
-__all__ = ["CATALOG", "LANGUAGES", "i18n", "language_from_header", "message_of", "render_notes", "text_in", "tr"]
+__all__ = ["CATALOG", "LANGUAGES", "language_from_header", "message_of", "render_notes", "text_in", "tr"]
 
 LANGUAGES = ("en", "zh")
 
@@ -228,7 +226,15 @@ def _labels(index: int) -> dict[str, str]:
     return labels
 
 
-i18n = gr.I18n(en=_labels(0), **{"zh-CN": _labels(1), "zh": _labels(1)})
+def __getattr__(name: str) -> Any:
+    """``i18n``, the labels as a ``gr.I18n``, made on first use: the plain functions of this module (and the
+    tests of them) do not import gradio."""
+    if name == "i18n":
+        import gradio as gr
+
+        globals()["i18n"] = gr.I18n(en=_labels(0), **{"zh-CN": _labels(1), "zh": _labels(1)})
+        return globals()["i18n"]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def tr(key: str, lang: str = "en", **params: Any) -> str:

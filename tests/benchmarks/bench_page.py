@@ -203,9 +203,9 @@ def measure_emulator_rows(browser, scratch: Path, *, latency: float, repeats: in
 
 
 def measure_local_row(browser, scratch: Path, *, repeats: int, steps: int, size: int, out: Measured) -> None:
-    from tests.tiny_kolors import build_tiny_kolors
+    from tests.tiny_kolors import cached_tiny_kolors
 
-    model = build_tiny_kolors(scratch / "tiny-kolors")
+    model = cached_tiny_kolors()
     env = {"KOLORS_MODEL": str(model), "KOLORS_DEVICE": "cpu"}
     app = launch(APP, env, data_dir=scratch / "local-data", log_path=scratch / "local.log")
     try:

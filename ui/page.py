@@ -1,0 +1,123 @@
+"""The page: the header, the language switch and the tabs, composed; and how ``app.py`` launches it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+from starlette.middleware import Middleware
+
+from backends.playground import Playground
+
+from .api import build_api
+from .compare_tab import build_compare_tab
+from .generate_tab import build_generate_tab
+from .history_tab import build_history_tab
+from .i18n import i18n
+from .language import LanguageMiddleware
+from .session import LanguageControls, SessionContext
+from .settings_tab import build_settings_tab
+
+__all__ = ["build_app", "launch_options"]
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
+# Ctrl/Cmd+Enter generates from anywhere on the page; the Advanced section remembers whether it is open.
+HEAD = """
+<script>
+document.addEventListener("keydown", (event) => {
+  if ((event.ctrlKey || event.metaKey) && event.key === "Enter") {
+    const button = document.querySelector("#generate-btn");
+    if (button) { event.preventDefault(); button.click(); }
+  }
+});
+</script>
+"""
+
+REMEMBER_ADVANCED = "kolors_playground_advanced_open"
+
+
+def build_app(
+    playground: Playground,
+    *,
+    hosted: bool = False,
+    browser_secret: str | None = None,
+    generate_concurrency: int | None = 8,
+    queue_size: int | None = None,
+    confirm_above: int = 16,
+    font: str | None = None,
+) -> gr.Blocks:
+    """The page. ``hosted`` partitions history per visitor, identified by a random id kept in the
+    browser's storage (encrypted with ``browser_secret``, which must stay the same across restarts)."""
+    context = SessionContext(hosted=hosted, generate_concurrency=generate_concurrency)
+    # Gradio serves the stored files where they are instead of hashing and copying each one into its
+    # cache (~12 ms per 1.2 MB image on every gallery update). Their names carry 128 random bits, so
+    # a URL is known only to whoever was shown it, and deleting an entry makes its URLs answer 403.
+    gr.set_static_paths([
+        playground.history.images_dir, playground.history.thumbs_dir, playground.history.previews_dir, ASSETS / "no-image.png",
+    ])
+    # On a shared demo, what Gradio does copy into its cache (uploads, the compare export) goes after an hour.
+    delete_cache = (3600, 3600) if hosted else None
+    with gr.Blocks(title="Kolors Playground", analytics_enabled=False, delete_cache=delete_cache) as demo:
+        visitor_state = (
+            gr.BrowserState("", storage_key="kolors_playground_visitor", secret=browser_secret) if hosted else None
+        )
+        advanced_state = gr.BrowserState("closed", storage_key=REMEMBER_ADVANCED, secret="kolors-playground-ui")
+        with gr.Row(elem_id="header", equal_height=True):
+            gr.Markdown(f"## {i18n('title')}", elem_id="title")
+            language = gr.Radio(
+                [("English", "en"), ("中文", "zh")], value="en", show_label=False, container=False, scale=0,
+                min_width=190, elem_id="language", label="Language / 语言",
+            )
+            settings_button = gr.Button(i18n("settings_button"), size="sm", scale=0, min_width=120, elem_id="settings-btn")
+        context.language_controls = LanguageControls(
+            switch=language, browser_language=gr.Textbox(visible=False, elem_id="browser-language"),
+            carry=gr.Textbox(visible=False, elem_id="carried-form"),
+        )
+        api = build_api(playground, context, confirm_above=confirm_above, font=font)
+        with gr.Tabs(elem_id="tabs") as tabs:
+            with gr.Tab(i18n("tab_generate"), id="generate"):
+                tab = build_generate_tab(playground, context)
+            with gr.Tab(i18n("tab_history"), id="history"):
+                history = build_history_tab(playground, context, tab, show_generate=show_generate, tabs=tabs)
+            with gr.Tab(i18n("tab_compare"), id="compare") as compare_item:
+                build_compare_tab(playground, context, tab, history, api, tab_item=compare_item,
+                                  confirm_above=confirm_above)
+            with gr.Tab(i18n("tab_settings"), id="settings"):
+                build_settings_tab(playground, context)
+        for button in (settings_button, tab.settings_link):
+            button.click(show_settings, outputs=tabs, api_visibility="private", queue=False)
+        _remember_advanced(demo, tab.form.advanced, advanced_state)
+        context.wire_load(demo, visitor_state=visitor_state)
+    demo.queue(default_concurrency_limit=4, max_size=queue_size)
+    return demo
+
+
+def show_settings() -> gr.Tabs:
+    return gr.Tabs(selected="settings")
+
+
+def show_generate() -> gr.Tabs:
+    return gr.Tabs(selected="generate")
+
+
+def _remember_advanced(demo: gr.Blocks, accordion: gr.Accordion, remembered: gr.BrowserState) -> None:
+    """The browser keeps whether Advanced was open ("open" / "closed") and the page opens it so."""
+    accordion.expand(lambda: "open", outputs=remembered, api_visibility="private", queue=False)
+    accordion.collapse(lambda: "closed", outputs=remembered, api_visibility="private", queue=False)
+    demo.load(lambda state: gr.Accordion(open=state == "open"), inputs=remembered, outputs=accordion,
+              api_visibility="private", queue=False)
+
+
+def launch_options() -> dict:
+    """What goes to ``launch()`` in Gradio 6: theme, css, head, i18n, footer."""
+    return {
+        "theme": gr.themes.Soft(primary_hue="orange"),
+        "css_paths": [ASSETS / "style.css"],
+        "head": HEAD,
+        "i18n": i18n,
+        "footer_links": ["api", "settings"],
+        "allowed_paths": [],
+        # Sets the browser's language to the one chosen on the page before Gradio boots (ui/language.py).
+        "app_kwargs": {"middleware": [Middleware(LanguageMiddleware)]},
+    }
