@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Protocol, runtime_checkable
 
 from .errors import GenerationCancelled
-from .messages import Message, split, text_in
+from .messages import KeyedError, Message, split, text_in
 
 __all__ = [
     "ApiKey",
@@ -147,7 +147,7 @@ class BackendOutput:
 
 
 @dataclass(frozen=True)
-class ImageFailure:
+class ImageFailure(KeyedError):
     """An image of a batch that did not come back: which one, its seed, and why (a sentence).
 
     ``error`` may be given as a :class:`~backends.messages.Message`: it is kept as its English text, with
@@ -161,17 +161,6 @@ class ImageFailure:
     error_type: str
     error_key: str | None = field(default=None, compare=False, repr=False)
     error_params: dict[str, Any] | None = field(default=None, compare=False, repr=False)
-
-    def __post_init__(self) -> None:
-        if isinstance(self.error, Message):
-            text, key, params = split(self.error)
-            object.__setattr__(self, "error", text)
-            object.__setattr__(self, "error_key", key)
-            object.__setattr__(self, "error_params", params)
-
-    def error_in(self, lang: str) -> str:
-        """Why it failed, in ``lang`` ("en" or "zh")."""
-        return text_in(self.error, self.error_key, self.error_params, lang)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["LANGUAGES", "MESSAGES", "Message", "field_label", "keyed", "render", "split", "text_in"]
+__all__ = ["LANGUAGES", "MESSAGES", "KeyedError", "Message", "field_label", "keyed", "render", "split", "text_in"]
 
 LANGUAGES = ("en", "zh")
 
@@ -658,6 +658,27 @@ def text_in(text: str, key: str | None, params: Mapping[str, Any] | None, lang: 
         return message.render(lang)
     except (KeyError, IndexError, ValueError, TypeError, AttributeError):
         return text
+
+
+class KeyedError:
+    """For a frozen dataclass with ``error`` (str or None), ``error_key`` and ``error_params`` fields: given a
+    :class:`Message` as ``error``, it keeps the English text in ``error`` and the key and parameters beside it,
+    so the record stays plain data and still reads in either language."""
+
+    error: str | None
+    error_key: str | None
+    error_params: dict[str, Any] | None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.error, Message):
+            text, key, params = split(self.error)
+            object.__setattr__(self, "error", text)
+            object.__setattr__(self, "error_key", key)
+            object.__setattr__(self, "error_params", params)
+
+    def error_in(self, lang: str) -> str | None:
+        """The error in ``lang`` ("en" or "zh"); None (or empty) when there is none."""
+        return text_in(self.error, self.error_key, self.error_params, lang) if self.error else self.error
 
 
 def field_label(field: str) -> str | Message:

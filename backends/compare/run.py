@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from ..base import CancelToken, Price
 from ..errors import GenerationCancelled, PlaygroundError
 from ..history import HistoryEntry, StoredImage
-from ..messages import Message, keyed, split, text_in
+from ..messages import KeyedError, Message, keyed
 from ..runner import JobProgress
 from .plan import GridCell, GridPlan
 
@@ -45,7 +45,7 @@ NOT_STARTED = str(Message("cell_not_started"))
 
 
 @dataclass(frozen=True)
-class CellResult:
+class CellResult(KeyedError):
     """How one cell ended. ``status`` is one of :data:`CELL_STATUSES`: ``ok`` (its image is stored),
     ``failed`` (``error`` says why; the failure is in the history too), ``stopped`` (Stop ended it in
     flight) or ``not_started`` (Stop came first; no history entry). ``entry`` is its history entry.
@@ -61,17 +61,6 @@ class CellResult:
     elapsed_s: float = 0.0
     error_key: str | None = field(default=None, compare=False, repr=False)
     error_params: dict[str, Any] | None = field(default=None, compare=False, repr=False)
-
-    def __post_init__(self) -> None:
-        if isinstance(self.error, Message):
-            text, key, params = split(self.error)
-            object.__setattr__(self, "error", text)
-            object.__setattr__(self, "error_key", key)
-            object.__setattr__(self, "error_params", params)
-
-    def error_in(self, lang: str) -> str | None:
-        """Why the cell has no image, in ``lang`` ("en" or "zh"); None for a cell that has one."""
-        return text_in(self.error, self.error_key, self.error_params, lang) if self.error else self.error
 
     @property
     def ok(self) -> bool:
