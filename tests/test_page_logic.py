@@ -232,9 +232,19 @@ def test_the_estimate_is_the_median_of_the_backends_recent_whole_runs(store):
 
 
 def test_cells_are_titled_by_their_axis_values_in_the_visitors_language():
-    from ui.compare_tab import cell_title
+    from ui.compare_text import cell_title
 
     cell = {"x_label": "501", "y_label": "9"}
     assert cell_title(cell, "seed", "guidance", "en") == "Seed 501 · Guidance 9"
     assert cell_title(cell, "seed", "guidance", "zh") == "种子 501 · 引导强度 9"
     assert cell_title({"x_label": "DPM++ 2M", "y_label": None}, "scheduler", None, "en") == "Sampler DPM++ 2M"
+
+
+def test_the_page_logic_imports_without_gradio():
+    """The plain modules of ui/ are what the fast tests use; importing gradio costs seconds."""
+    import subprocess
+    import sys
+
+    plain = ("form", "results", "compare_text", "streaming", "i18n", "language", "examples")
+    code = f"import sys; import {', '.join('ui.' + name for name in plain)}; assert 'gradio' not in sys.modules, 'gradio imported'"
+    subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1], check=True, timeout=60)

@@ -18,14 +18,14 @@ import gradio as gr
 from gradio.events import Dependency
 
 from backends.base import GenerationRequest
-from backends.compare import AXIS_KINDS, GridPlan, parse_axis_kind, suggested_values
+from backends.compare import AXIS_KINDS, parse_axis_kind, suggested_values
 from backends.errors import PlaygroundError
 from backends.history import HistoryEntry
-from backends.messages import render
 from backends.playground import Playground
 from backends.schedulers import scheduler_label
 
 from .api import NO_AXIS, NO_IMAGE, ApiEndpoints
+from .compare_text import axis_help, cell_title, grid_progress, outcome_of, plan_line
 from .form import FormValues, adapt_to_backend, size_choices, without_unsupported
 from .form_controls import FormNumber
 from .generate_tab import GenerateTab
@@ -34,7 +34,7 @@ from .i18n import i18n, message_of, tr
 from .session import SessionContext
 from .streaming import JobEvents, PagePictures
 
-__all__ = ["CompareTab", "build_compare_tab", "cell_title", "plan_line"]
+__all__ = ["CompareTab", "build_compare_tab"]
 
 PROGRESS_EVERY_S = 0.25
 
@@ -43,38 +43,6 @@ PROGRESS_EVERY_S = 0.25
 class CompareTab:
     grid: gr.Gallery
     event: Dependency
-
-
-def axis_title(kind: str | None, lang: str) -> str:
-    return render(f"axis_title_{kind}", lang) if kind else ""
-
-
-def cell_title(cell: dict[str, Any], x_kind: str, y_kind: str | None, lang: str) -> str:
-    """"Seed 501 · Guidance 9": a cell named by its axis values, in the visitor's language."""
-    parts = [f"{axis_title(x_kind, lang)} {cell['x_label']}"]
-    if y_kind and cell.get("y_label"):
-        parts.append(f"{axis_title(y_kind, lang)} {cell['y_label']}")
-    return " · ".join(parts)
-
-
-def plan_line(plan: GridPlan, learned_runs: int, lang: str) -> str:
-    """What the grid will be before it runs: cells, shape, cost, and a time with what it rests on."""
-    cost = " + ".join(str(price) for price in plan.cost)
-    if plan.unpriced_cells:
-        unknown = tr("compare_unknown_cost", lang, cells=plan.unpriced_cells)
-        cost = f"{cost} + {unknown}" if cost else unknown
-    cost = cost or tr("compare_free", lang)
-    basis = tr("compare_learned", lang, runs=learned_runs) if learned_runs else tr("compare_guess", lang)
-    return "📐 " + tr(
-        "compare_plan", lang, cells=len(plan.cells), cols=plan.cols, rows=plan.rows, cost=cost,
-        time=_duration(plan.estimated_s, lang), basis=basis,
-    )
-
-
-def _duration(seconds: float, lang: str) -> str:
-    if seconds < 90:
-        return tr("seconds", lang, n=max(1, round(seconds)))
-    return tr("minutes", lang, n=round(seconds / 60))
 
 
 def build_compare_tab(
@@ -244,7 +212,7 @@ def build_compare_tab(
         events = JobEvents()
         task = asyncio.ensure_future(grids.run(session, plan, cancel=token, progress=events.put))
         yield {
-            grid: gr.update(value=list(tiles), columns=plan.cols), status: _grid_progress(0, len(plan.cells), lang),
+            grid: gr.update(value=list(tiles), columns=plan.cols), status: grid_progress(0, len(plan.cells), lang),
             export: gr.update(visible=False), cell_details: "", result_json: None,
         }
         try:
@@ -253,10 +221,10 @@ def build_compare_tab(
                 if progress.cell is not None and progress.cell.image is not None:
                     preview = await asyncio.to_thread(_preview_of, pictures, progress.cell.image)
                     tiles[progress.cell.cell.index] = (preview, titles[progress.cell.cell.index])
-                    yield {grid: list(tiles), status: _grid_progress(progress.done, progress.total, lang)}
+                    yield {grid: list(tiles), status: grid_progress(progress.done, progress.total, lang)}
                     last = time.monotonic()
                 elif time.monotonic() - last >= PROGRESS_EVERY_S:
-                    yield {status: _grid_progress(progress.done, progress.total, lang)}
+                    yield {status: grid_progress(progress.done, progress.total, lang)}
                     last = time.monotonic()
             result = task.result()
         except PlaygroundError as exc:
@@ -270,7 +238,7 @@ def build_compare_tab(
             if cell.image is not None and tiles[index][0] == str(NO_IMAGE):
                 tiles[index] = (await asyncio.to_thread(_preview_of, pictures, cell.image), titles[index])
             elif cell.image is None:
-                tiles[index] = (str(NO_IMAGE), f"{titles[index]} — {cell.error_in(lang) or tr('outcome_' + _outcome(cell.status), lang)}")
+                tiles[index] = (str(NO_IMAGE), f"{titles[index]} — {cell.error_in(lang) or tr('outcome_' + outcome_of(cell.status), lang)}")
         info = result.to_dict()
         for cell, title in zip(info["cells"], titles, strict=False):
             cell["title"] = title
@@ -379,28 +347,6 @@ def build_compare_tab(
                             api_visibility="private")
     context.on_load(localize, outputs=syntax)
     return CompareTab(grid=grid, event=event)
-
-
-def axis_help(x_kind: str | None, y_kind: str | None, lang: str) -> str:
-    lines = []
-    for label, kind in (("X", x_kind), ("Y", y_kind)):
-        try:
-            parsed = parse_axis_kind(kind, optional=True)
-        except PlaygroundError:
-            continue
-        if parsed is not None:
-            info = AXIS_KINDS[parsed]
-            lines.append(f"**{label} · {axis_title(parsed.value, lang)}**: {render(f'axis_syntax_{parsed.value}', lang)} "
-                         f"{tr('example_short', lang)} `{info.example}`")
-    return "\n\n".join(lines)
-
-
-def _grid_progress(done: int, total: int, lang: str) -> str:
-    return "⏳ " + "▰" * done + "▱" * max(total - done, 0) + " " + tr("compare_progress", lang, done=done, total=total)
-
-
-def _outcome(status: str) -> str:
-    return {"ok": "ok", "failed": "failed", "stopped": "stopped", "not_started": "stopped"}.get(status, "failed")
 
 
 def _preview_of(pictures: PagePictures, image) -> str:
