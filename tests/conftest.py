@@ -22,10 +22,15 @@ APP_FIXTURES = frozenset(
 )
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if APP_FIXTURES & set(getattr(item, "fixturenames", ())) or item.get_closest_marker("browser"):
             item.add_marker(pytest.mark.e2e)
+        if item.get_closest_marker("local"):
+            # Importing torch and diffusers and loading the tiny pipeline take ~11 s in each process:
+            # with ``-n N --dist loadgroup`` one worker pays it, for all of these tests.
+            item.add_marker(pytest.mark.xdist_group("local"))
 
 
 @pytest.hookimpl(tryfirst=True)
