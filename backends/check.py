@@ -29,6 +29,7 @@ from PIL import Image, ImageChops, ImageStat
 
 from .base import Backend, Capabilities, GenerationRequest, Readiness
 from .errors import AuthenticationFailed, PlaygroundError, ProviderUnreachable
+from .providers.http import shared_tls_context
 from .providers.openai_compatible import OpenAICompatibleBackend
 from .providers.xinference import XinferenceBackend
 from .validation import validate_request
@@ -142,7 +143,7 @@ async def _reach(backend: Backend) -> str:
     if not base_url:
         return "address not tried (not an HTTP backend)"
     try:
-        async with httpx.AsyncClient(timeout=10.0) as client:
+        async with httpx.AsyncClient(timeout=10.0, verify=shared_tls_context()) as client:
             answer = await client.get(base_url)
     except httpx.HTTPError as exc:
         raise _Failed(f"unreachable: {base_url} did not answer ({type(exc).__name__})") from exc

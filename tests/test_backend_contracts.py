@@ -546,3 +546,16 @@ def test_an_image_download_on_a_closed_kept_alive_connection_is_fetched_again():
         server.close()
     assert first[1:] == second[1:] == ("image/png", 32, 24) and second[0] == out.getvalue()
     assert server.connections == 2 and server.requests == 3
+
+
+def test_clients_share_one_tls_context_that_verifies_certificates():
+    """Every client (one per event loop and backend) reuses one CA bundle instead of loading its own,
+    and that context still verifies the provider's certificate and host name."""
+    import ssl
+
+    from backends.providers.http import shared_tls_context
+
+    context = shared_tls_context()
+    assert context is shared_tls_context()
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    assert context.cert_store_stats()["x509_ca"] > 0

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import io
 import logging
 import random
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -84,6 +86,14 @@ class Timeouts:
             connect=min(default.connect, seconds), read=seconds, write=min(default.write, seconds),
             pool=min(default.pool, seconds), download=seconds, total=seconds,
         )
+
+
+@functools.cache
+def shared_tls_context() -> ssl.SSLContext:
+    """The CA bundle, loaded once per process the way httpx loads it for ``verify=True`` (SSL_CERT_FILE,
+    SSL_CERT_DIR, else certifi). Loading it costs ~65 ms of CPU, and every event loop gets its own
+    client; requests shares one default context the same way."""
+    return httpx.create_ssl_context()
 
 
 @dataclass(frozen=True)
@@ -224,8 +234,7 @@ class ProviderHttp:
 
     def _client(self, purpose: str = "api") -> httpx.AsyncClient:
         # An AsyncClient is bound to the event loop that first used it; Gradio and the tests may
-        # drive us from several loops, so keep one per loop. Building one costs an SSL context
-        # (~65 ms of CPU), so they are reused. Image downloads get their own client: no key
+        # drive us from several loops, so keep one per loop; they share one SSL context. Image downloads get their own client: no key
         # headers go to image hosts, and redirects are followed there only.
         loop = asyncio.get_running_loop()
         key = (id(loop), purpose)
@@ -234,6 +243,7 @@ class ProviderHttp:
             client = httpx.AsyncClient(
                 headers=self._headers if purpose == "api" else {},
                 timeout=self.timeouts.httpx(),
+                verify=shared_tls_context(),
                 transport=self._transport,
                 follow_redirects=purpose == "download",
                 max_redirects=3,

@@ -33,7 +33,7 @@ import httpx
 from ..base import GenerationRequest, Readiness
 from ..errors import ProviderError, ProviderServerError, RequestRejected
 from ..messages import Message
-from .http import ErrorDescriber, HttpAnswer, provider_said
+from .http import ErrorDescriber, HttpAnswer, provider_said, shared_tls_context
 from .openai_compatible import OpenAICompatibleBackend
 
 __all__ = ["ABORT_TIMEOUT_S", "XinferenceBackend", "xinference_payload"]
@@ -115,7 +115,8 @@ class XinferenceBackend(OpenAICompatibleBackend):
         launching, or not there at all."""
         try:
             answer = httpx.get(
-                f"{self.base_url}/models/{self.model}", headers=self.auth_headers(self._api_key.reveal()), timeout=10.0
+                f"{self.base_url}/models/{self.model}", headers=self.auth_headers(self._api_key.reveal()), timeout=10.0,
+                verify=shared_tls_context(),
             )
         except httpx.HTTPError as exc:
             return Readiness(problem=f"unreachable: no answer from {self.base_url} ({type(exc).__name__}). Is the supervisor running?")
@@ -152,7 +153,7 @@ class XinferenceBackend(OpenAICompatibleBackend):
         url = f"{self.base_url}/models/{self.model}/requests/{request_id}/abort"
         headers = self.auth_headers(self._api_key.reveal())
         try:
-            async with httpx.AsyncClient(timeout=ABORT_TIMEOUT_S, transport=self._transport) as client:
+            async with httpx.AsyncClient(timeout=ABORT_TIMEOUT_S, transport=self._transport, verify=shared_tls_context()) as client:
                 answer = await client.post(url, json={}, headers=headers)
             log.info("%s: asked to abort request %s: HTTP %s", self.id, request_id, answer.status_code)
         except (httpx.HTTPError, OSError) as exc:
