@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import settings
 
 from backends.providers.dieyuyun import dieyuyun_from_settings
 from backends.providers.endpoints import EndpointConfig, endpoint_backends
@@ -46,6 +47,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 if os.environ.get("PYTEST_XDIST_WORKER"):  # pytest -n N: N workers share the cores; torch in each takes one
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+# The fast tier (README) passes --hypothesis-profile=fast: a quarter of every test's generated examples.
+settings.register_profile("fast", max_examples=25)
+
+
+def hypothesis_examples(full: int) -> int:
+    """``full`` examples in the whole suite, scaled by the Hypothesis profile in use."""
+    return max(10, full * settings().max_examples // settings.get_profile("default").max_examples)
+
 
 FAST_RETRY = RetryPolicy(attempts=3, base_delay=0.02, max_delay=0.1, max_total_wait=2.0)
 SHORT_TIMEOUTS = Timeouts(connect=2.0, read=1.0, write=2.0, pool=2.0, download=2.0, total=3.0)

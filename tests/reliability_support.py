@@ -154,8 +154,9 @@ class Gate:
             except OSError:
                 _shut(client)
                 continue
-            client.settimeout(None)
-            upstream.settimeout(None)
+            for link in (client, upstream):
+                link.settimeout(None)
+                link.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # forward small writes at once
             with self._lock:
                 self._links |= {client, upstream}
             for source, sink in ((client, upstream), (upstream, client)):

@@ -454,7 +454,8 @@ class ScriptedHttpServer:
         self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
         import threading
 
-        threading.Thread(target=self._serve, daemon=True).start()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
 
     def _serve(self) -> None:
         while True:
@@ -488,7 +489,13 @@ class ScriptedHttpServer:
                                  + b"\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
 
     def close(self) -> None:
+        # shutdown wakes the thread blocked in accept(); close alone leaves it listening
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self._listener.close()
+        self._thread.join(timeout=5)
 
 
 def _plain_http(url: str):

@@ -17,6 +17,7 @@ from backends.history.a1111 import a1111_parameters
 from backends.history.exif_xmp import XMP_NAMESPACE, decode_user_comment, exif_with_user_comment, xmp_packet
 from backends.history.image_files import JPEG, PNG, WEBP, embed_metadata, image_kind
 from backends.history.parameters import JSON_KEY, playground_metadata
+from tests.conftest import hypothesis_examples
 from tests.probes import restored_request
 
 REQUEST = GenerationRequest(
@@ -374,7 +375,7 @@ def test_odd_containers_are_refused_with_value_error(odd):
         embed(data)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=hypothesis_examples(300), deadline=None)
 @given(st.sampled_from([b"\xff\xd8\xff", b"RIFF\x20\0\0\0WEBPVP8 ", b"RIFF\x20\0\0\0WEBPVP8X"]), st.binary(max_size=200))
 def test_random_bytes_only_ever_raise_value_error(head, tail):
     try:

@@ -18,6 +18,7 @@ from backends.history.a1111 import a1111_parameters, parse_a1111_parameters
 from backends.history.parameters import JSON_KEY, PARAMETERS_KEY, playground_metadata
 from backends.history.png_chunks import embed_png_metadata, to_png
 from backends.schedulers import a1111_sampler, match_scheduler
+from tests.conftest import hypothesis_examples
 from tests.probes import restored_request
 
 SEGMIND = (
@@ -444,14 +445,14 @@ def test_unusable_json_chunks_without_a1111_text_give_none(payload):
     assert read_image_parameters(embed_png_metadata(make_png(), {JSON_KEY: payload})) is None
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=hypothesis_examples(200), deadline=None)
 @given(st.binary(max_size=300))
 def test_random_bytes_never_raise(data):
     read_image_parameters(b"\x89PNG\r\n\x1a\n" + data)  # must not raise
     read_image_parameters(data)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=hypothesis_examples(200), deadline=None)
 @given(st.text(max_size=300))
 def test_random_text_never_raises(text):
     parse_a1111_parameters(text)
@@ -459,7 +460,7 @@ def test_random_text_never_raises(text):
     read_image_parameters(png)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=hypothesis_examples(100), deadline=None)
 @given(
     prompt=st.text(min_size=1, max_size=80).filter(
         lambda s: s.strip() == s and "\r" not in s and not s.startswith("Negative prompt:")

@@ -37,13 +37,14 @@ from backends.runner import JobRunner
 from backends.settings import PlaygroundSettings
 from backends.validation import MAX_PROMPT_CHARS, validate_request
 from tests.app_harness import running_app
+from tests.conftest import hypothesis_examples
 from tests.emulators import make_emulator
 from tests.emulators.schema import ApiError
 from tests.reliability_support import GENERIC_ID, GENERIC_KEY_ENV, api_client, generic_backend_toml
 
 pytestmark = pytest.mark.timeout(600)
 
-UNIT_EXAMPLES = 400  # per backend
+UNIT_EXAMPLES = hypothesis_examples(400)  # per backend
 LIVE_EXAMPLES = 90  # /generate
 COMPARE_EXAMPLES = 40  # /compare: each valid call runs a grid of up to 4 cells
 
