@@ -42,6 +42,17 @@ def pytest_runtest_setup(item):
 
     app_harness.APP_ALLOWED = any(item.get_closest_marker(name) is not None for name in ("e2e", "xinference"))
 
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session):
+    # Everything alive now lives until exit. pytest's cleanup then runs five full collections to find
+    # late unraisable exceptions; with torch and diffusers loaded each one walks millions of objects
+    # (3 s per process). Frozen objects are left out; garbage made after this point is still checked.
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 if os.environ.get("PYTEST_XDIST_WORKER"):  # pytest -n N: N workers share the cores; torch in each takes one

@@ -6,9 +6,6 @@ import io
 import os
 import random
 import sqlite3
-import subprocess
-import sys
-import textwrap
 import threading
 import time
 from dataclasses import replace
@@ -29,6 +26,7 @@ from backends.history import store as store_module
 from backends.history.parameters import JSON_KEY, PARAMETERS_KEY
 from backends.history.store import COUNT_UP_TO
 from tests.benchmarks.history_bulk import seed_history
+from tests.killed_store import run_and_crash
 from tests.probes import restored_request
 
 REPO = Path(__file__).resolve().parents[1]
@@ -480,46 +478,6 @@ def test_a_failed_commit_leaves_nothing(store, monkeypatch):
     assert [e.id for e in store.list_entries().entries] == [before.id]
     assert files_in(store.data_dir) == {before.images[0].file_name}
     assert store.save(result("after")).status == "ok"
-
-
-def run_and_crash(data_dir: Path, script: str) -> None:
-    code = textwrap.dedent(
-        """
-        import io, os, sys
-        from PIL import Image
-        from backends.base import GeneratedImage, GenerationRequest, GenerationResult
-        from backends.history import HistoryStore
-        from backends.history.store import HistoryStore as S
-
-        def png(color):
-            out = io.BytesIO(); Image.new("RGB", (300, 300), color).save(out, format="PNG"); return out.getvalue()
-
-        def result(prompt):
-            request = GenerationRequest(prompt=prompt, seed=1, n=2, width=300, height=300)
-            images = tuple(GeneratedImage(png((i * 90, 0, 0)), "image/png", 300, 300, 1 + i, i) for i in range(2))
-            return GenerationResult("dieyuyun", "Dieyuyun", "m", request, images, (), 1.0)
-
-        def photo_result(prompt):  # heavy enough to get previews: each image makes 3 files
-            from tests.emulators.images import render_photo
-            request = GenerationRequest(prompt=prompt, seed=1, n=2, width=512, height=512)
-            images = tuple(
-                GeneratedImage(render_photo(width=512, height=512, variant=i), "image/png", 512, 512, 1 + i, i)
-                for i in range(2)
-            )
-            return GenerationResult("dieyuyun", "Dieyuyun", "m", request, images, (), 1.0)
-
-        store = HistoryStore(sys.argv[1])
-        """
-    ) + textwrap.dedent(script)
-    proc = subprocess.run(
-        [sys.executable, "-c", code, str(data_dir)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
-    assert proc.returncode == 77, proc.stderr
 
 
 @pytest.mark.parametrize(

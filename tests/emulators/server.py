@@ -45,7 +45,7 @@ class EmulatorServer:
             log_level="warning",
             access_log=False,
             lifespan="off",
-            timeout_graceful_shutdown=1,  # endless slow bodies must not hold up stop()
+            timeout_graceful_shutdown=0.2,  # an endless slow body or a request in flight must not hold up stop()
         )
         logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
         self._server = uvicorn.Server(config)
