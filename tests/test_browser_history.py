@@ -118,3 +118,14 @@ def test_without_keys_the_page_says_what_to_set_and_where_settings_are(browser, 
         page.expect("#backend-status").to_contain_text("Settings")
         page.page.click("#open-settings")
         page.page.locator("#key-dieyuyun").wait_for(state="visible")
+
+
+def test_on_a_phone_a_short_history_makes_a_short_grid(browser, browser_app):
+    """Two entries on a 390×844 phone: the grid is as tall as its row of tiles, not the desktop's 520 px."""
+    with open_page(browser, browser_app, phone=True) as page:
+        for prompt in ("a short history, one", "a short history, two"):
+            make_entry(page, prompt)
+        page.search_history("a short history", expect_entries=2)
+        grid = page.page.locator("#history-gallery .grid-wrap").bounding_box()
+        tile = page.page.locator("#history-gallery button.thumbnail-item").first.bounding_box()
+        assert grid["height"] < 2 * tile["height"] + 60, (grid, tile)

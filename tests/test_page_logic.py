@@ -248,3 +248,12 @@ def test_the_page_logic_imports_without_gradio():
     plain = ("form", "results", "compare_text", "streaming", "i18n", "language", "examples")
     code = f"import sys; import {', '.join('ui.' + name for name in plain)}; assert 'gradio' not in sys.modules, 'gradio imported'"
     subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1], check=True, timeout=60)
+
+
+def test_one_image_is_said_in_the_singular(store):
+    request = GenerationRequest(prompt="one lantern", width=64, height=64, n=1, seed=7)
+    one = result_of(request, [7])
+    entry = store.save(one)
+    assert outcome_line(RunView(entry, one), "en").startswith("✅ 1 image in 2.0 s · seed 7")
+    assert outcome_line(RunView(entry, one), "zh").startswith("✅ 1 张，用时 2.0 秒")
+    assert entry_caption(entry, "en").startswith("1 image ·")

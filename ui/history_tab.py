@@ -18,7 +18,7 @@ from backends.playground import Playground
 
 from .generate_tab import GenerateTab, entry_fields
 from .i18n import i18n, tr
-from .results import count_text, entry_caption, entry_parameters_text, failure_tile
+from .results import count_text, entry_caption, entry_parameters_text, failure_tile, image_count
 from .session import SessionContext
 from .streaming import PagePictures
 
@@ -273,7 +273,7 @@ def _title(entry: HistoryEntry, lang: str) -> str:
     import time
 
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.created_at))
-    parts = [f"**{entry.backend_label}**", when, tr("history_images", lang, count=len(entry.images))]
+    parts = [f"**{entry.backend_label}**", when, image_count(len(entry.images), lang)]
     if entry.outcome != "ok":
         parts.append(tr(f"outcome_{entry.outcome}", lang))
     if entry.cost:

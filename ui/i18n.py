@@ -132,11 +132,12 @@ CATALOG: dict[str, tuple[str, str]] = {
     "status_generating": ("Generating", "生成中"),
     "status_k_of_n": ("{done} of {total} images ready", "已完成 {done}/{total} 张"),
     "status_step": ("step {done} of {total}", "第 {done}/{total} 步"),
-    "status_done": ("{count} images in {seconds} s", "{count} 张，用时 {seconds} 秒"),
+    "status_done": ("{images} in {seconds} s", "{images}，用时 {seconds} 秒"),
     "status_partial": ("{kept} of {total} images in {seconds} s", "{total} 张中完成 {kept} 张，用时 {seconds} 秒"),
     "status_failed": ("No image came back (of {total})", "{total} 张全部失败"),
     "status_stopped": ("Stopped — {kept} of {total} images kept", "已停止 — 保留了 {total} 张中的 {kept} 张"),
     "status_seeds": ("seeds {seeds}", "种子 {seeds}"),
+    "status_seed": ("seed {seeds}", "种子 {seeds}"),
     "status_credits": ("{credits} credits left", "剩余 {credits} 点数"),
     "status_failed_image": ("Image {index} (seed {seed}) failed: {reason}", "第 {index} 张（种子 {seed}）失败：{reason}"),
     # -- history

@@ -24,6 +24,7 @@ __all__ = [
     "entry_parameters_text",
     "failure_tile",
     "generation_json",
+    "image_count",
     "info_text",
     "outcome_line",
     "progress_line",
@@ -78,10 +79,10 @@ def outcome_line(view: RunView, lang: str) -> str:
     elif entry.failures:
         head = "⚠️ " + tr("status_partial", lang, kept=kept, total=total, seconds=f"{result.elapsed_s:.1f}")
     else:
-        head = "✅ " + tr("status_done", lang, count=kept, seconds=f"{result.elapsed_s:.1f}")
+        head = "✅ " + tr("status_done", lang, images=image_count(kept, lang), seconds=f"{result.elapsed_s:.1f}")
     parts = [head]
     if entry.images:
-        parts.append(tr("status_seeds", lang, seeds=seeds_text(entry.seeds)))
+        parts.append(tr("status_seed" if len(entry.seeds) == 1 else "status_seeds", lang, seeds=seeds_text(entry.seeds)))
     if result.cost:
         parts.append(str(result.cost))
     credits = (result.info or {}).get("remaining_credits")
@@ -134,13 +135,16 @@ def entry_parameters_text(entry: HistoryEntry, seed: int | None) -> str:
     )
 
 
+def image_count(count: int, lang: str) -> str:
+    """"1 image", "3 images" ("1 张", "3 张")."""
+    return tr("history_one_image", lang) if count == 1 else tr("history_images", lang, count=count)
+
+
 def entry_caption(entry: HistoryEntry, lang: str) -> str:
     """One history tile's caption: star, image count, outcome when not ok, prompt, seed, time."""
     req = entry.request
     count = len(entry.images)
-    head = ("★ " if entry.starred else "") + (
-        tr("history_images", lang, count=count) if count != 1 else tr("history_one_image", lang)
-    )
+    head = ("★ " if entry.starred else "") + image_count(count, lang)
     outcome = tr(f"outcome_{entry.outcome}", lang) if entry.outcome != "ok" else ""
     prompt = req.prompt if len(req.prompt) <= 40 else req.prompt[:39] + "…"
     when = time.strftime("%m-%d %H:%M", time.localtime(entry.created_at))
