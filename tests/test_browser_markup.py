@@ -109,12 +109,12 @@ def test_a_share_link_and_a_style_carrying_forms_and_images_show_as_text(visitor
     style_name = f"<img src=//{host}/s.png>"
     page.locator("#styles-editor button").first.click()
     page.locator("#style-name input").fill(style_name)
-    page.locator("#style-template textarea").fill(f"{form}{{prompt}} <img src=//{host}/t.png> [x](//{host}/l)")
+    page.locator("#style-template textarea").fill(f"{form}{{prompt}} <img src=//{host}/t.png> [x](//{host}/l) http://{host}/auto")
     page.locator("#style-negative textarea").fill(f"![m](//{host}/m.png)")
     page.click("#style-save")
     visitor.expect("#style-note").to_contain_text(f"Saved “{style_name}”")  # the name, shown as typed
     visitor.choose("style", f"★ {style_name}")
-    visitor.expect("#final-prompt").to_contain_text(f"{form}{prompt} <img src=//{host}/t.png> [x](//{host}/l)")
+    visitor.expect("#final-prompt").to_contain_text(f"{form}{prompt} <img src=//{host}/t.png> [x](//{host}/l) http://{host}/auto")
     visitor.expect("#final-prompt").to_contain_text(f"{negative}, ![m](//{host}/m.png)")
     assert visitor.page.locator("#final-prompt strong, #final-prompt img, #final-prompt a").count() == 0
 

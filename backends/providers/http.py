@@ -420,7 +420,7 @@ class ProviderHttp:
         Returns (bytes, mime type, width, height). The provider's key is not sent to image URLs.
         """
         if not isinstance(url, str) or not url.lower().startswith(("http://", "https://")):
-            shown = url if isinstance(url, str) and len(url) < 80 else Message("not_an_http_address")
+            shown = clip(url) if isinstance(url, str) and len(url) < 80 else Message("not_an_http_address")
             raise ImageDownloadFailed(
                 Message("image_location_not_http", provider=self.provider, location=shown), provider=self.provider
             )
