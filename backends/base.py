@@ -213,9 +213,9 @@ class Availability:
             object.__setattr__(self, "reason_key", key)
             object.__setattr__(self, "reason_params", params)
 
-    def reason_in(self, lang: str) -> str:
-        """Why it cannot run, in ``lang`` ("en" or "zh")."""
-        return text_in(self.reason, self.reason_key, self.reason_params, lang)
+    def reason_in(self, lang: str, *, quote: Callable[[str], str] | None = None) -> str:
+        """Why it cannot run, in ``lang`` ("en" or "zh"); ``quote`` applied to its text parameters (markup)."""
+        return text_in(self.reason, self.reason_key, self.reason_params, lang, quote=quote)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@
     └── GenerationCancelled         the person pressed Stop
 
 Foreign exceptions (httpx, Pillow, json) are translated at the boundary with ``raise ... from exc``,
-and no message ever contains an API key: :func:`redact` strips a key from provider text first.
+and no message ever contains an API key: :func:`redact` strips a key from provider text first, and
+:func:`clip` then keeps what a provider said to one line of at most :data:`PROVIDER_TEXT_LIMIT` characters.
 
 Every error raised here can be built from a :class:`~backends.messages.Message` (a key of the catalog in
 :mod:`backends.messages` and its parameters) instead of a string: ``str(exc)`` is then the English text,
@@ -29,6 +30,8 @@ as the API and the logs show it, and :meth:`PlaygroundError.message_in` renders 
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import Any
@@ -36,6 +39,7 @@ from typing import Any
 from .messages import Message, field_label, keyed, split, text_in
 
 __all__ = [
+    "PROVIDER_TEXT_LIMIT",
     "AuthenticationFailed",
     "BackendUnavailable",
     "BadProviderResponse",
@@ -55,8 +59,12 @@ __all__ = [
     "QuotaExceeded",
     "RateLimited",
     "RequestRejected",
+    "clip",
     "redact",
 ]
+
+PROVIDER_TEXT_LIMIT = 300
+"""The most characters of a provider's own words (an error body, a content type) that a message quotes."""
 
 
 class PlaygroundError(Exception):
@@ -75,9 +83,10 @@ class PlaygroundError(Exception):
     def __str__(self) -> str:
         return self.message
 
-    def message_in(self, lang: str) -> str:
-        """The message in ``lang`` ("en" or "zh"); the English text for an error built from a plain string."""
-        return text_in(self.message, self.key, self.params, lang)
+    def message_in(self, lang: str, *, quote: Callable[[str], str] | None = None) -> str:
+        """The message in ``lang`` ("en" or "zh"); the English text for an error built from a plain string.
+        ``quote`` is applied to its text parameters (or to that whole English text), for markup."""
+        return text_in(self.message, self.key, self.params, lang, quote=quote)
 
     @property
     def localizable(self) -> str | Message:
@@ -254,3 +263,16 @@ def redact(text: str, *secrets: str | None) -> str:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "***")
     return text
+
+
+_LINE_BREAKS = re.compile(r"[\t\n\v\f\r\x85\u2028\u2029]+")
+_CONTROLS = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\u202a-\u202e\u2066-\u2069]")
+_SPACES = re.compile(r" {2,}")
+
+
+def clip(text: str, limit: int = PROVIDER_TEXT_LIMIT) -> str:
+    """``text`` as a message quotes it: on one line, without control characters (nor the bidirectional
+    overrides), runs of spaces made one, and at most ``limit`` characters, ending in "…" when cut.
+    Redact before clipping: a key cut in half would otherwise no longer be found."""
+    text = _SPACES.sub(" ", _CONTROLS.sub("", _LINE_BREAKS.sub(" ", text))).strip()
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

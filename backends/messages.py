@@ -13,16 +13,20 @@ themselves (rendered in the same language), or sequences of those, joined as the
     {items:lines}       one "- item" per line
 
 What a provider or a library said (an HTTP error's text, an exception's message) stays as it came, as a
-parameter of a translated sentence. :meth:`Message.to_json` and :func:`render` with JSON parameters let
+parameter of a translated sentence. Where the sentence goes into markup (the page's Markdown), ``quote``
+(:func:`render_quoted`, and the ``quote=`` of :meth:`Message.render` and :func:`text_in`) is applied to
+every text parameter, nested ones too, and never to the catalog's own words. :meth:`Message.to_json` and :func:`render` with JSON parameters let
 a message be stored (the history's failures) and rendered again later, in either language.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["LANGUAGES", "MESSAGES", "KeyedError", "Message", "field_label", "keyed", "render", "split", "text_in"]
+__all__ = [
+    "LANGUAGES", "MESSAGES", "KeyedError", "Message", "field_label", "keyed", "render", "render_quoted", "split", "text_in",
+]
 
 LANGUAGES = ("en", "zh")
 
@@ -598,9 +602,9 @@ class Message:
         self.key = key
         self.params = params
 
-    def render(self, lang: str = "en") -> str:
-        """The sentence in ``lang`` ("en" or "zh")."""
-        return render(self.key, lang, **self.params)
+    def render(self, lang: str = "en", *, quote: Callable[[str], str] | None = None) -> str:
+        """The sentence in ``lang`` ("en" or "zh"); ``quote`` applied to each text parameter."""
+        return render_quoted(self.key, lang, self.params, quote)
 
     def to_json(self) -> dict[str, Any]:
         """``{"key": ..., "params": {...}}`` with nested messages in the same form; :meth:`from_json` reverses it."""
@@ -627,10 +631,16 @@ class Message:
 def render(key: str, lang: str = "en", **params: Any) -> str:
     """The sentence ``key`` in ``lang`` with ``params`` filled in; a parameter may be a :class:`Message`, its
     JSON form, or a sequence of those (see the module docstring)."""
+    return render_quoted(key, lang, params)
+
+
+def render_quoted(key: str, lang: str, params: Mapping[str, Any], quote: Callable[[str], str] | None = None) -> str:
+    """:func:`render` with ``quote`` applied to every text parameter (in nested messages and sequences too),
+    never to the catalog's own words: for a sentence that goes into markup."""
     english, chinese = MESSAGES[key]
     chinese_wanted = lang.startswith("zh")
     template = chinese if chinese_wanted else english
-    return template.format(**{name: _shown(value, chinese_wanted) for name, value in params.items()})
+    return template.format(**{name: _shown(value, chinese_wanted, quote) for name, value in params.items()})
 
 
 def split(text: str | Message) -> tuple[str, str | None, dict[str, Any] | None]:
@@ -648,16 +658,20 @@ def keyed(text: str, key: str | None, params: Mapping[str, Any] | None) -> str |
     return Message.from_json({"key": key, "params": params or {}})
 
 
-def text_in(text: str, key: str | None, params: Mapping[str, Any] | None, lang: str) -> str:
+def text_in(
+    text: str, key: str | None, params: Mapping[str, Any] | None, lang: str, *, quote: Callable[[str], str] | None = None
+) -> str:
     """What a stored message reads in ``lang``: ``key`` rendered, or ``text`` (its English, as stored) when the
-    key is missing or unknown (history written by another version), or its parameters no longer fit."""
+    key is missing or unknown (history written by another version), or its parameters no longer fit. With
+    ``quote``, its text parameters are quoted, or all of ``text`` when that is what is shown."""
     message = keyed(text, key, params)
+    whole = quote(text) if quote is not None else text
     if not isinstance(message, Message):
-        return text
+        return whole
     try:
-        return message.render(lang)
+        return message.render(lang, quote=quote)
     except (KeyError, IndexError, ValueError, TypeError, AttributeError):
-        return text
+        return whole
 
 
 class KeyedError:
@@ -676,9 +690,10 @@ class KeyedError:
             object.__setattr__(self, "error_key", key)
             object.__setattr__(self, "error_params", params)
 
-    def error_in(self, lang: str) -> str | None:
-        """The error in ``lang`` ("en" or "zh"); None (or empty) when there is none."""
-        return text_in(self.error, self.error_key, self.error_params, lang) if self.error else self.error
+    def error_in(self, lang: str, *, quote: Callable[[str], str] | None = None) -> str | None:
+        """The error in ``lang`` ("en" or "zh"), ``quote`` applied to its text parameters; None (or empty)
+        when there is none."""
+        return text_in(self.error, self.error_key, self.error_params, lang, quote=quote) if self.error else self.error
 
 
 def field_label(field: str) -> str | Message:
@@ -708,14 +723,16 @@ class _Joined:
         return (chinese if self.chinese else english).join(self.items)
 
 
-def _shown(value: Any, chinese: bool) -> Any:
+def _shown(value: Any, chinese: bool, quote: Callable[[str], str] | None = None) -> Any:
     lang = "zh" if chinese else "en"
     if isinstance(value, Message):
-        return value.render(lang)
+        return value.render(lang, quote=quote)
     if isinstance(value, Mapping) and "key" in value:
-        return Message.from_json(value).render(lang)
+        return Message.from_json(value).render(lang, quote=quote)
     if isinstance(value, Sequence) and not isinstance(value, str):
-        return _Joined([str(_shown(item, chinese)) for item in value], chinese)
+        return _Joined([str(_shown(item, chinese, quote)) for item in value], chinese)
+    if isinstance(value, str) and quote is not None:
+        return quote(value)
     return value
 
 

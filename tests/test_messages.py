@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import html
 import re
 import string
 from pathlib import Path
@@ -299,7 +300,7 @@ def test_a_failed_image_reads_in_chinese_from_the_history(siliconflow_emulator, 
     assert failure.error.startswith("SiliconFlow (Kolors) had an internal problem (HTTP 500)")
     assert failure.error_in("zh").startswith("SiliconFlow (Kolors) 内部出错（HTTP 500），重试也没有成功。请稍后再试。")
     assert entry.error == failure.error and entry.error_in("zh") == failure.error_in("zh")
-    line = outcome_line(RunView(entry, outcome.result), "zh")
+    line = html.unescape(outcome_line(RunView(entry, outcome.result), "zh"))  # the Markdown, as it reads
     assert "第 1 张（种子 " in line and "）失败：SiliconFlow (Kolors) 内部出错" in line
     assert_chinese(line, "SiliconFlow (Kolors)", *said(line))
 

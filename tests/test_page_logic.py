@@ -4,6 +4,7 @@ tiles, images reported as they arrive, the history's outcome filter and readable
 from __future__ import annotations
 
 import asyncio
+import html
 import re
 import zipfile
 from pathlib import Path
@@ -86,7 +87,7 @@ def test_status_lines_say_what_came_back_and_which_seeds_failed(store):
     ok = result_of(request, [10, 11, 12])
     assert outcome_line(RunView(store.save(ok), ok), "en").startswith("✅ 3 images in 2.0 s · seeds 10–12")
     partial = result_of(request, [10, 12], [ImageFailure(1, 11, "refused by the content policy.", "RequestRejected")])
-    line = outcome_line(RunView(store.save(partial), partial), "en")
+    line = html.unescape(outcome_line(RunView(store.save(partial), partial), "en"))  # the Markdown, as it reads
     assert line.startswith("⚠️ 2 of 3 images") and "Image 2 (seed 11) failed: refused by the content policy." in line
     stopped = result_of(request, [10], [ImageFailure(1, 11, "stopped", "GenerationCancelled"),
                                         ImageFailure(2, 12, "stopped", "GenerationCancelled")], cancelled=True)
@@ -245,7 +246,7 @@ def test_the_page_logic_imports_without_gradio():
     import subprocess
     import sys
 
-    plain = ("form", "results", "compare_text", "streaming", "i18n", "language", "examples")
+    plain = ("form", "results", "compare_text", "streaming", "i18n", "language", "examples", "text_safety")
     code = f"import sys; import {', '.join('ui.' + name for name in plain)}; assert 'gradio' not in sys.modules, 'gradio imported'"
     subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1], check=True, timeout=60)
 

@@ -30,9 +30,10 @@ from .form import FormValues, adapt_to_backend, size_choices, without_unsupporte
 from .form_controls import FormNumber
 from .generate_tab import GenerateTab
 from .history_tab import HistoryTab
-from .i18n import i18n, message_of, tr
+from .i18n import i18n, tr
 from .session import SessionContext
 from .streaming import JobEvents, PagePictures
+from .text_safety import literal, literal_error, tr_literal
 
 __all__ = ["CompareTab", "build_compare_tab"]
 
@@ -128,9 +129,9 @@ def build_compare_tab(
     def other_settings_note(values: dict[str, Any], lang: str) -> str:
         parts = [tr("steps_n", lang, n=values.get("steps")), tr("guidance_n", lang, n=values.get("guidance"))]
         if values.get("scheduler"):
-            parts.append(scheduler_label(values["scheduler"]))
+            parts.append(literal(scheduler_label(values["scheduler"])))
         if values.get("negative_prompt"):
-            parts.append(tr("negative_short", lang, text=values["negative_prompt"][:40]))
+            parts.append(tr_literal("negative_short", lang, text=values["negative_prompt"][:40]))
         return "ℹ️ " + tr("compare_other_settings", lang, settings=" · ".join(str(p) for p in parts))
 
     def take_from_generate(data: dict, request: gr.Request, *, only_if_empty: bool = False):
@@ -164,7 +165,7 @@ def build_compare_tab(
             plan = grids.plan(session, backend=values.pop("backend"), values=values, x_type=data[x_type],
                               x_values=data[x_values], y_type=data[y_type], y_values=data[y_values])
         except PlaygroundError as exc:
-            return {plan_text: "⚠️ " + message_of(exc, lang), confirm: gr.update(visible=False), base_note: note,
+            return {plan_text: "⚠️ " + literal_error(exc, lang), confirm: gr.update(visible=False), base_note: note,
                     syntax: help_text}
         line = plan_line(plan, grids.learned_runs(session, plan), lang)
         large = plan.needs_confirmation(above=confirm_above)
@@ -195,7 +196,7 @@ def build_compare_tab(
             plan = grids.plan(session, backend=values.pop("backend"), values=values, x_type=x_kind,
                               x_values=data[x_values], y_type=data[y_type], y_values=data[y_values])
         except PlaygroundError as exc:
-            yield {status: "⚠️ " + message_of(exc, lang)}
+            yield {status: "⚠️ " + literal_error(exc, lang)}
             return
         if plan.needs_confirmation(above=confirm_above) and not data[confirm]:
             yield {status: "⚠️ " + tr("compare_needs_confirmation", lang, cells=len(plan.cells)),
@@ -228,7 +229,7 @@ def build_compare_tab(
                     last = time.monotonic()
             result = task.result()
         except PlaygroundError as exc:
-            yield {status: "⚠️ " + message_of(exc, lang)}
+            yield {status: "⚠️ " + literal_error(exc, lang)}
             return
         finally:
             jobs.finish(session.job_key, token)
@@ -269,12 +270,12 @@ def build_compare_tab(
         cell = info["cells"][index]
         req = GenerationRequest.from_dict(cell.get("request") or {})
         title = cell.get("title") or ""
-        text = (
-            f"**{title}** · {cell.get('backend_label')} · {tr('caption_seed', lang, seed=cell.get('seed'))}"
+        text = (  # Markdown: the page's bold and quote around values that others supplied, shown literally
+            f"**{literal(title)}** · {literal(cell.get('backend_label') or '')} · {tr('caption_seed', lang, seed=cell.get('seed'))}"
             f" · {req.width}×{req.height} · {tr('steps_n', lang, n=req.steps)} · {tr('guidance_n', lang, n=f'{req.guidance:g}')}"
-            + (f" · {scheduler_label(req.scheduler)}" if req.scheduler else "")
-            + f"\n\n> {req.prompt}"
-            + (f"\n\n❌ {cell['error']}" if cell.get("error") else "")
+            + (f" · {literal(scheduler_label(req.scheduler))}" if req.scheduler else "")
+            + f"\n\n> {literal(req.prompt)}"
+            + (f"\n\n❌ {literal(cell['error'])}" if cell.get("error") else "")
         )
         entry = playground.history.get(cell["generation_id"], visitor=session.visitor) if cell.get("generation_id") else None
         if entry is None or not entry.images:

@@ -18,6 +18,7 @@ from backends.schedulers import scheduler_choices
 
 from .form import CUSTOM_SIZE, FormValues, Note, size_choices, size_control, size_from_control
 from .i18n import i18n, render_notes, tr
+from .text_safety import literal
 
 __all__ = [
     "FormControls", "FormNumber", "FormSlider", "backend_choices", "build_form_controls", "build_prompt", "form_updates",
@@ -237,6 +238,6 @@ def form_updates(
             value=values.output_quality if values.output_quality is not None else 0,
             visible=caps.output_quality is not None,
         ),
-        controls.note: gr.update(value=render_notes(notes, lang)),
+        controls.note: gr.update(value=render_notes(notes, lang, quote=literal)),
     }
     return updates

@@ -33,7 +33,7 @@ from backends.schedulers import match_scheduler
 from .examples import load_examples
 from .form import FormValues, adapt_to_backend, defaults_for, form_from_query, share_query, without_unsupported
 from .form_controls import FormControls, backend_choices, build_form_controls, build_prompt, form_updates
-from .i18n import i18n, message_of, text_in, tr
+from .i18n import i18n, tr
 from .language import SWITCH_JS
 from .results import (
     RunView,
@@ -48,6 +48,7 @@ from .results import (
 from .session import JobBoard, SessionContext
 from .streaming import JobEvents, PagePictures
 from .styles import build_style_editor, final_prompt_line
+from .text_safety import literal_error, literal_text_in
 
 __all__ = ["GenerateTab", "build_generate_tab", "entry_fields", "image_fields"]
 
@@ -248,7 +249,7 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
             _, prepared = playground.prepare(backend_id, request_values, api_key=session.api_key_for(backend_id),
                                              preset=preset, preset_settings=False)
         except PlaygroundError as exc:
-            yield {status: "⚠️ " + message_of(exc, lang)}
+            yield {status: "⚠️ " + literal_error(exc, lang)}
             return
         token = jobs.try_start(session.job_key)
         if token is None:  # a second click while this session's run is in flight
@@ -310,7 +311,7 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
                     yield {gallery: sent, status: progress_line(len(tiles), total, lang)}
                     last_sent = time.monotonic()
                     continue
-                phase = text_in(item.phase, lang)
+                phase = literal_text_in(item.phase, lang)
                 step = item.steps
                 if item.preview is not None:
                     index, picture = item.preview
@@ -334,12 +335,12 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
             yield {
                 gallery: [], status: "",
                 download_row: gr.update(visible=True),
-                download_note: "⬇️ " + (message_of(exc, lang) if offer else tr("download_operator", lang)),
+                download_note: "⬇️ " + (literal_error(exc, lang) if offer else tr("download_operator", lang)),
                 download_confirm: gr.update(visible=offer),
             }
             return
         except PlaygroundError as exc:  # refused before any work: quota, an unavailable backend
-            yield {gallery: [], status: "⚠️ " + message_of(exc, lang)}
+            yield {gallery: [], status: "⚠️ " + literal_error(exc, lang)}
             return
         finally:
             jobs.finish(session.job_key, token)

@@ -21,6 +21,7 @@ from .i18n import i18n, tr
 from .results import count_text, entry_caption, entry_parameters_text, failure_tile, image_count
 from .session import SessionContext
 from .streaming import PagePictures
+from .text_safety import literal
 
 __all__ = ["PAGE_SIZE", "HistoryTab", "build_history_tab"]
 
@@ -273,11 +274,11 @@ def _title(entry: HistoryEntry, lang: str) -> str:
     import time
 
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.created_at))
-    parts = [f"**{entry.backend_label}**", when, image_count(len(entry.images), lang)]
+    parts = [f"**{literal(entry.backend_label)}**", when, image_count(len(entry.images), lang)]
     if entry.outcome != "ok":
         parts.append(tr(f"outcome_{entry.outcome}", lang))
     if entry.cost:
-        parts.append(str(entry.cost))
+        parts.append(literal(entry.cost))
     return " · ".join(parts)
 
 

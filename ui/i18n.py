@@ -8,6 +8,7 @@ code and fails on a key without both languages.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from backends.errors import PlaygroundError
@@ -262,11 +263,16 @@ def language_from_header(accept_language: str) -> str:
     return best
 
 
-def render_notes(notes: list[tuple[str, dict[str, Any]]], lang: str) -> str:
-    """The form's own adjustments as one line ("" when there are none)."""
+def render_notes(notes: list[tuple[str, dict[str, Any]]], lang: str, *, quote: Callable[[str], str] | None = None) -> str:
+    """The form's own adjustments as one line ("" when there are none); ``quote`` applied to the text values
+    (a size or sampler that came from a link), for markup."""
     if not notes:
         return ""
-    return "ℹ️ " + tr("note_adjusted", lang, notes="; ".join(tr(key, lang, **params) for key, params in notes))
+
+    def quoted(params: dict[str, Any]) -> dict[str, Any]:
+        return {k: quote(v) if quote is not None and isinstance(v, str) else v for k, v in params.items()}
+
+    return "ℹ️ " + tr("note_adjusted", lang, notes="; ".join(tr(key, lang, **quoted(params)) for key, params in notes))
 
 
 def text_in(value: object, lang: str) -> str:
@@ -277,7 +283,8 @@ def text_in(value: object, lang: str) -> str:
 
 def message_of(error: Exception, lang: str) -> str:
     """What a person reads for an error raised below the UI, in ``lang``: the error's message rendered from
-    the catalog in :mod:`backends.messages`; the text itself for an error that has no key (a plugin's)."""
+    the catalog in :mod:`backends.messages`; the text itself for an error that has no key (a plugin's).
+    Plain text: for Markdown, :func:`ui.text_safety.literal_error` quotes what others supplied."""
     if isinstance(error, PlaygroundError):
         return error.message_in(lang)
     return str(error)

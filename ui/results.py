@@ -14,15 +14,18 @@ from typing import Any
 
 from backends.base import GenerationResult, ImageFailure
 from backends.history import HistoryEntry, a1111_parameters
+from backends.presets import Preset
 from backends.schedulers import scheduler_label
 
 from .i18n import tr
+from .text_safety import literal, tr_literal
 
 __all__ = [
     "RunView",
     "entry_caption",
     "entry_parameters_text",
     "failure_tile",
+    "final_prompt_line",
     "generation_json",
     "image_count",
     "info_text",
@@ -84,7 +87,7 @@ def outcome_line(view: RunView, lang: str) -> str:
     if entry.images:
         parts.append(tr("status_seed" if len(entry.seeds) == 1 else "status_seeds", lang, seeds=seeds_text(entry.seeds)))
     if result.cost:
-        parts.append(str(result.cost))
+        parts.append(literal(result.cost))
     credits = (result.info or {}).get("remaining_credits")
     if isinstance(credits, (int, float)):
         parts.append(tr("status_credits", lang, credits=f"{credits:g}"))
@@ -92,7 +95,8 @@ def outcome_line(view: RunView, lang: str) -> str:
     failed = [f for f in entry.failures if f.error_type != "GenerationCancelled"]
     if failed:
         line += "\n\n" + "\n".join(
-            "- " + tr("status_failed_image", lang, index=f.index + 1, seed=f.seed, reason=f.error_in(lang)) for f in failed
+            "- " + tr("status_failed_image", lang, index=f.index + 1, seed=f.seed, reason=f.error_in(lang, quote=literal))
+            for f in failed
         )
     return line
 
@@ -225,8 +229,8 @@ def no_backend_notice(entries, keys: Mapping[str, str], cpu_only: str, lang: str
         return "⚠️ " + cpu_only + " " + tr("no_backend_settings", lang)
     if any(entry.availability.available for entry in entries):
         return ""
-    lines = [f"- **{entry.backend.label}**: {entry.availability.reason_in(lang)}" for entry in entries
-             if not entry.availability.available]
+    lines = [f"- **{literal(entry.backend.label)}**: {entry.availability.reason_in(lang, quote=literal)}"
+             for entry in entries if not entry.availability.available]
     return "⚠️ **" + tr("no_backend", lang) + "**\n" + "\n".join(lines)
 
 
@@ -246,3 +250,13 @@ def count_text(total: int, more: bool, first: int, shown: int, lang: str) -> str
 
 def summary_mapping(info: Mapping[str, Any] | None) -> dict[str, Any]:
     return dict(info or {})
+
+
+def final_prompt_line(preset: Preset | None, prompt: str, negative: str, lang: str) -> str:
+    """"🎨 Watercolour — sent as: …" (and the joined negative prompt), or "" without a style; the style's
+    name and template and what was typed show literally (Markdown)."""
+    if preset is None:
+        return ""
+    line = "🎨 " + tr_literal("style_sent_as", lang, style=preset.label(lang), prompt=preset.final_prompt(prompt or "…"))
+    joined = preset.final_negative(negative or "")
+    return line + ("\n\n" + tr_literal("style_negative", lang, negative=joined) if joined else "")

@@ -17,8 +17,10 @@ from backends.schedulers import scheduler_label
 
 from .form import FormValues
 from .form_controls import FormControls
-from .i18n import i18n, message_of, tr
+from .i18n import i18n, tr
+from .results import final_prompt_line
 from .session import SessionContext
+from .text_safety import literal_error, tr_literal
 
 __all__ = ["StyleControls", "build_style_editor", "final_prompt_line", "style_choices"]
 
@@ -34,15 +36,6 @@ class StyleControls:
 def style_choices(presets: list[Preset], lang: str) -> list[tuple[str, str]]:
     own = [(f"★ {p.label(lang)}", p.id) for p in presets if not p.builtin]
     return [(tr("style_none", lang), ""), *own, *[(p.label(lang), p.id) for p in presets if p.builtin]]
-
-
-def final_prompt_line(preset: Preset | None, prompt: str, negative: str, lang: str) -> str:
-    """"🎨 Watercolour — sent as: …" (and the joined negative prompt), or "" without a style."""
-    if preset is None:
-        return ""
-    line = "🎨 " + tr("style_sent_as", lang, style=preset.label(lang), prompt=preset.final_prompt(prompt or "…"))
-    joined = preset.final_negative(negative or "")
-    return line + ("\n\n" + tr("style_negative", lang, negative=joined) if joined else "")
 
 
 def build_style_editor(
@@ -113,8 +106,8 @@ def build_style_editor(
                 library.delete(existing, visitor=session.visitor)  # an edit replaces the style it started from
             preset = library.save(fields, visitor=session.visitor)
         except PlaygroundError as exc:
-            return {note: "⚠️ " + message_of(exc, session.language)}
-        return {**refresh(request, editing=preset.id), note: "✓ " + tr("style_saved", session.language, style=preset.name)}
+            return {note: "⚠️ " + literal_error(exc, session.language)}
+        return {**refresh(request, editing=preset.id), note: "✓ " + tr_literal("style_saved", session.language, style=preset.name)}
 
     def delete_style(preset_id: str, request: gr.Request):
         session = context.session(request)

@@ -34,6 +34,7 @@ from ..errors import (
     ProviderUnreachable,
     RateLimited,
     RequestRejected,
+    clip,
     redact,
 )
 from ..messages import Message
@@ -172,11 +173,13 @@ class ErrorDescriber:
         return None
 
     def extract_message(self, response: HttpAnswer) -> str:
+        """What the provider said, whole (the answer is read within its size bound); :meth:`ProviderHttp.error_for`
+        redacts it, then clips it to :data:`~backends.errors.PROVIDER_TEXT_LIMIT` characters."""
         try:
             body = response.json()
         except ValueError:
-            return response.text.strip()[:300]
-        return _find_message(body) or response.text.strip()[:300]
+            return response.text.strip()
+        return _find_message(body) or response.text.strip()
 
 
 def provider_said(detail: str) -> Message | str:
@@ -361,7 +364,7 @@ class ProviderHttp:
     def error_for(self, response: HttpAnswer) -> ProviderError:
         """Turn a non-2xx response into the matching error, with the provider's own words, redacted."""
         status = response.status_code
-        detail = redact(self.describer.extract_message(response), self._secret)
+        detail = clip(redact(self.describer.extract_message(response), self._secret))
         said = provider_said(detail)
         name = self.provider
         special = self.describer.special_error(status, detail, name)
@@ -417,7 +420,7 @@ class ProviderHttp:
         Returns (bytes, mime type, width, height). The provider's key is not sent to image URLs.
         """
         if not isinstance(url, str) or not url.lower().startswith(("http://", "https://")):
-            shown = url if isinstance(url, str) and len(url) < 80 else Message("not_an_http_address")
+            shown = clip(url) if isinstance(url, str) and len(url) < 80 else Message("not_an_http_address")
             raise ImageDownloadFailed(
                 Message("image_location_not_http", provider=self.provider, location=shown), provider=self.provider
             )
@@ -461,7 +464,7 @@ class ProviderHttp:
             ) from exc
         if content_type and not content_type.startswith(("image/", "application/octet-stream", "binary/")):
             raise ImageDownloadFailed(
-                Message("image_url_not_an_image", provider=self.provider, content_type=content_type.split(";")[0]),
+                Message("image_url_not_an_image", provider=self.provider, content_type=clip(content_type.split(";")[0], 100)),
                 provider=self.provider,
             )
         mime, width, height = await inspect_image_off_the_loop(data, provider=self.provider, limits=self.limits)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..base import BackendOutput, Capabilities, GeneratedImage, GenerationRequest
-from ..errors import BadProviderResponse, InsufficientCredits, ProviderError
+from ..errors import BadProviderResponse, InsufficientCredits, ProviderError, clip
 from ..messages import Message
 from .http import ErrorDescriber, HttpAnswer, Timeouts, http_options, inspect_image_off_the_loop
 from .remote import RemoteBackend
@@ -90,7 +90,7 @@ class SegmindBackend(RemoteBackend):
         content_type = answer.headers.get("content-type", "").split(";")[0].strip()
         if not content_type.startswith("image/"):
             raise BadProviderResponse(
-                Message("answer_not_an_image", provider=self.label, content_type=content_type or Message("untyped_body")),
+                Message("answer_not_an_image", provider=self.label, content_type=clip(content_type, 100) or Message("untyped_body")),
                 provider=self.label, status=answer.status_code,
             )
         mime, width, height = await inspect_image_off_the_loop(answer.content, provider=self.label, limits=self.http.limits)
