@@ -75,10 +75,17 @@ def browser_secret(settings: PlaygroundSettings, data_dir: Path) -> str:
             handle.write(secret)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
+        try:
+            os.link(temporary, path)  # only where there is none: a second process starting at once keeps the first's
+        except FileExistsError:
+            kept = path.read_text().strip()
+            if kept:
+                return kept
+            os.replace(temporary, path)  # the empty one
+        except OSError:  # a file system without hard links
+            os.replace(temporary, path)
+    finally:
         temporary.unlink(missing_ok=True)
-        raise
     _fsync_folder(path.parent)
     return secret
 
