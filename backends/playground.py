@@ -13,7 +13,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from .base import Backend, CancelToken, GenerationRequest, GenerationResult
+from .base import Backend, CancelToken, GenerationRequest, GenerationResult, SentImages
 from .errors import BackendUnavailable, FieldProblem, InvalidRequest
 from .history import HistoryEntry, HistoryStore
 from .messages import Message, keyed
@@ -110,7 +110,8 @@ class Playground:
 
         Raises :class:`InvalidRequest`, :class:`BackendUnavailable` or :class:`QuotaExceeded` before any
         work; provider failures are saved as failed entries and come back inside the outcome.
-        ``quota_keys`` name the visitor for the hourly quota (its id, its address); a visitor's own
+        ``quota_keys`` name the visitor for the hourly quota (its id, its address); every image whose
+        request was sent counts, only the unsent ones are refunded; a visitor's own
         ``api_key`` spends its own credits and is not counted. A backend whose weights are not on this
         machine raises :class:`~backends.errors.DownloadRequired` (size, destination) unless ``download``
         is True, the caller's consent; then the download runs first, reported through ``progress``, and
@@ -124,12 +125,17 @@ class Playground:
         backend = await self._with_weights(backend, download=download)
         request = self.runner.with_seed(request, backend)
         reservation = self._reserve(quota_keys or (visitor,), request.n, own_key=bool(api_key))
+        # Every image whose request went to the provider counts, delivered or not (a request stopped or
+        # timed out in flight may be billed all the same); only those never sent, or refused (4xx), go back.
+        sent = SentImages()
         try:
-            result = await self.runner.run(backend, request, progress=progress, cancel=cancel, on_image=on_image)
-        except BaseException:  # cancelled from outside: nothing was delivered
-            reservation.refund(request.n)
+            result = await self.runner.run(
+                backend, request, progress=progress, cancel=cancel, on_image=on_image, sent=sent
+            )
+        except BaseException:  # cancelled from outside
+            reservation.refund(request.n - sent.count)
             raise
-        reservation.refund(request.n - len(result.images))
+        reservation.refund(request.n - max(sent.count, len(result.images)))
         error = result.failures[0].error if not result.images and result.failures else None
         # Writing the images with their metadata takes milliseconds: off the event loop every visitor shares. Thumbnails
         # (a 35 ms decode per image) are made after the commit, while the gallery is already on its way.

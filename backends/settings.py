@@ -16,10 +16,11 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, PrivateAttr, SecretStr, ValidationError
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .errors import ConfigurationError
+from .identity import TrustedProxies
 
 __all__ = ["PlaygroundSettings"]
 
@@ -106,6 +107,11 @@ class PlaygroundSettings(BaseSettings):
     playground_secret: SecretStr | None = _var(
         "PLAYGROUND_SECRET", "any long random string", min_length=16,
     )
+    playground_trusted_proxies: str | None = _var(
+        "PLAYGROUND_TRUSTED_PROXIES",
+        "comma-separated addresses or networks (CIDR) of the proxies in front of the app, 'private' for the "
+        "private ranges, or 'none'",
+    )
     playground_confirm_cells: int = _var(
         "PLAYGROUND_CONFIRM_CELLS", "a whole number of cells of at least 1", 16, ge=1,
     )
@@ -134,6 +140,12 @@ class PlaygroundSettings(BaseSettings):
     spaces_zero_gpu: bool = _var("SPACES_ZERO_GPU", "set by Hugging Face Spaces on ZeroGPU hardware", False)
 
     _variables: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @field_validator("playground_trusted_proxies")
+    @classmethod
+    def _proxies_parse(cls, value: str | None) -> str | None:
+        TrustedProxies.parse(value)  # a ValueError names the bad entry
+        return value
 
     @classmethod
     def settings_customise_sources(
@@ -192,6 +204,14 @@ class PlaygroundSettings(BaseSettings):
         if self.playground_mode is not None:
             return self.playground_mode == "hosted"
         return bool(self.space_id)
+
+    @property
+    def trusted_proxies(self) -> TrustedProxies:
+        """The proxies whose X-Forwarded-For hops are believed: PLAYGROUND_TRUSTED_PROXIES; unset, the
+        private ranges on a Space (its proxies reach the app from 10.x addresses), none elsewhere."""
+        if self.playground_trusted_proxies is not None:
+            return TrustedProxies.parse(self.playground_trusted_proxies)
+        return TrustedProxies.private() if self.space_id else TrustedProxies()
 
     def __repr__(self) -> str:  # SecretStr already hides keys; this keeps the repr short
         return f"PlaygroundSettings(data_dir={str(self.playground_data_dir)!r}, hosted={self.hosted})"

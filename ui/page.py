@@ -7,6 +7,7 @@ from pathlib import Path
 import gradio as gr
 from starlette.middleware import Middleware
 
+from backends.identity import TrustedProxies
 from backends.playground import Playground
 
 from .api import build_api
@@ -36,20 +37,30 @@ document.addEventListener("keydown", (event) => {
 
 REMEMBER_ADVANCED = "kolors_playground_advanced_open"
 
+# gr.BrowserState encrypts in the browser with a key it puts in the page's config, for anyone to read:
+# these keys are not secrets. What protects the visitor id kept there is the server's signature on it.
+VISITOR_STORAGE_KEY = "kolors-playground-visitor-not-a-secret"
+
 
 def build_app(
     playground: Playground,
     *,
     hosted: bool = False,
     browser_secret: str | None = None,
+    trusted_proxies: TrustedProxies | None = None,
     generate_concurrency: int | None = 8,
     queue_size: int | None = None,
     confirm_above: int = 16,
     font: str | None = None,
 ) -> gr.Blocks:
     """The page. ``hosted`` partitions history per visitor, identified by a random id kept in the
-    browser's storage (encrypted with ``browser_secret``, which must stay the same across restarts)."""
-    context = SessionContext(hosted=hosted, generate_concurrency=generate_concurrency)
+    browser's storage and signed with ``browser_secret`` (kept on the server, never sent to the page; it
+    must stay the same across restarts). ``trusted_proxies``: whose X-Forwarded-For hops give the
+    visitor's address."""
+    context = SessionContext(
+        hosted=hosted, generate_concurrency=generate_concurrency, visitor_secret=browser_secret,
+        trusted_proxies=trusted_proxies,
+    )
     # Gradio serves the stored files where they are instead of hashing and copying each one into its
     # cache (~12 ms per 1.2 MB image on every gallery update). Their names carry 128 random bits, so
     # a URL is known only to whoever was shown it, and deleting an entry makes its URLs answer 403.
@@ -60,7 +71,7 @@ def build_app(
     delete_cache = (3600, 3600) if hosted else None
     with gr.Blocks(title="Kolors Playground", analytics_enabled=False, delete_cache=delete_cache) as demo:
         visitor_state = (
-            gr.BrowserState("", storage_key="kolors_playground_visitor", secret=browser_secret) if hosted else None
+            gr.BrowserState("", storage_key="kolors_playground_visitor", secret=VISITOR_STORAGE_KEY) if hosted else None
         )
         advanced_state = gr.BrowserState("closed", storage_key=REMEMBER_ADVANCED, secret="kolors-playground-ui")
         with gr.Row(elem_id="header", equal_height=True):

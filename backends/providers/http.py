@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from PIL import Image
 
+from ..base import mark_sent
 from ..errors import (
     AuthenticationFailed,
     BadProviderResponse,
@@ -316,6 +317,10 @@ class ProviderHttp:
     async def _post_once(self, url: str, payload: Mapping[str, Any]) -> HttpAnswer:
         async with asyncio.timeout(self.timeouts.total):
             response = await self._send_on_a_live_connection("POST", url, payload=payload)
+            if not 400 <= response.status_code < 500:
+                # A 4xx is a refusal before any work (bad field, key, credits, rate limit): not billed.
+                # Anything else may have cost, even a 5xx, and counts as sent.
+                mark_sent()
             try:
                 content = await self._read_capped(response)
             finally:
@@ -329,14 +334,23 @@ class ProviderHttp:
         (it drops idle ones after a few seconds: uvicorn after 5, gunicorn after 2) and fails at
         once, before any answer, send it again on a new connection. The server closed that connection
         while idle, so it never read the request: nothing ran, nothing was charged. A failure on a
-        new connection, or after a while, may have run, and goes up as it is."""
+        new connection, or after a while, may have run, and goes up as it is.
+
+        For the quota (:func:`~backends.base.mark_sent`): an API request whose headers started going out
+        and that then failed, timed out or was stopped may have been billed; one that never got a
+        connection (connect error, pool timeout, stopped while connecting) was not."""
         client = self._client(purpose)
         for attempt in range(STALE_CONNECTION_RETRIES + 1):
             connected: list[str] = []
+            wrote: list[str] = []
 
-            async def trace(name: str, info: Mapping[str, Any], connected: list[str] = connected) -> None:
+            async def trace(
+                name: str, info: Mapping[str, Any], connected: list[str] = connected, wrote: list[str] = wrote
+            ) -> None:
                 if name == "connection.connect_tcp.started":
                     connected.append(name)
+                elif name.endswith("send_request_headers.started"):
+                    wrote.append(name)
 
             request = client.build_request(method, url, json=payload, extensions={"trace": trace})
             sent = time.monotonic()
@@ -345,8 +359,16 @@ class ProviderHttp:
             except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
                 stale = not connected and time.monotonic() - sent < STALE_CONNECTION_WINDOW_S
                 if not stale or attempt == STALE_CONNECTION_RETRIES:
+                    if wrote and purpose == "api":
+                        mark_sent()
                     raise
                 log.info("%s: a kept-alive connection had been closed (%s); sending again", self.provider, type(exc).__name__)
+            except BaseException as exc:
+                never_sent = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+                # An injected transport (tests) traces nothing: whatever it did may have gone out.
+                if purpose == "api" and not never_sent and (wrote or self._transport is not None):
+                    mark_sent()
+                raise
         raise AssertionError("unreachable")
 
     async def _read_capped(self, response: httpx.Response) -> bytes:
