@@ -99,10 +99,6 @@ def dependency(app, elem_id: str, event: str) -> dict:
     return next(d for d in app.config["dependencies"] if [component["id"], event] in d["targets"])
 
 
-def state_listener(app, state_id: int) -> dict:
-    return next(d for d in app.config["dependencies"] if [state_id, "change"] in d["targets"])
-
-
 def upload(app, name: str, data: bytes) -> str:
     response = httpx.post(app.url + "gradio_api/upload", files={"files": (name, data)}, timeout=120)
     assert response.status_code == 200, response.text
@@ -125,7 +121,7 @@ def queued_call(app, session_hash: str, fn: dict, data: list, trigger: int) -> d
 
 def drop_on_the_prompt(app, path: str, session_hash: str) -> dict:
     """What the page does when a file is dropped on the prompt box: the box's change (outside the queue),
-    then the listener of the state it set (in the queue), which reads the file's settings."""
+    then the change of the hidden signal it set (in the queue), which reads the file the server kept."""
     change = dependency(app, "prompt", "change")
     data: list = [None] * len(change["inputs"])
     data[change["inputs"].index(change["targets"][0][0])] = {
@@ -136,11 +132,9 @@ def drop_on_the_prompt(app, path: str, session_hash: str) -> dict:
         "event_data": None,
     })
     assert answered.status_code == 200, answered.text
-    changed = answered.json()["changed_state_ids"]
-    assert len(changed) == 1
-    reader = state_listener(app, changed[0])
+    reader = dependency(app, "drop-signal", "change")  # the page calls it when the box's answer sets the signal
     assert reader["queue"] is True  # the reading runs inside the queue's limits
-    return queued_call(app, session_hash, reader, [None], changed[0])
+    return queued_call(app, session_hash, reader, [None] * len(reader["inputs"]), reader["targets"][0][0])
 
 
 def chunk(kind: bytes, data: bytes) -> bytes:

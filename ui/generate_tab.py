@@ -178,6 +178,9 @@ def build_generate_tab(
                 )
                 copied = gr.Markdown(elem_id="copy-note")
             share_payload = gr.Textbox(visible=False, elem_id="share-payload")
+            # Set (outside the queue) when a file is dropped on the prompt box; its change reads the file
+            # in the queue. It only signals: the path read is the one the server kept (handled_drop).
+            drop_signal = gr.Textbox(visible="hidden", elem_id="drop-signal", label=i18n("drop_signal"))
         with gr.Column(scale=7, min_width=320, elem_id="results-column"):
             gallery = gr.Gallery(
                 label=i18n("gallery"), format="webp", columns=2, height=680, object_fit="contain", fit_columns=False,
@@ -203,7 +206,6 @@ def build_generate_tab(
     form_backup = gr.State(None)
     dropped_fields = gr.State(None)
     handled_drop = gr.State("")
-    pending_drop = gr.State("")  # a file just dropped on the prompt box, read in the queue
     download_consent = gr.State(False)  # set by "Download and generate" for the one run it starts
 
     values_in = set(form.value_inputs())
@@ -471,11 +473,11 @@ def build_generate_tab(
         path = files[-1] if files else ""
         if not path or path == data[handled_drop]:
             if not path and data[handled_drop]:  # the file was removed: the same one may be dropped again
-                updates[handled_drop] = updates[pending_drop] = path
+                updates[handled_drop] = updates[drop_signal] = path
             return updates or gr.skip()
-        return {**updates, pending_drop: path, handled_drop: path}
+        return {**updates, drop_signal: path, handled_drop: path}
 
-    def read_pending_drop(path: str, request: gr.Request):
+    def read_signalled_drop(path: str, request: gr.Request):
         return read_dropped(path, context.session(request).language) if path else gr.skip()
 
     def on_upload(file, request: gr.Request):
@@ -566,9 +568,9 @@ def build_generate_tab(
     # Typing updates the final prompt at once (outside the queue); a dropped file is read in the queue,
     # two at a time, with its size checked first and only its metadata read.
     prompt.change(on_prompt_change, inputs={handled_drop, form.style, *values_in},
-                  outputs=[pending_drop, handled_drop, final_prompt],
+                  outputs=[drop_signal, handled_drop, final_prompt],
                   api_visibility="private", queue=False, trigger_mode="always_last", show_progress="hidden")
-    pending_drop.change(read_pending_drop, inputs=pending_drop,
+    drop_signal.change(read_signalled_drop, inputs=handled_drop,
                         outputs=[dropped_box, dropped_image, dropped_text, dropped_fields, use_dropped],
                         api_visibility="private", concurrency_limit=2, concurrency_id="read-image",
                         show_progress="hidden")

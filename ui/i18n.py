@@ -55,6 +55,7 @@ CATALOG: dict[str, tuple[str, str]] = {
     "load_from_image": ("🖼 From an image", "🖼 从图片读取"),
     "dropped_image": ("Image", "图片"),
     "dropped_parameters": ("Its settings", "图片中的参数"),
+    "drop_signal": ("Dropped file", "拖入的文件"),
     "dropped_too_large": (
         "This file is {size:.1f} MB; the playground reads the settings of images up to {limit} MB.",
         "这个文件有 {size:.1f} MB；只读取 {limit} MB 以内图片的参数。",
