@@ -258,3 +258,34 @@ def png_bytes() -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (8, 8), "teal").save(out, "PNG")
     return out.getvalue()
+
+
+def test_the_state_of_a_bounded_number_of_sessions_is_kept(tmp_path, dieyuyun_emulator):
+    """Gradio keeps each session's input values; hosted mode keeps PLAYGROUND_SESSION_CAPACITY sessions
+    (not Gradio's 10,000). Sixty sessions each sending a 900 KB value (under the body limit) leave about
+    ``capacity`` of them held (+18 MB measured; with Gradio's 10,000, +78 MB)."""
+    capacity = 10
+    env = {**emulator_env(("dieyuyun", dieyuyun_emulator)), "PLAYGROUND_MODE": "hosted",
+           "PLAYGROUND_SESSION_CAPACITY": str(capacity)}
+    with running_app(env, data_dir=tmp_path / "data", log_path=tmp_path / "app.log") as app:
+        app.config = httpx.get(app.url + "config", timeout=30).json()
+        change = dependency(app, "prompt", "change")
+        pid = app.process.pid
+        before = rss_mb(pid)
+
+        def send(number: int) -> int:
+            data: list = [None] * len(change["inputs"])
+            data[0] = {"text": f"{number} " + "x" * 900_000, "files": []}
+            return httpx.post(app.url + "gradio_api/run/predict", timeout=60, json={
+                "data": data, "fn_index": change["id"], "session_hash": secrets.token_hex(8),
+                "trigger_id": change["targets"][0][0], "event_data": None,
+            }).status_code
+
+        with ThreadPoolExecutor(4) as pool:
+            statuses = list(pool.map(send, range(60)))
+        time.sleep(1)
+        held = rss_mb(pid) - before
+    print(f"\n60 sessions x 900 KB with a capacity of {capacity}: answers {sorted(set(statuses))}, app RSS "
+          f"{before:.0f} MB before, +{held:.0f} MB after (all 60 kept measured +78 MB)")
+    assert set(statuses) == {200}
+    assert held < 35
