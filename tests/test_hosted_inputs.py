@@ -163,6 +163,11 @@ def test_an_upload_over_the_limit_is_refused_and_nothing_larger_is_kept(limited_
     several = httpx.post(limited_app.url + "gradio_api/upload", timeout=120,
                          files=[("files", (f"part{i}.png", b"\0" * (8 << 20))) for i in range(4)])
     assert several.status_code == 413
+    # Just over the limit, within the request's allowance for multipart framing: Gradio's max_file_size
+    # refuses it as it streams in, and deletes what it had written.
+    over = httpx.post(limited_app.url + "gradio_api/upload", files={"files": ("over.png", b"\0" * (LIMIT + 1000))},
+                      timeout=120)
+    assert over.status_code == 413 and "maximum allowed size" in over.text
 
     def chunked():  # no Content-Length: refused before a byte of the file is stored
         yield b'--cut\r\nContent-Disposition: form-data; name="files"; filename="c.png"\r\n\r\n'
@@ -178,6 +183,7 @@ def test_an_upload_over_the_limit_is_refused_and_nothing_larger_is_kept(limited_
     stored = files_under(limited_app.cache_dir)
     largest = stored[0][0] if stored else 0
     print(f"\n64 MB upload: {big.status_code} in {refused_in:.2f} s; 4 x 8 MB in one request: {several.status_code}; "
+          f"{LIMIT_MB} MB + 1000 bytes: {over.status_code}; "
           f"chunked 32 MB: {unsized.status_code}; largest file kept in Gradio's cache: {largest / 2**20:.1f} MB "
           f"(limit {LIMIT_MB} MB), {len(stored)} files")
     assert largest <= LIMIT
