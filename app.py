@@ -49,6 +49,7 @@ def create_app(settings: PlaygroundSettings) -> tuple[gr.Blocks, Playground]:
         queue_size=settings.playground_queue_size if hosted else None,
         confirm_above=settings.playground_confirm_cells,
         font=str(settings.playground_font) if settings.playground_font else None,
+        max_upload_mb=settings.playground_max_upload_mb,
     )
     return demo, playground
 
@@ -181,7 +182,11 @@ def main(argv: list[str] | None = None) -> int:
     available = [b.id for b in playground.registry.available()]
     log.info("backends available: %s", ", ".join(available) or "none (set a key; see README)")
     demo.launch(
-        server_name=settings.gradio_server_name, server_port=settings.gradio_server_port, **launch_options()
+        server_name=settings.gradio_server_name, server_port=settings.gradio_server_port,
+        **launch_options(
+            hosted=settings.hosted, max_upload_mb=settings.playground_max_upload_mb,
+            max_body_kb=settings.playground_max_body_kb, session_capacity=settings.playground_session_capacity,
+        ),
     )
     return 0
 

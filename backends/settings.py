@@ -104,6 +104,15 @@ class PlaygroundSettings(BaseSettings):
     playground_queue_size: int = _var(
         "PLAYGROUND_QUEUE_SIZE", "a whole number of at least 1", 100, ge=1,
     )
+    playground_max_upload_mb: int = _var(
+        "PLAYGROUND_MAX_UPLOAD_MB", "a whole number of megabytes from 1 to 1024", 20, ge=1, le=1024,
+    )
+    playground_max_body_kb: int = _var(
+        "PLAYGROUND_MAX_BODY_KB", "a whole number of kilobytes from 64 to 65536", 1024, ge=64, le=65536,
+    )
+    playground_session_capacity: int = _var(
+        "PLAYGROUND_SESSION_CAPACITY", "a whole number of sessions of at least 10", 500, ge=10,
+    )
     playground_secret: SecretStr | None = _var(
         "PLAYGROUND_SECRET", "any long random string", min_length=16,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -120,7 +121,9 @@ def entry_fields(entry: HistoryEntry) -> dict[str, Any]:
     }
 
 
-def build_generate_tab(playground: Playground, context: SessionContext) -> GenerateTab:
+def build_generate_tab(
+    playground: Playground, context: SessionContext, *, max_upload_bytes: int = 20 * 1024 * 1024
+) -> GenerateTab:
     registry = playground.registry
     carry = context.language_controls.carry if context.language_controls is not None else None
     entries = registry.entries()
@@ -176,6 +179,9 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
                 )
                 copied = gr.Markdown(elem_id="copy-note")
             share_payload = gr.Textbox(visible=False, elem_id="share-payload")
+            # Set (outside the queue) when a file is dropped on the prompt box; its change reads the file
+            # in the queue. It only signals: the path read is the one the server kept (handled_drop).
+            drop_signal = gr.Textbox(visible="hidden", elem_id="drop-signal", label=i18n("drop_signal"))
         with gr.Column(scale=7, min_width=320, elem_id="results-column"):
             gallery = gr.Gallery(
                 label=i18n("gallery"), format="webp", columns=2, height=680, object_fit="contain", fit_columns=False,
@@ -437,6 +443,13 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
     # --- restoring from an image --------------------------------------------------------------------
 
     def read_dropped(path: str | None, lang: str):
+        size = _file_size(path)
+        if size > max_upload_bytes:
+            return {
+                dropped_box: gr.update(visible=True), dropped_image: None, dropped_fields: None,
+                dropped_text: tr("dropped_too_large", lang, size=size / 2**20, limit=max_upload_bytes // 2**20),
+                use_dropped: gr.update(interactive=False),
+            }
         restored = read_image_parameters(path) if path else None
         if restored is None:
             return {
@@ -460,10 +473,13 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
         files = form.dropped_files(data)
         path = files[-1] if files else ""
         if not path or path == data[handled_drop]:
-            if not path and data[handled_drop]:
-                updates[handled_drop] = path
+            if not path and data[handled_drop]:  # the file was removed: the same one may be dropped again
+                updates[handled_drop] = updates[drop_signal] = path
             return updates or gr.skip()
-        return {**updates, **read_dropped(path, session.language), handled_drop: path}
+        return {**updates, drop_signal: path, handled_drop: path}
+
+    def read_signalled_drop(path: str, request: gr.Request):
+        return read_dropped(path, context.session(request).language) if path else gr.skip()
 
     def on_upload(file, request: gr.Request):
         path = file if isinstance(file, str) else getattr(file, "name", None)
@@ -550,12 +566,18 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
     form.size.input(on_size_choice, inputs=[form.size, form.width, form.height], outputs=[form.width, form.height],
                     api_visibility="private", queue=False)
     form.undo.click(undo, inputs={form_backup, *values_in}, outputs=settings_outputs, api_visibility="private")
+    # Typing updates the final prompt at once (outside the queue); a dropped file is read in the queue,
+    # two at a time, with its size checked first and only its metadata read.
     prompt.change(on_prompt_change, inputs={handled_drop, form.style, *values_in},
-                  outputs=[dropped_box, dropped_image, dropped_text, dropped_fields, use_dropped, handled_drop,
-                           final_prompt],
+                  outputs=[drop_signal, handled_drop, final_prompt],
                   api_visibility="private", queue=False, trigger_mode="always_last", show_progress="hidden")
+    drop_signal.change(read_signalled_drop, inputs=handled_drop,
+                        outputs=[dropped_box, dropped_image, dropped_text, dropped_fields, use_dropped],
+                        api_visibility="private", concurrency_limit=2, concurrency_id="read-image",
+                        show_progress="hidden")
     load_image.upload(on_upload, inputs=load_image, outputs=[dropped_box, dropped_image, dropped_text, dropped_fields,
-                                                             use_dropped], api_visibility="private")
+                                                             use_dropped], api_visibility="private",
+                      concurrency_limit=2, concurrency_id="read-image")
     use_dropped.click(use_dropped_settings, inputs={dropped_fields, *values_in}, outputs=[*settings_outputs, dropped_box],
                       api_visibility="private")
     dismiss_dropped.click(lambda: gr.update(visible=False), outputs=dropped_box, api_visibility="private", queue=False)
@@ -619,3 +641,10 @@ def _selected_text(entry: HistoryEntry, position: int, lang: str) -> str:
 
 def _download_update(path: Path | None):
     return gr.update(value=str(path), visible=True) if path is not None else gr.update(value=None, visible=False)
+
+
+def _file_size(path: str | None) -> int:
+    try:
+        return os.path.getsize(path) if path else 0
+    except OSError:
+        return 0

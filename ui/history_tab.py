@@ -14,6 +14,7 @@ from gradio.events import Dependency
 
 from backends.history import HistoryEntry
 from backends.history.downloads import DownloadFolder
+from backends.history.store import MAX_SEARCH_TERMS, MAX_TERM_CHARS, search_terms
 from backends.playground import Playground
 
 from .generate_tab import GenerateTab, entry_fields
@@ -123,11 +124,14 @@ def build_history_tab(
         items = [(str(_thumb(entry, blank)), entry_caption(entry, session.language)) for entry in shown]
         first = (len(stack) - 1) * PAGE_SIZE
         more = page.total_is_lower_bound
+        info = count_text(page.total - (1 if hidden and len(shown) < len(page.entries) else 0), more, first,
+                          len(shown), session.language)
+        if search_terms(query or "")[1]:
+            info += " · " + tr("history_search_capped", session.language, terms=MAX_SEARCH_TERMS, chars=MAX_TERM_CHARS)
         return {
             gallery: gr.update(value=items, selected_index=None),
             page_ids: [entry.id for entry in shown],
-            page_info: count_text(page.total - (1 if hidden and len(shown) < len(page.entries) else 0), more, first,
-                                  len(shown), session.language),
+            page_info: info,
             older: gr.update(interactive=page.has_more),
             newer: gr.update(interactive=len(stack) > 1),
             "next_cursor": page.next_cursor,

@@ -16,6 +16,7 @@ from .generate_tab import build_generate_tab
 from .history_tab import build_history_tab
 from .i18n import i18n
 from .language import LanguageMiddleware
+from .limits import RequestGuard
 from .session import LanguageControls, SessionContext
 from .settings_tab import build_settings_tab
 
@@ -52,6 +53,7 @@ def build_app(
     queue_size: int | None = None,
     confirm_above: int = 16,
     font: str | None = None,
+    max_upload_mb: int = 20,
 ) -> gr.Blocks:
     """The page. ``hosted`` partitions history per visitor, identified by a random id kept in the
     browser's storage and signed with ``browser_secret`` (kept on the server, never sent to the page; it
@@ -88,7 +90,7 @@ def build_app(
         api = build_api(playground, context, confirm_above=confirm_above, font=font)
         with gr.Tabs(elem_id="tabs") as tabs:
             with gr.Tab(i18n("tab_generate"), id="generate"):
-                tab = build_generate_tab(playground, context)
+                tab = build_generate_tab(playground, context, max_upload_bytes=max_upload_mb * 1024 * 1024)
             with gr.Tab(i18n("tab_history"), id="history"):
                 history = build_history_tab(playground, context, tab, show_generate=show_generate, tabs=tabs)
             with gr.Tab(i18n("tab_compare"), id="compare") as compare_item:
@@ -120,9 +122,15 @@ def _remember_advanced(demo: gr.Blocks, accordion: gr.Accordion, remembered: gr.
               api_visibility="private", queue=False)
 
 
-def launch_options() -> dict:
-    """What goes to ``launch()`` in Gradio 6: theme, css, head, i18n, footer."""
-    return {
+def launch_options(
+    *, hosted: bool = False, max_upload_mb: int = 20, max_body_kb: int = 1024, session_capacity: int | None = None,
+) -> dict:
+    """What goes to ``launch()`` in Gradio 6: theme, css, head, i18n, footer, and what a request may bring
+    (ui/limits.py). In hosted mode Gradio keeps ``session_capacity`` sessions' state (not its 10,000) and
+    its monitoring routes are off."""
+    upload_bytes = max_upload_mb * 1024 * 1024
+    guard = Middleware(RequestGuard, body_bytes=max_body_kb * 1024, upload_bytes=upload_bytes, hosted=hosted)
+    options = {
         "theme": gr.themes.Soft(primary_hue="orange"),
         "css_paths": [ASSETS / "style.css"],
         "head": HEAD,
@@ -130,5 +138,12 @@ def launch_options() -> dict:
         "footer_links": ["api", "settings"],
         "allowed_paths": [],
         # Sets the browser's language to the one chosen on the page before Gradio boots (ui/language.py).
-        "app_kwargs": {"middleware": [Middleware(LanguageMiddleware)]},
+        "app_kwargs": {"middleware": [Middleware(LanguageMiddleware), guard]},
+        # Gradio refuses a bigger file while it streams in, and deletes what it had written.
+        "max_file_size": upload_bytes,
     }
+    if hosted:
+        options["enable_monitoring"] = False
+        if session_capacity is not None:
+            options["state_session_capacity"] = session_capacity
+    return options

@@ -65,7 +65,8 @@ from .previews import PREVIEW_EXTENSION, make_preview, needs_preview
 from .thumbnails import THUMB_SIZE, make_thumbnail, thumbnail_format, yield_the_cpu
 
 __all__ = [
-    "COUNT_UP_TO", "DB_NAME", "OUTCOMES", "THUMB_SIZE", "HistoryEntry", "HistoryPage", "HistoryStore", "StoredImage",
+    "COUNT_UP_TO", "DB_NAME", "MAX_SEARCH_TERMS", "MAX_TERM_CHARS", "OUTCOMES", "THUMB_SIZE", "HistoryEntry",
+    "HistoryPage", "HistoryStore", "StoredImage", "search_terms",
 ]
 
 DB_NAME = "history.sqlite3"
@@ -83,6 +84,10 @@ COUNT_UP_TO = 200
 # newest first; in a larger one it walks the prompt index, newest match first. The walk costs what it
 # reads of every visitor's matches, so a small history among many large ones is cheaper read whole.
 SEARCH_READS_UP_TO = 2000
+# A search uses its first MAX_SEARCH_TERMS different words, each cut to MAX_TERM_CHARS: every word is a
+# clause of the query (1,000 of them passed SQLite's expression depth and raised OperationalError).
+MAX_SEARCH_TERMS = 16
+MAX_TERM_CHARS = 100
 THUMBNAIL_WAIT_S = 10.0  # at most, for a read of an entry whose thumbnails are being made
 # A page does not wait that long: the thumbnail thread runs at a low priority, and until it is done an
 # entry shows its image itself (already in the browser's cache from the gallery that just showed it).
@@ -946,7 +951,7 @@ class HistoryStore:
             if outcome not in OUTCOMES:
                 raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}")
             where.append(_STOPPED_SQL if outcome == "stopped" else f"g.status = '{outcome}' AND NOT {_STOPPED_SQL}")
-        terms = query.split()
+        terms, _ = search_terms(query)
         cursor = _parse_cursor(before) if before else None
         offset = max(0, offset)
         with self._lock:
@@ -1115,6 +1120,24 @@ class HistoryStore:
 
 
 _LIKE_TERM = "(g.prompt LIKE ? ESCAPE '\\' OR g.negative_prompt LIKE ? ESCAPE '\\')"
+
+
+def search_terms(query: str) -> tuple[list[str], bool]:
+    """The words a search matches: its first :data:`MAX_SEARCH_TERMS` different words,
+    each cut to :data:`MAX_TERM_CHARS` characters; and whether anything of the query was left out."""
+    terms: list[str] = []
+    seen: set[str] = set()
+    capped = False
+    for word in query.split():
+        term = word[:MAX_TERM_CHARS]
+        capped = capped or term != word
+        if term in seen:
+            continue
+        if len(terms) == MAX_SEARCH_TERMS:
+            return terms, True
+        seen.add(term)
+        terms.append(term)
+    return terms, capped
 
 
 def _like_pattern(term: str) -> str:
