@@ -44,6 +44,8 @@ def create_app(settings: PlaygroundSettings) -> tuple[gr.Blocks, Playground]:
         queue_size=settings.playground_queue_size if hosted else None,
         confirm_above=settings.playground_confirm_cells,
         font=str(settings.playground_font) if settings.playground_font else None,
+        jobs_per_visitor=settings.jobs_per_visitor,
+        grid_max_pixels=settings.playground_grid_max_pixels,
     )
     return demo, playground
 

@@ -1,6 +1,6 @@
 """Per-browser-session facts the handlers need, kept in server memory and keyed by Gradio's session hash:
-the keys a visitor pasted (never written anywhere), the running job's Stop token, and the visitor id
-that partitions history in hosted mode."""
+the keys a visitor pasted (never written anywhere), the running job's Stop token, the visitor id
+that partitions history in hosted mode, and the places each visitor's jobs hold under the cap."""
 
 from __future__ import annotations
 
@@ -13,11 +13,17 @@ from typing import Any
 import gradio as gr
 
 from backends.base import ApiKey, CancelToken
+from backends.errors import TooManyJobs
+from backends.jobs import Job, JobCap
 
 from .i18n import LANGUAGES, language_from_header
 from .language import RESTORE_JS
 
-__all__ = ["JobBoard", "LanguageControls", "Session", "SessionContext"]
+__all__ = ["CAPPED_JOBS", "JobBoard", "LanguageControls", "Session", "SessionContext"]
+
+CAPPED_JOBS = ("generate", "compare")
+"""The concurrency ids of the events that count under ``PLAYGROUND_JOBS_PER_VISITOR``: the page's Generate
+and Compare and the API's /generate and /compare share them."""
 
 
 @dataclass(frozen=True)
@@ -91,9 +97,12 @@ class JobBoard:
 class SessionContext:
     """Shared by the tabs of one app. ``hosted`` partitions history by visitor."""
 
-    def __init__(self, *, hosted: bool = False, generate_concurrency: int | None = 8) -> None:
+    def __init__(
+        self, *, hosted: bool = False, generate_concurrency: int | None = 8, jobs_per_visitor: int | None = None,
+    ) -> None:
         self.hosted = hosted
         self.generate_concurrency = generate_concurrency
+        self.job_cap = JobCap(jobs_per_visitor)
         self._keys: dict[str, dict[str, ApiKey]] = {}
         self._visitors: dict[str, str] = {}
         self._languages: dict[str, str] = {}
@@ -153,6 +162,53 @@ class SessionContext:
             self._visitors.pop(session_hash or "", None)
             self._languages.pop(session_hash or "", None)
 
+    # -- the cap on each visitor's queued and running jobs ---------------------------------------------
+    # A job takes its place in the event's validator, which Gradio runs before the queue holds it, so a
+    # client over its cap never occupies the queue; its handler keeps the place until it ends.
+
+    def admit_job(self, request: gr.Request | None) -> None:
+        """Raises :class:`TooManyJobs` when this visitor already has the cap's jobs queued or running."""
+        session = self.session(request)
+        self.job_cap.admit(session.quota_keys, session.job_key)
+
+    def begin_job(self, session: Session) -> Job | None:
+        """The place of a job whose handler begins (raises :class:`TooManyJobs` past the cap); give it
+        back with :meth:`end_job`."""
+        return self.job_cap.begin(session.quota_keys, session.job_key)
+
+    def end_job(self, job: Job | None) -> None:
+        self.job_cap.end(job)
+
+    def page_job_validator(self) -> Callable:
+        """The validator of a page event whose inputs come as one dict: over the cap, the page shows the
+        message (Gradio answers the join with it) in the visitor's language."""
+
+        async def admit(_data: dict, request: gr.Request) -> None:
+            try:
+                self.admit_job(request)
+            except TooManyJobs as exc:
+                raise _Refused(exc.message_in(self.session(request).language)) from None
+            return None
+
+        return admit
+
+    def api_job_validator(self, inputs: int) -> Callable:
+        """The validator of an API endpoint taking ``inputs`` keyword inputs: over the cap, gradio_client
+        raises a ValidationError carrying the message."""
+
+        async def admit(request: gr.Request, **_values: Any) -> list:
+            try:
+                self.admit_job(request)
+            except TooManyJobs as exc:
+                return [gr.validate(False, str(exc))] + [None] * (inputs - 1)
+            return [None] * inputs
+
+        return admit
+
+    def count_waiting_jobs(self, demo: gr.Blocks) -> None:
+        """Give back the places of jobs Gradio's queue dropped before they ran (their client left)."""
+        self.job_cap.waiting = lambda session_hash: _waiting_in_queue(demo, session_hash)
+
     # Hooks let each tab ask for work on page load or on a key change without knowing the others.
     def on_load(self, fn: Callable, **event: Any) -> None:
         self._load_hooks.append((fn, event))
@@ -190,6 +246,23 @@ class SessionContext:
 
     def keys_listeners(self) -> list[tuple[Callable, dict[str, Any]]]:
         return list(self._keys_listeners)
+
+
+class _Refused(Exception):
+    """A join refused by a validator: Gradio answers it with ``str()`` of this, which the page shows."""
+
+
+def _waiting_in_queue(demo: gr.Blocks, session_hash: str) -> int:
+    """How many capped events of this session Gradio's queue holds, not yet running. Gradio has no public
+    view of its queue; if this one changes, every place is kept (as if all were waiting)."""
+    try:
+        queues = demo._queue.event_queue_per_concurrency_id
+        return sum(
+            1 for concurrency_id in CAPPED_JOBS if concurrency_id in queues
+            for event in queues[concurrency_id].queue if event.session_hash == session_hash
+        )
+    except Exception:  # Gradio internals: keep the places rather than fail the join
+        return 1 << 30
 
 
 def _accept_language(request: gr.Request | None) -> str:
