@@ -2,10 +2,11 @@
 client cannot fill the queue that every visitor shares.
 
 A job takes a place when it asks to join the queue (:meth:`JobCap.admit`, before the queue holds it) and
-keeps it while it runs (:meth:`JobCap.begin` to :meth:`JobCap.end`). A visitor is counted under every key
-it presents (its visitor id and its network address, as the quota counts it), so new sessions from one
-address share its places. A job the queue dropped before it ran (its client went away, or cancelled it)
-gives its place back once ``waiting`` says its session has nothing left in the queue.
+keeps it while it runs (:meth:`JobCap.begin` to :meth:`JobCap.end`); ``join`` is whatever identifies that
+one request to join (the UI passes the HTTP request, which its handler sees again). A visitor is counted
+under every key it presents (its visitor id and its network address, as the quota counts it), so new
+sessions from one address share its places. A job the queue dropped before it ran (its client went away,
+or cancelled it) gives its place back once ``waiting`` says the queue no longer holds it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class Job:
     """One place: ``queued`` from the admission until its handler begins."""
 
     keys: tuple[str, ...]
-    session: str
+    join: object
     queued: bool
     since: float = field(default=0.0)
 
@@ -38,12 +39,12 @@ class Job:
 class JobCap:
     """At most ``limit`` jobs queued or running for each key; ``limit=None`` counts nothing.
 
-    ``waiting(session)`` says how many of a session's capped jobs the queue still holds (not yet running);
-    without it a queued place is given back after ``max_wait_s``.
+    ``waiting(join)`` says whether the queue still holds that job (not yet running); without it a queued
+    place is given back after ``max_wait_s``.
     """
 
     def __init__(
-        self, limit: int | None, *, waiting: Callable[[str], int] | None = None, grace_s: float = GRACE_S,
+        self, limit: int | None, *, waiting: Callable[[object], bool] | None = None, grace_s: float = GRACE_S,
         max_wait_s: float = 3600.0, clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if limit is not None and limit < 1:
@@ -54,7 +55,7 @@ class JobCap:
         self._lock = threading.Lock()
         self._jobs: list[Job] = []
 
-    def admit(self, keys: Iterable[str], session: str) -> None:
+    def admit(self, keys: Iterable[str], join: object) -> None:
         """Take a queued place for a job about to join the queue, or raise :class:`TooManyJobs`."""
         if self.limit is None:
             return
@@ -62,22 +63,22 @@ class JobCap:
         with self._lock:
             self._forget_dropped()
             self._check(keys, self.limit)
-            self._jobs.append(Job(keys, session, queued=True, since=self._clock()))
+            self._jobs.append(Job(keys, join, queued=True, since=self._clock()))
 
-    def begin(self, keys: Iterable[str], session: str) -> Job | None:
-        """The place of a job whose handler begins: the one its session was admitted with, else a new one
-        within the cap (raises :class:`TooManyJobs`). None when nothing is counted."""
+    def begin(self, keys: Iterable[str], join: object) -> Job | None:
+        """The place of a job whose handler begins: the one it was admitted with, else a new one within the
+        cap (raises :class:`TooManyJobs`). None when nothing is counted."""
         if self.limit is None:
             return None
         keys = _keys(keys)
         with self._lock:
             for job in self._jobs:
-                if job.queued and job.session == session:
+                if job.queued and job.join is join:
                     job.queued = False
                     return job
             self._forget_dropped()
             self._check(keys, self.limit)
-            job = Job(keys, session, queued=False, since=self._clock())
+            job = Job(keys, join, queued=False, since=self._clock())
             self._jobs.append(job)
             return job
 
@@ -106,15 +107,9 @@ class JobCap:
     def _forget_dropped(self) -> None:
         """Give back the queued places of jobs the queue no longer holds (their client left or cancelled)."""
         now = self._clock()
-        old: dict[str, list[Job]] = {}
-        for job in self._jobs:
-            if job.queued and now - job.since > self._grace_s:
-                old.setdefault(job.session, []).append(job)
-        for session, jobs in old.items():
-            held = self.waiting(session) if self.waiting is not None else len(jobs)
-            dropped = jobs[: max(0, len(jobs) - held)]  # the oldest go first; a handler takes the oldest too
-            dropped += [job for job in jobs[len(dropped):] if now - job.since > self._max_wait_s]
-            for job in dropped:
+        for job in [job for job in self._jobs if job.queued and now - job.since > self._grace_s]:
+            held = self.waiting(job.join) if self.waiting is not None else True
+            if not held or now - job.since > self._max_wait_s:
                 self._jobs.remove(job)
 
 

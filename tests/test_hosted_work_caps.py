@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -17,6 +18,7 @@ from gradio_client.exceptions import AppError, ValidationError
 from gradio_client.utils import QueueError
 
 from tests.app_harness import emulator_env, running_app
+from tests.browser_fixtures import browser_fixture, open_page  # noqa: F401
 
 pytestmark = pytest.mark.e2e
 
@@ -117,6 +119,84 @@ def test_the_cap_counts_grids_with_generations(hosted_app, dieyuyun_emulator):
     grid.result(timeout=60)
     image.result(timeout=60)
     third.predict(backend="dieyuyun", prompt="now it runs", api_name="/generate")
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
+def test_the_page_says_why_its_generate_was_refused(browser, hosted_app, dieyuyun_emulator, locale):
+    """The page's Generate counts with the API's jobs from the same address; the refusal is a toast in
+    the visitor's language, and the page's job never reaches the provider."""
+    dieyuyun_emulator.latency = 3.0
+    with open_page(browser, hosted_app, locale=locale) as page:
+        clients = [Client(hosted_app.url, verbose=False) for _ in range(CAP)]
+        jobs = [client.submit(backend="dieyuyun", prompt="taking the places", api_name="/generate") for client in clients]
+        time.sleep(1.0)
+        page.fill("prompt", "a page's picture")
+        page.page.click("#generate-btn")
+        toast = page.page.locator(".toast-body.error [data-testid=toast-text]").first
+        toast.wait_for(timeout=10_000)
+        text = toast.inner_text()
+        print(f"\n{locale}: {text}")
+        assert ("每位访客同时最多 2 个" if locale.startswith("zh") else "it allows 2 at a time per visitor") in text
+        for job in jobs:
+            job.result(timeout=60)
+    assert sorted(r.json["prompt"] for r in dieyuyun_emulator.requests) == ["taking the places"] * CAP
+
+
+def join_and_leave(url: str, api_name: str, arguments: dict, *, times: int) -> list[int]:
+    """What a page does to run an event (join the queue, then read its stream), then going away: the
+    stream closes and Gradio drops the session's queued events. Returns the joins' status codes."""
+    config = httpx.get(url + "config", timeout=10).json()
+    dependency = next(d for d in config["dependencies"] if d.get("api_name") == api_name)
+    values = {c["id"]: c.get("props", {}).get("value") for c in config["components"]}
+    names = [name for name, _ in sorted(dependency.get("inputs_kwargs", {}).items(), key=lambda kv: kv[1])]
+    session_hash = uuid.uuid4().hex
+    with httpx.Client(timeout=10) as http:
+        data = [values.get(i) for i in dependency["inputs"]]
+        for name, value in arguments.items():
+            data[names.index(name) if names else list(arguments).index(name)] = value
+        codes = [http.post(url + "gradio_api/queue/join", json={
+            "data": data, "fn_index": dependency["id"], "session_hash": session_hash, "event_data": None,
+            "trigger_id": None}).status_code for _ in range(times)]
+        with http.stream("GET", url + "gradio_api/queue/data", params={"session_hash": session_hash}) as stream:
+            for line in stream.iter_lines():
+                if "estimation" in line:  # the queue told it its place: now it leaves
+                    break
+    return codes
+
+
+def test_a_client_that_left_the_queue_gets_its_places_back(hosted_app, dieyuyun_emulator):
+    """Jobs Gradio's queue dropped before they ran (the client went away) give their places back: four
+    other addresses fill the eight places where generations run, a client joins twice and leaves."""
+    dieyuyun_emulator.latency = 8.0
+    busy: list[httpx.Client] = [
+        httpx.Client(transport=httpx.HTTPTransport(local_address=f"127.0.0.{3 + i}"), timeout=60) for i in range(4)
+    ]
+    with ThreadPoolExecutor(8) as pool:
+        running = [pool.submit(call, http, hosted_app.url, "generate", {"backend": "dieyuyun", "prompt": f"busy {i}"})
+                   for i, http in enumerate(busy) for _ in range(CAP)]
+        deadline = time.monotonic() + 20  # the provider takes 4 at a time: the first four are there, the rest wait
+        while len(dieyuyun_emulator.requests) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        admitted = time.monotonic()
+        codes = join_and_leave(hosted_app.url, "generate", {"backend": "dieyuyun", "prompt": "left"}, times=CAP)
+        assert codes == [200] * CAP
+        staying = Client(hosted_app.url, verbose=False)
+        with pytest.raises(ValidationError):  # within the grace the places are still taken
+            staying.predict(backend="dieyuyun", prompt="too soon", api_name="/generate")
+        time.sleep(max(0.0, admitted + 11.0 - time.monotonic()))  # past the grace (10 s)
+        dieyuyun_emulator.latency = 0.0
+        started = time.monotonic()
+        staying.predict(backend="dieyuyun", prompt="back", api_name="/generate")
+        print(f"\nits client left: a job of the same address joined {started - admitted:.1f} s after the dropped ones "
+              f"and was answered in {time.monotonic() - started:.1f} s (behind the busy ones)")
+        for future in running:
+            assert future.result()[0] == "complete"
+    prompts = [r.json["prompt"] for r in dieyuyun_emulator.requests]
+    assert "left" not in prompts and "back" in prompts
+    for http in busy:
+        http.close()
 
 
 def test_a_big_compare_export_leaves_the_page_answering(hosted_app, dieyuyun_emulator):

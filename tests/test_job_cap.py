@@ -18,75 +18,82 @@ class Clock:
         return self.now
 
 
+def join() -> object:
+    """One request to join the queue (the UI passes the HTTP request)."""
+    return object()
+
+
 def test_a_visitor_gets_the_cap_and_then_a_message_in_both_languages():
     cap = JobCap(2)
-    cap.admit(("session:a", "ip:10.0.0.1"), "a")
-    cap.admit(("session:a", "ip:10.0.0.1"), "a")
+    cap.admit(("session:a", "ip:10.0.0.1"), join())
+    cap.admit(("session:a", "ip:10.0.0.1"), join())
     with pytest.raises(TooManyJobs) as caught:
-        cap.admit(("session:a", "ip:10.0.0.1"), "a")
+        cap.admit(("session:a", "ip:10.0.0.1"), join())
     assert str(caught.value) == (
         "You already have 2 jobs queued or running on this demo, and it allows 2 at a time per visitor. "
         "Wait for one to finish (or stop it), then try again."
     )
     assert "每位访客同时最多 2 个" in caught.value.message_in("zh")
     assert cap.count(("ip:10.0.0.1",)) == 2
-    cap.admit(("session:b", "ip:10.0.0.2"), "b")  # another visitor is not affected
+    cap.admit(("session:b", "ip:10.0.0.2"), join())  # another visitor is not affected
 
 
 def test_new_sessions_from_one_address_share_its_places():
     cap = JobCap(2)
-    cap.admit(("session:1", "ip:10.0.0.1"), "1")
-    cap.admit(("session:2", "ip:10.0.0.1"), "2")
+    cap.admit(("session:1", "ip:10.0.0.1"), join())
+    cap.admit(("session:2", "ip:10.0.0.1"), join())
     with pytest.raises(TooManyJobs):
-        cap.admit(("session:3", "ip:10.0.0.1"), "3")
+        cap.admit(("session:3", "ip:10.0.0.1"), join())
 
 
 def test_a_job_keeps_its_place_from_admission_to_its_end():
     cap = JobCap(1)
-    keys = ("v", "ip:1")
-    cap.admit(keys, "s")
-    job = cap.begin(keys, "s")  # takes the place it was admitted with: still one
+    keys, request = ("v", "ip:1"), join()
+    cap.admit(keys, request)
+    job = cap.begin(keys, request)  # takes the place it was admitted with: still one
     assert cap.count(keys) == 1
     with pytest.raises(TooManyJobs):
-        cap.admit(keys, "s")
+        cap.admit(keys, join())
     cap.end(job)
     assert cap.count(keys) == 0
-    cap.admit(keys, "s")
+    cap.admit(keys, join())
 
 
 def test_a_handler_that_was_not_admitted_is_checked_when_it_begins():
     cap = JobCap(1)
-    first = cap.begin(("v",), "s1")
+    first = cap.begin(("v",), join())
     with pytest.raises(TooManyJobs):
-        cap.begin(("v",), "s2")
+        cap.begin(("v",), join())
     cap.end(first)
     cap.end(first)  # twice is harmless
-    assert cap.begin(("v",), "s2") is not None
+    assert cap.begin(("v",), join()) is not None
 
 
 def test_a_job_the_queue_dropped_gives_its_place_back_after_the_grace():
     clock = Clock()
-    waiting = {"s": 1}
-    cap = JobCap(1, waiting=lambda session: waiting.get(session, 0), grace_s=10, clock=clock)
-    cap.admit(("v",), "s")
+    held: set[int] = set()
+    cap = JobCap(1, waiting=lambda request: id(request) in held, grace_s=10, clock=clock)
+    request = join()
+    held.add(id(request))
+    cap.admit(("v",), request)
     clock.now += 60
     with pytest.raises(TooManyJobs):  # still in Gradio's queue: it keeps its place however long it waits
-        cap.admit(("v",), "s2")
-    waiting["s"] = 0  # the client went away and Gradio dropped it
-    cap.admit(("v",), "s2")
+        cap.admit(("v",), join())
+    held.clear()  # the client went away and Gradio dropped it
+    cap.admit(("v",), join())
     # Between its admission and the queue holding it, a job is not in the queue yet: the grace keeps it.
     clock.now += 1
     with pytest.raises(TooManyJobs):
-        cap.admit(("v",), "s3")
+        cap.admit(("v",), join())
     clock.now += 10
-    cap.admit(("v",), "s3")
+    cap.admit(("v",), join())
 
 
 def test_no_limit_counts_nothing():
     cap = JobCap(None)
     for _ in range(50):
-        cap.admit(("v",), "s")
-    assert cap.begin(("v",), "s") is None
+        cap.admit(("v",), join())
+    assert cap.begin(("v",), join()) is None
     cap.end(None)
 
 

@@ -111,7 +111,7 @@ def build_api(
         }
         values = drop_hidden(values, backend)
         session = context.session(request)
-        place = begin_job(session)
+        place = begin_job(session, request)
         token = jobs.start(session.job_key)
         progress(0, desc="starting")
 
@@ -166,7 +166,7 @@ def build_api(
             "guidance": guidance, "scheduler": scheduler, "output_format": output_format, "output_quality": output_quality,
         }
         values = {k: v for k, v in drop_hidden(values, backend).items() if v is not None}
-        place = begin_job(session)
+        place = begin_job(session, request)
         try:
             try:
                 plan = grids.plan(session, backend=backend, values=values, x_type=x_type, x_values=x_values,
@@ -192,10 +192,10 @@ def build_api(
         items = [(str(p) if p else str(NO_IMAGE), caption) for p, caption in result.gallery()]
         return str(path), items, result.to_dict()
 
-    def begin_job(session):
+    def begin_job(session, request):
         """This visitor's place under the job cap, or the cap's message (cheap: nothing has started)."""
         try:
-            return context.begin_job(session)
+            return context.begin_job(session, request)
         except PlaygroundError as exc:
             raise gr.Error(str(exc), duration=None, print_exception=False) from None
 

@@ -240,7 +240,7 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
     async def run(data: dict, request: gr.Request):
         session = context.session(request)
         try:  # a place under the visitor's job cap (the validator took it before the queue held the job)
-            place = context.begin_job(session)
+            place = context.begin_job(session, request)
         except PlaygroundError as exc:
             yield {status: "⚠️ " + message_of(exc, session.language)}
             return

@@ -168,13 +168,12 @@ class SessionContext:
 
     def admit_job(self, request: gr.Request | None) -> None:
         """Raises :class:`TooManyJobs` when this visitor already has the cap's jobs queued or running."""
-        session = self.session(request)
-        self.job_cap.admit(session.quota_keys, session.job_key)
+        self.job_cap.admit(self.session(request).quota_keys, _join_of(request))
 
-    def begin_job(self, session: Session) -> Job | None:
+    def begin_job(self, session: Session, request: gr.Request | None) -> Job | None:
         """The place of a job whose handler begins (raises :class:`TooManyJobs` past the cap); give it
         back with :meth:`end_job`."""
-        return self.job_cap.begin(session.quota_keys, session.job_key)
+        return self.job_cap.begin(session.quota_keys, _join_of(request))
 
     def end_job(self, job: Job | None) -> None:
         self.job_cap.end(job)
@@ -207,7 +206,7 @@ class SessionContext:
 
     def count_waiting_jobs(self, demo: gr.Blocks) -> None:
         """Give back the places of jobs Gradio's queue dropped before they ran (their client left)."""
-        self.job_cap.waiting = lambda session_hash: _waiting_in_queue(demo, session_hash)
+        self.job_cap.waiting = lambda join: _waiting_in_queue(demo, join)
 
     # Hooks let each tab ask for work on page load or on a key change without knowing the others.
     def on_load(self, fn: Callable, **event: Any) -> None:
@@ -252,17 +251,24 @@ class _Refused(Exception):
     """A join refused by a validator: Gradio answers it with ``str()`` of this, which the page shows."""
 
 
-def _waiting_in_queue(demo: gr.Blocks, session_hash: str) -> int:
-    """How many capped events of this session Gradio's queue holds, not yet running. Gradio has no public
-    view of its queue; if this one changes, every place is kept (as if all were waiting)."""
+def _join_of(request: gr.Request | None) -> object:
+    """What identifies one request to join the queue: the HTTP request, which Gradio hands to the event's
+    validator and again to its handler (also for a client that sent no session hash)."""
+    http = getattr(request, "request", None)
+    return http if http is not None else request
+
+
+def _waiting_in_queue(demo: gr.Blocks, join: object) -> bool:
+    """Whether Gradio's queue still holds this join's event, not yet running. Gradio has no public view of
+    its queue; if this one changes, every place is kept (as if waiting) until the cap's longest wait."""
     try:
         queues = demo._queue.event_queue_per_concurrency_id
-        return sum(
-            1 for concurrency_id in CAPPED_JOBS if concurrency_id in queues
-            for event in queues[concurrency_id].queue if event.session_hash == session_hash
+        return any(
+            event.request is join for concurrency_id in CAPPED_JOBS if concurrency_id in queues
+            for event in queues[concurrency_id].queue
         )
     except Exception:  # Gradio internals: keep the places rather than fail the join
-        return 1 << 30
+        return True
 
 
 def _accept_language(request: gr.Request | None) -> str:
