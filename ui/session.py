@@ -178,22 +178,24 @@ class SessionContext:
     def end_job(self, job: Job | None) -> None:
         self.job_cap.end(job)
 
-    def page_job_validator(self) -> Callable:
+    def page_job_validator(self) -> Callable | None:
         """The validator of a page event whose inputs come as one dict: over the cap, the page shows the
-        message (Gradio answers the join with it) in the visitor's language."""
+        message (Gradio answers the join with it) in the visitor's language. None without a cap."""
 
-        async def admit(_data: dict, request: gr.Request) -> None:
+        async def admit(data: dict, request: gr.Request) -> list:
             try:
                 self.admit_job(request)
             except TooManyJobs as exc:
                 raise _Refused(exc.message_in(self.session(request).language)) from None
-            return None
+            return [None] * len(data)  # one "valid" per input
 
-        return admit
+        return admit if self.job_cap.limit is not None else None
 
-    def api_job_validator(self, inputs: int) -> Callable:
+    def api_job_validator(self, inputs: int) -> Callable | None:
         """The validator of an API endpoint taking ``inputs`` keyword inputs: over the cap, gradio_client
-        raises a ValidationError carrying the message."""
+        raises a ValidationError carrying the message. None without a cap."""
+        if self.job_cap.limit is None:
+            return None
 
         async def admit(request: gr.Request, **_values: Any) -> list:
             try:
