@@ -257,7 +257,7 @@ def build_compare_tab(
         ok = sum(1 for cell in result.cells if cell.ok)
         line = ("⏹ " if token.cancelled else "✅ " if ok == len(result.cells) else "⚠️ ") + tr(
             "compare_done", lang, ok=ok, total=len(result.cells), seconds=f"{result.elapsed_s:.1f}")
-        pair_now = _two_cells(result, titles, pictures) if len(result.cells) == 2 else None
+        pair_now = await asyncio.to_thread(_two_cells, result, titles, pictures) if len(result.cells) == 2 else None
         updates: dict[Any, Any] = {
             grid: list(tiles), status: line, result_json: info,
             export: gr.update(value=str(await grids.export(result)), visible=True),
