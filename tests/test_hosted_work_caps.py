@@ -42,6 +42,17 @@ def another_address() -> httpx.Client:
     return httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2"), timeout=60)
 
 
+def wait_for_prompts(emulator, *prompts: str, count: int | None = None, timeout: float = 20.0) -> None:
+    """Until the provider has been asked for each of ``prompts`` (``count`` times each, default once)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        sent = [r.json["prompt"] for r in emulator.requests]
+        if all(sent.count(prompt) >= (count or 1) for prompt in prompts):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the provider was not asked for {prompts} within {timeout} s")
+
+
 def call(http: httpx.Client, url: str, api_name: str, arguments: dict) -> tuple[str, object]:
     """Gradio's plain HTTP API (through the queue, like gradio_client): ("complete", output), ("error", text)
     or ("refused", the join's answer)."""
@@ -120,7 +131,7 @@ def test_the_cap_counts_grids_with_generations(hosted_app, dieyuyun_emulator):
     first, second, third = (Client(hosted_app.url, verbose=False) for _ in range(3))
     grid = first.submit(backend="dieyuyun", prompt="a grid", x_type="seed", x_values="2", api_name="/compare")
     image = second.submit(backend="dieyuyun", prompt="an image", api_name="/generate")
-    time.sleep(0.5)
+    wait_for_prompts(dieyuyun_emulator, "a grid", "an image")
     with pytest.raises(ValidationError, match="You already have 2 jobs"):
         third.predict(backend="dieyuyun", prompt="a third", x_type="seed", x_values="2", api_name="/compare")
     grid.result(timeout=60)
@@ -137,7 +148,7 @@ def test_the_page_says_why_its_generate_was_refused(browser, hosted_app, dieyuyu
     with open_page(browser, hosted_app, locale=locale) as page:
         clients = [Client(hosted_app.url, verbose=False) for _ in range(CAP)]
         jobs = [client.submit(backend="dieyuyun", prompt="taking the places", api_name="/generate") for client in clients]
-        time.sleep(1.0)
+        wait_for_prompts(dieyuyun_emulator, "taking the places", count=CAP)
         page.fill("prompt", "a page's picture")
         page.page.click("#generate-btn")
         toast = page.page.locator(".toast-body.error [data-testid=toast-text]").first
