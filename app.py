@@ -50,6 +50,8 @@ def create_app(settings: PlaygroundSettings) -> tuple[gr.Blocks, Playground]:
         confirm_above=settings.playground_confirm_cells,
         font=str(settings.playground_font) if settings.playground_font else None,
         max_upload_mb=settings.playground_max_upload_mb,
+        jobs_per_visitor=settings.jobs_per_visitor,
+        grid_max_pixels=settings.playground_grid_max_pixels,
     )
     return demo, playground
 

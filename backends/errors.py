@@ -17,6 +17,7 @@
     │   ├── BadProviderResponse     an answer we cannot use: malformed JSON, a body that is not an image
     │   └── ImageDownloadFailed     the image URL expired, is too large, or is not an image
     ├── QuotaExceeded               a hosted demo's per-visitor image quota is used up for now
+    ├── TooManyJobs                 a hosted demo's visitor already has as many jobs queued or running as allowed
     └── GenerationCancelled         the person pressed Stop
 
 Foreign exceptions (httpx, Pillow, json) are translated at the boundary with ``raise ... from exc``,
@@ -59,6 +60,7 @@ __all__ = [
     "QuotaExceeded",
     "RateLimited",
     "RequestRejected",
+    "TooManyJobs",
     "clip",
     "redact",
 ]
@@ -248,6 +250,14 @@ class QuotaExceeded(PlaygroundError):
     def __init__(self, message: str | Message, *, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class TooManyJobs(PlaygroundError):
+    """A hosted demo's visitor already has ``limit`` jobs queued or running (``PLAYGROUND_JOBS_PER_VISITOR``)."""
+
+    def __init__(self, message: str | Message, *, limit: int) -> None:
+        super().__init__(message)
+        self.limit = limit
 
 
 class GenerationCancelled(PlaygroundError):

@@ -134,6 +134,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "你这一小时在本演示的 {limit} 张图像额度不够了（还剩 {left} 张，这次要 {count} 张）。请 {wait}后再试，"
         "或在设置中粘贴你自己的 API 密钥，用你自己的额度。",
     ),
+    "too_many_jobs": (
+        "You already have {count} jobs queued or running on this demo, and it allows {limit} at a time per "
+        "visitor. Wait for one to finish (or stop it), then try again.",
+        "你在本演示已有 {count} 个任务在排队或运行，而每位访客同时最多 {limit} 个。请等其中一个完成（或停止它）后再试。",
+    ),
     "minutes_one": ("1 minute", "1 分钟"),
     "minutes": ("{n} minutes", "{n} 分钟"),
     "wrong_image_count": (
@@ -574,6 +579,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "allowed_with_backend": ("{allowed}{where}", "{allowed}{where}"),
     "grid_shape": ("{shape} = {cells} cells", "{shape} = {cells} 个格子"),
     "allowed_max_cells": ("at most {max} cells; shorten an axis", "最多 {max} 个格子；请缩短一个轴"),
+    "grid_pixels": (
+        "{cells} cells of {sizes:comma} = {pixels:,} pixels", "{cells} 个 {sizes:comma} 的格子 = {pixels:,} 像素",
+    ),
+    "allowed_max_pixels": (
+        "at most {max:,} pixels in all ({fit} cells of {size} fit); use fewer cells or a smaller size",
+        "总共最多 {max:,} 像素（{size} 最多 {fit} 个格子）；请减少格子或用更小的尺寸",
+    ),
     "prompt_sr_missing": (
         "the first value {search} must occur in the prompt (or the negative prompt); it is searched for, and "
         "each value replaces it",

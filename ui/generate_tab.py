@@ -246,6 +246,18 @@ def build_generate_tab(
 
     async def run(data: dict, request: gr.Request):
         session = context.session(request)
+        try:  # a place under the visitor's job cap (the validator took it before the queue held the job)
+            place = context.begin_job(session, request)
+        except PlaygroundError as exc:
+            yield {status: "⚠️ " + literal_error(exc, session.language)}
+            return
+        try:
+            async for update in run_within_cap(data, session):
+                yield update
+        finally:
+            context.end_job(place)
+
+    async def run_within_cap(data: dict, session):
         lang = session.language
         values = form.values_from(data)
         backend_id = values.backend
@@ -550,7 +562,7 @@ def build_generate_tab(
         outputs=[gallery, status, info_box, info_json, run_state, download_image, download_all, selected, selected_index,
                  download_row, download_note, download_confirm, download_consent],
         api_visibility="private", concurrency_limit=context.generate_concurrency, concurrency_id="generate",
-        show_progress="hidden", trigger_mode="once",
+        show_progress="hidden", trigger_mode="once", validator=context.page_job_validator(),
     )
     stop_button.click(stop, queue=False, api_visibility="private")
     download_confirm.click(lambda: True, outputs=download_consent, api_visibility="private", queue=False).then(

@@ -54,14 +54,17 @@ def build_app(
     confirm_above: int = 16,
     font: str | None = None,
     max_upload_mb: int = 20,
+    jobs_per_visitor: int | None = None,
+    grid_max_pixels: int | None = None,
 ) -> gr.Blocks:
     """The page. ``hosted`` partitions history per visitor, identified by a random id kept in the
     browser's storage and signed with ``browser_secret`` (kept on the server, never sent to the page; it
     must stay the same across restarts). ``trusted_proxies``: whose X-Forwarded-For hops give the
-    visitor's address."""
+    visitor's address. ``jobs_per_visitor`` caps each visitor's queued and running generations and grids
+    (None: no cap); ``grid_max_pixels`` bounds a grid's cells' pixels summed."""
     context = SessionContext(
         hosted=hosted, generate_concurrency=generate_concurrency, visitor_secret=browser_secret,
-        trusted_proxies=trusted_proxies,
+        trusted_proxies=trusted_proxies, jobs_per_visitor=jobs_per_visitor,
     )
     # Gradio serves the stored files where they are instead of hashing and copying each one into its
     # cache (~12 ms per 1.2 MB image on every gallery update). Their names carry 128 random bits, so
@@ -87,7 +90,7 @@ def build_app(
             switch=language, browser_language=gr.Textbox(visible=False, elem_id="browser-language"),
             carry=gr.Textbox(visible=False, elem_id="carried-form"),
         )
-        api = build_api(playground, context, confirm_above=confirm_above, font=font)
+        api = build_api(playground, context, confirm_above=confirm_above, font=font, grid_max_pixels=grid_max_pixels)
         with gr.Tabs(elem_id="tabs") as tabs:
             with gr.Tab(i18n("tab_generate"), id="generate"):
                 tab = build_generate_tab(playground, context, max_upload_bytes=max_upload_mb * 1024 * 1024)
@@ -102,7 +105,10 @@ def build_app(
             button.click(show_settings, outputs=tabs, api_visibility="private", queue=False)
         _remember_advanced(demo, tab.form.advanced, advanced_state)
         context.wire_load(demo, visitor_state=visitor_state)
-    demo.queue(default_concurrency_limit=4, max_size=queue_size)
+    # On a shared demo every job goes through the queue (off Spaces Gradio would also let /run/<api_name>
+    # call an event directly, around it), so the job cap's validator sees each one before the queue holds it.
+    demo.queue(default_concurrency_limit=4, max_size=queue_size, api_open=False if hosted else None)
+    context.count_waiting_jobs(demo)
     return demo
 
 
