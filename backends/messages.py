@@ -234,6 +234,16 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{provider}'s image URL redirected off http(s); refused. Try again.",
         "{provider} 的图像 URL 被重定向到非 http(s) 地址，已拒绝。请重试。",
     ),
+    "image_address_refused": (
+        "{provider}'s image URL points at {host} ({address}), a private or local address; refused. Image URLs must be "
+        "on the backend's own host or a public address.",
+        "{provider} 的图像 URL 指向 {host}（{address}），这是私有或本地地址，已拒绝。图像 URL 只能在该后端自己的主机上，"
+        "或是公网地址。",
+    ),
+    "image_too_many_redirects": (
+        "{provider}'s image URL redirected more than {limit} times; refused. Try again.",
+        "{provider} 的图像 URL 重定向超过 {limit} 次，已拒绝。请重试。",
+    ),
     "image_link_expired": (
         "{provider}'s image link had already expired (HTTP {status}). Generate again; images are now saved as "
         "soon as they arrive.",
