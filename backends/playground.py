@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .base import Backend, CancelToken, GenerationRequest, GenerationResult
-from .errors import BackendUnavailable, FieldProblem, InvalidRequest
+from .errors import BackendUnavailable, FieldProblem, InvalidRequest, StorageFailed
 from .history import HistoryEntry, HistoryStore
 from .messages import Message, keyed
 from .presets import Preset, PresetLibrary
@@ -109,7 +109,8 @@ class Playground:
         """Validate, check the quota, run and save.
 
         Raises :class:`InvalidRequest`, :class:`BackendUnavailable` or :class:`QuotaExceeded` before any
-        work; provider failures are saved as failed entries and come back inside the outcome.
+        work; provider failures are saved as failed entries and come back inside the outcome. A save the
+        disk refuses raises :class:`StorageFailed` after refunding the quota for every image.
         ``quota_keys`` name the visitor for the hourly quota (its id, its address); a visitor's own
         ``api_key`` spends its own credits and is not counted. A backend whose weights are not on this
         machine raises :class:`~backends.errors.DownloadRequired` (size, destination) unless ``download``
@@ -139,10 +140,14 @@ class Playground:
                 made[index] = await asyncio.wrap_future(preview)
             except Exception:
                 continue
-        entry = await asyncio.to_thread(
-            self.history.save, result, visitor=visitor, error=error, defer_thumbnails=True,
-            preset=preset.name if preset is not None else None, previews={i: p for i, p in made.items() if p},
-        )
+        try:
+            entry = await asyncio.to_thread(
+                self.history.save, result, visitor=visitor, error=error, defer_thumbnails=True,
+                preset=preset.name if preset is not None else None, previews={i: p for i, p in made.items() if p},
+            )
+        except StorageFailed:  # the disk is full or read-only: nothing was kept, so nothing is counted
+            reservation.refund(len(result.images))
+            raise
         return GenerationOutcome(result, entry)
 
     async def _with_weights(self, backend: Backend, *, download: bool) -> Backend:
