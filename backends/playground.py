@@ -16,6 +16,7 @@ from typing import Any
 from .base import Backend, CancelToken, GenerationRequest, GenerationResult
 from .errors import BackendUnavailable, FieldProblem, InvalidRequest, StorageFailed
 from .history import HistoryEntry, HistoryStore
+from .history.downloads import DownloadFolder
 from .messages import Message, keyed
 from .presets import Preset, PresetLibrary
 from .quota import HourlyQuota, Reservation
@@ -26,6 +27,9 @@ from .validation import validate_request
 __all__ = ["GenerationOutcome", "Playground"]
 
 log = logging.getLogger(__name__)
+
+DOWNLOADS = "downloads"
+"""The folder of the data directory where downloads are prepared (backends/history/downloads.py)."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,10 @@ class Playground:
         self.runner = runner or JobRunner()
         self.quota = quota
         self.presets = presets if presets is not None else PresetLibrary(history)
+        # Every page's download copies in one place beside the history (hard links cost no bytes there),
+        # removed the moment their entry is deleted.
+        self.downloads = DownloadFolder(history.data_dir / DOWNLOADS, clear=True)
+        history.on_delete(self.downloads.forget)
 
     def backend_for(self, backend_id: str, *, api_key: str | None = None) -> Backend:
         """The backend, with a visitor's own key when given; unavailable ones raise with the fix."""
