@@ -312,3 +312,50 @@ def test_opening_entries_writes_nothing_and_a_deleted_entry_is_served_nowhere(br
               f"(of {len(urls)}: streamed previews, image download, two zips, entry previews, thumbnail)")
         assert still == []
         assert not any((app.data_dir / "downloads").glob("*/*/*deleted*"))
+
+
+@pytest.mark.browser
+def test_on_a_full_disk_the_page_says_so_and_entries_still_open_and_delete(browser, tmp_path, dieyuyun_emulator):
+    from tests.browser_fixtures import AppUnderTest, PlaygroundPage
+
+    env = {**emulator_env(("dieyuyun", dieyuyun_emulator)), "PLAYGROUND_MODE": "hosted"}
+    with small_disk(tmp_path / "disk", "8m") as disk:
+        app = AppUnderTest(env=env, data_dir=disk / "data", log_path=tmp_path / "app.log")  # the log off the full disk
+        app.start()
+        context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN", accept_downloads=True)
+        context.set_default_timeout(20_000)
+        try:
+            page = PlaygroundPage(context.new_page(), app)
+            page.open()
+            page.fill("prompt", "kept before the disk filled")
+            page.generate(expect_images=1)
+            filler = fill(disk)
+            page.fill("prompt", "lost to the full disk")
+            page.fill("n", "2")
+            page.click_generate()
+            page.page.wait_for_function("() => (document.querySelector('#status')?.innerText || '').includes('磁盘已满')")
+            status = page.status()
+            print(f"disk full ({filler} bytes of filler, {free_bytes(disk)} free); the page said: {status!r}")
+            assert "服务器磁盘已满：这些图像没有保存" in status and "Error" not in status
+            assert page.gallery_images() == []
+
+            page.open_tab("history")
+            page.page.wait_for_function("() => document.querySelectorAll('#history-gallery img').length === 1")
+            page.open_history_entry(0)  # opens on the full disk: nothing to write
+            page.page.click("#history-download")  # the zip does not fit: said so, nothing half-written left
+            page.page.locator(".toast-body").first.wait_for(state="visible")
+            toast = page.page.locator(".toast-body").first.inner_text()
+            print(f"Download all on the full disk: {toast!r}")
+            assert "无法准备下载" in toast
+            page.page.click("#history-delete")
+            page.page.locator("#deleted-row").wait_for(state="visible")
+            page.page.locator("#deleted-row").wait_for(state="hidden", timeout=30_000)  # the Undo time is up
+            page.wait_until_idle()
+            assert page.page.locator("#history-gallery img").count() == 0
+            with sqlite3.connect(f"file:{disk / 'data' / 'history.sqlite3'}?mode=ro", uri=True) as db:
+                left = db.execute("select count(*) from generations").fetchone()[0]
+            print(f"deleted on the full disk: {left} entries left, {free_bytes(disk)} bytes free after")
+            assert left == 0 and "Traceback" not in app.log()
+        finally:
+            context.close()
+            app.stop()
