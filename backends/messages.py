@@ -238,7 +238,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "the data directory {path} cannot be written ({reason}). Point PLAYGROUND_DATA_DIR at a writable folder "
         "(on a Space, enable persistent storage or use /tmp).",
         "数据目录 {path} 无法写入（{reason}）。请把 PLAYGROUND_DATA_DIR 指向一个可写的文件夹"
-        "（在 Space 上请开启持久存储，或使用 /tmp）。",
+        "（在 Hugging Face 空间上请开启持久存储，或使用 /tmp/ 下的目录）。",
     ),
     "data_dir_full": (
         "the disk of the data directory {path} is full. Free some space, then start again.",
@@ -247,7 +247,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "history_database_corrupt": (
         "the history database {path} is damaged or is not a SQLite database ({reason}). Put back a backup of it, "
         "or move it away to start a new, empty history.",
-        "历史数据库 {path} 已损坏，或不是 SQLite 数据库（{reason}）。请放回它的备份，或把它移走以开始一个新的空历史。",
+        "历史数据库 {path} 已损坏，或不是一个数据库文件（{reason}）。请放回它的备份，或把它移走以开始一个新的空历史。",
     ),
     "history_database_empty": (
         "the history database {path} is empty (0 bytes): a full disk or an interrupted copy may have emptied it, "
