@@ -156,6 +156,7 @@ def stop_on_sigterm() -> None:
     server and ``main`` closes the history, instead of the process dying with SQLite's log unmerged."""
 
     def interrupt(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends it at once
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
