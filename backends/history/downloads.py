@@ -7,6 +7,7 @@ time and the image's seed instead, ASCII only. The bytes are the stored original
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import tempfile
 import threading
@@ -95,8 +96,9 @@ class DownloadFolder:
             os.utime(folder)  # asked for again: kept another hour
             return folder
         except (FileNotFoundError, StopIteration):
-            parent.mkdir(parents=True, exist_ok=True)
-            return Path(tempfile.mkdtemp(dir=parent))
+            folder = parent / secrets.token_urlsafe(16)  # 128 random bits, as the stored files' names
+            folder.mkdir(parents=True)
+            return folder
 
     def _prune(self) -> None:
         now = time.time()
