@@ -359,3 +359,21 @@ def test_on_a_full_disk_the_page_says_so_and_entries_still_open_and_delete(brows
         finally:
             context.close()
             app.stop()
+
+
+def test_a_zip_is_made_once_per_entry_and_every_download_copy_goes_with_the_entry(tmp_path):
+    from backends.history.downloads import DownloadFolder
+
+    with HistoryStore(tmp_path / "data") as store:
+        downloads = DownloadFolder(store.data_dir / "downloads", clear=True)
+        store.on_delete(downloads.forget)
+        entry, other = store.save(result_of(1, n=2)), store.save(result_of(5))
+        first = downloads.zip(entry)
+        made = first.stat().st_mtime_ns
+        assert downloads.zip(entry) == first and first.stat().st_mtime_ns == made  # reused, not written again
+        single = downloads.image(entry, entry.images[0])
+        assert single.stat().st_ino == entry.images[0].path.stat().st_ino  # a hard link: no bytes
+        kept = downloads.image(other, other.images[0])
+        assert store.delete(entry.id)
+        assert not first.exists() and not single.exists() and not (downloads.root / entry.id).exists()
+        assert kept.exists()  # another entry's copies stay
