@@ -11,6 +11,7 @@ import argparse
 import logging
 import os
 import secrets
+import signal
 import sys
 from pathlib import Path
 
@@ -183,14 +184,29 @@ def main(argv: list[str] | None = None) -> int:
     start_local_model(playground)
     available = [b.id for b in playground.registry.available()]
     log.info("backends available: %s", ", ".join(available) or "none (set a key; see README)")
-    demo.launch(
-        server_name=settings.gradio_server_name, server_port=settings.gradio_server_port,
-        **launch_options(
-            hosted=settings.hosted, max_upload_mb=settings.playground_max_upload_mb,
-            max_body_kb=settings.playground_max_body_kb, session_capacity=settings.playground_session_capacity,
-        ),
-    )
+    stop_on_sigterm()
+    try:
+        demo.launch(
+            server_name=settings.gradio_server_name, server_port=settings.gradio_server_port,
+            **launch_options(
+                hosted=settings.hosted, max_upload_mb=settings.playground_max_upload_mb,
+                max_body_kb=settings.playground_max_body_kb, session_capacity=settings.playground_session_capacity,
+            ),
+        )
+    finally:
+        playground.history.close()  # checkpoints the WAL: history.sqlite3 alone is then a whole backup
     return 0
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM (``docker stop``, a Space's restart, systemd) ends the app as Ctrl+C does: Gradio closes its
+    server and ``main`` closes the history, instead of the process dying with SQLite's log unmerged."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends it at once
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 if __name__ == "__main__":

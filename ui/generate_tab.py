@@ -26,11 +26,11 @@ from gradio.events import Dependency
 
 from backends.errors import DownloadRequired, PlaygroundError
 from backends.history import HistoryEntry, read_image_parameters
-from backends.history.downloads import DownloadFolder
 from backends.playground import Playground
 from backends.registry import cpu_only_notice, default_backend_id
 from backends.schedulers import match_scheduler
 
+from .downloads import prepared_zip, zip_button
 from .examples import load_examples
 from .form import FormValues, adapt_to_backend, defaults_for, form_from_query, share_query, without_unsupported
 from .form_controls import FormControls, backend_choices, build_form_controls, build_prompt, form_updates
@@ -133,8 +133,9 @@ def build_generate_tab(
     jobs = JobBoard()
     examples = load_examples()
     pictures = PagePictures()
-    downloads = DownloadFolder()
+    downloads = playground.downloads
     gr.set_static_paths([pictures.root])
+    playground.history.on_delete(pictures.forget)
 
     with gr.Row(equal_height=False, elem_id="generate-layout"):
         with gr.Column(scale=5, min_width=320, elem_id="form-column") as form_column:
@@ -192,9 +193,8 @@ def build_generate_tab(
                 download_image = gr.DownloadButton(
                     i18n("download_image"), size="sm", visible=False, elem_id="download-image", scale=0, min_width=150,
                 )
-                download_all = gr.DownloadButton(
-                    i18n("download_all"), size="sm", visible=False, elem_id="download-all", scale=0, min_width=150,
-                )
+                download_all = zip_button(i18n("download_all"), visible=False, elem_id="download-all", scale=0,
+                                          min_width=150)
             with gr.Accordion(i18n("info"), open=False, elem_id="info-accordion"):
                 info_box = gr.Textbox(
                     label=i18n("info"), lines=6, max_lines=30, interactive=False, buttons=["copy"], elem_id="generation-info",
@@ -314,7 +314,7 @@ def build_generate_tab(
 
         yield {
             gallery: [], status: progress_line(0, total, lang), info_box: "", info_json: None, selected: "",
-            download_image: gr.update(visible=False), download_all: gr.update(visible=False), selected_index: None,
+            download_image: gr.update(visible=False), download_all.button: gr.update(visible=False), selected_index: None,
             download_row: gr.update(visible=False), download_consent: False,
         }
         sent: list = []  # the gallery as the page has it
@@ -357,7 +357,9 @@ def build_generate_tab(
                 download_confirm: gr.update(visible=offer),
             }
             return
-        except PlaygroundError as exc:  # refused before any work: quota, an unavailable backend
+        except PlaygroundError as exc:  # refused before any work (quota, an unavailable backend), or not kept
+            for path, _ in tiles.values():  # a save the disk refused: what was shown of it goes too
+                Path(path).unlink(missing_ok=True)
             yield {gallery: [], status: "⚠️ " + literal_error(exc, lang)}
             return
         finally:
@@ -366,6 +368,7 @@ def build_generate_tab(
                 task.cancel()
         entry, result = outcome.entry, outcome.result
         final = _final_gallery(entry, tiles, lang)
+        pictures.claim(entry.id, [path for path, _ in (*tiles.values(), *final)])
         first = entry.images[0] if entry.images else None
         yield {
             gallery: gr.skip() if final == sent else final,  # unchanged: the browser keeps what it painted
@@ -373,8 +376,8 @@ def build_generate_tab(
             info_box: info_text(entry, result, lang),
             info_json: generation_json(entry, result),
             run_state: {"generation_id": entry.id, "seed": entry.request.seed, "seeds": list(entry.seeds)},
-            download_image: _download_update(downloads.image(entry, first) if first else None),
-            download_all: _download_update(downloads.zip(entry) if len(entry.images) > 1 else None),
+            download_image: _download_update(_image_download(downloads, entry, first) if first else None),
+            download_all.button: gr.update(visible=len(entry.images) > 1),  # the zip is made when it is pressed
             selected: _selected_text(entry, 0, lang) if first else "",
             selected_index: 0 if first else None,
         }
@@ -411,7 +414,12 @@ def build_generate_tab(
         if position is None:
             return "", gr.update(visible=False), None
         image = entry.images[position]
-        return _selected_text(entry, position, session.language), _download_update(downloads.image(entry, image)), position
+        return _selected_text(entry, position, session.language), _download_update(_image_download(downloads, entry, image)), position
+
+    def prepare_download(state: dict, request: gr.Request) -> str | None:
+        session = context.session(request)
+        entry = playground.history.get(state.get("generation_id", ""), visitor=session.visitor) if state else None
+        return prepared_zip(downloads, entry, session.language)
 
     def reuse_seed(state: dict, index: int | None, request: gr.Request):
         """♻: the selected image's seed, else the last run's base seed; the image count stays as it is."""
@@ -559,7 +567,8 @@ def build_generate_tab(
                            final_prompt=final_prompt)
     generate_event = gr.on(
         [generate_button.click, prompt.submit], run, inputs={download_consent, form.style, *values_in},
-        outputs=[gallery, status, info_box, info_json, run_state, download_image, download_all, selected, selected_index,
+        outputs=[gallery, status, info_box, info_json, run_state, download_image, download_all.button, selected,
+                 selected_index,
                  download_row, download_note, download_confirm, download_consent],
         api_visibility="private", concurrency_limit=context.generate_concurrency, concurrency_id="generate",
         show_progress="hidden", trigger_mode="once", validator=context.page_job_validator(),
@@ -568,6 +577,7 @@ def build_generate_tab(
     download_confirm.click(lambda: True, outputs=download_consent, api_visibility="private", queue=False).then(
         None, js="() => { document.querySelector('#generate-btn')?.click(); }", api_visibility="private",
     )
+    download_all.on_press(prepare_download, inputs=run_state)
     gallery.select(on_select, inputs=run_state, outputs=[selected, download_image, selected_index],
                    api_visibility="private", queue=False)
     form.random_seed.click(lambda: -1, outputs=form.seed, api_visibility="private", queue=False)
@@ -649,6 +659,14 @@ def _image_at(entry: HistoryEntry, gallery_index: int) -> int | None:
 def _selected_text(entry: HistoryEntry, position: int, lang: str) -> str:
     image = entry.images[position]
     return tr("selected_image", lang, index=image.index + 1, seed=image.seed, width=image.width, height=image.height)
+
+
+def _image_download(downloads, entry: HistoryEntry, image) -> Path | None:
+    """The image's download copy (a hard link: no bytes); None, and no button, where even that fails (a full disk)."""
+    try:
+        return downloads.image(entry, image)
+    except OSError:
+        return None
 
 
 def _download_update(path: Path | None):

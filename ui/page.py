@@ -68,9 +68,11 @@ def build_app(
     )
     # Gradio serves the stored files where they are instead of hashing and copying each one into its
     # cache (~12 ms per 1.2 MB image on every gallery update). Their names carry 128 random bits, so
-    # a URL is known only to whoever was shown it, and deleting an entry makes its URLs answer 403.
+    # a URL is known only to whoever was shown it, and deleting an entry makes its URLs answer 403: its
+    # originals, thumbnails, previews and download copies (playground.downloads) all go with it.
     gr.set_static_paths([
-        playground.history.images_dir, playground.history.thumbs_dir, playground.history.previews_dir, ASSETS / "no-image.png",
+        playground.history.images_dir, playground.history.thumbs_dir, playground.history.previews_dir,
+        playground.downloads.root, ASSETS / "no-image.png",
     ])
     # On a shared demo, what Gradio does copy into its cache (uploads, the compare export) goes after an hour.
     delete_cache = (3600, 3600) if hosted else None
