@@ -64,7 +64,6 @@ class _Prepared:
     error: str | None
 
 
-
 class DerivedFiles:
     """Decoding each image of a save, and its thumbnail and preview: made before the commit, or after it
     on a background thread."""

@@ -288,7 +288,6 @@ class HistoryQueries:
         return entries
 
 
-
     def list_presets(self, *, visitor: str = "") -> list[tuple[str, dict[str, Any]]]:
         """(id, fields) of this visitor's own presets, newest first."""
         _check_visitor(visitor)
@@ -297,7 +296,6 @@ class HistoryQueries:
                 "SELECT id, fields FROM presets WHERE visitor = ? ORDER BY created_at DESC, id", (visitor,)
             ).fetchall()
         return [(row[0], json.loads(row[1])) for row in rows]
-
 
 
 _LIKE_TERM = "(g.prompt LIKE ? ESCAPE '\\' OR g.negative_prompt LIKE ? ESCAPE '\\')"
@@ -319,7 +317,6 @@ def search_terms(query: str) -> tuple[list[str], bool]:
         seen.add(term)
         terms.append(term)
     return terms, capped
-
 
 
 def _like_pattern(term: str) -> str:

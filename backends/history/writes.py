@@ -59,9 +59,10 @@ class _Transaction:
     obsolete: list[Path] = field(default_factory=list)
 
 
-
 class HistoryWrites:
     """The store's writes, each one transaction under the write lock, and the recovery after a crash."""
+
+    # -- the disk reserve -----------------------------------------------------------------------------
 
     # A few hundred kilobytes kept aside in the data directory, so that on a full disk a visitor can still
     # delete entries (a delete writes a small note and a few pages of SQLite's log before it frees anything).
@@ -82,6 +83,8 @@ class HistoryWrites:
             return True
         except OSError:
             return False
+
+    # -- crash recovery -------------------------------------------------------------------------------
 
     def recover(self) -> int:
         """Delete the files a crash left behind; return how many.
@@ -162,6 +165,8 @@ class HistoryWrites:
         sql = f"SELECT 1 FROM images WHERE {column[path.parent]} = ?"
         return self._conn.execute(sql, (path.name,)).fetchone() is not None
 
+
+    # -- saving ---------------------------------------------------------------------------------------
 
     def save(
         self,
@@ -346,6 +351,8 @@ class HistoryWrites:
                 left += 1  # e.g. still open elsewhere on Windows; its note keeps it for recover()
         return removed, left
 
+    # -- stars and deletes ----------------------------------------------------------------------------
+
     def set_starred(self, entry_id: str, starred: bool, *, visitor: str = "") -> bool:
         """Star or unstar an entry; False when there is no such entry for this visitor."""
         _check_visitor(visitor)
@@ -432,6 +439,8 @@ class HistoryWrites:
         return self._unlink(files)[1]
 
 
+    # -- style presets --------------------------------------------------------------------------------
+
     def save_preset(self, fields: Mapping[str, Any], *, visitor: str = "") -> str:
         """Store a preset of this visitor's (one of theirs with the same name is replaced); return its id."""
         _check_visitor(visitor)
@@ -452,7 +461,6 @@ class HistoryWrites:
                 "DELETE FROM presets WHERE id = ? AND visitor = ?", (preset_id, visitor)
             ).rowcount
         return deleted > 0
-
 
 
 _FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG}
