@@ -22,7 +22,7 @@ from backends.history import (
     migrate,
     read_image_parameters,
 )
-from backends.history import store as store_module
+from backends.history import queries as store_module
 from backends.history.parameters import JSON_KEY, PARAMETERS_KEY
 from backends.history.store import COUNT_UP_TO
 from tests.benchmarks.history_bulk import seed_history
@@ -149,6 +149,54 @@ def test_an_old_database_at_migration_1_is_upgraded(tmp_path):
         assert [e.id for e in store.list_entries(query="old night").entries] == ["old1"]
         assert [e.id for e in store.list_entries(query="窗台上").entries] == ["old1"]
         assert store.get("old1").request.prompt.startswith("一只橘猫")
+
+
+def test_a_database_before_the_outcome_column_gets_it_filled_from_its_failures(tmp_path):
+    # Rows as the store wrote them up to migration m006: the outcome only in the failures JSON.
+    conn = sqlite3.connect(tmp_path / "history.sqlite3", isolation_level=None)
+    migrate(conn, upto="m006_style_presets")
+    assert "outcome" not in {row[1] for row in conn.execute("PRAGMA table_info(generations)")}
+    cancelled = '[{"index": 1, "seed": 2, "error": "Generation stopped.", "error_type": "GenerationCancelled"}]'
+    rejected = '[{"index": 1, "seed": 2, "error": "no \\"error_type\\": \\"GenerationCancelled\\"", "error_type": "RequestRejected"}]'
+    old = [
+        ("ok1", "ok", "[]"),
+        ("partial1", "partial", rejected),  # the words in an error's text are not a stop
+        ("stopped1", "partial", cancelled),
+        ("stopped0", "failed", cancelled),
+        ("failed1", "failed", '[{"index": 0, "seed": 1, "error": "x", "error_type": "ProviderServerError"}]'),
+    ]
+    for at, (entry_id, status, failures) in enumerate(old):
+        conn.execute(
+            "INSERT INTO generations (id, created_at, backend_id, request, prompt, status, failures) "
+            "VALUES (?, ?, 'dieyuyun', '{\"prompt\": \"p\"}', 'p', ?, ?)",
+            (entry_id, 1.0 + at, status, failures),
+        )
+    conn.close()
+    with HistoryStore(tmp_path) as store:
+        assert applied_migrations(store._conn)[-1] == "m007_outcome_column"
+        column = dict(store._conn.execute("SELECT id, outcome FROM generations").fetchall())
+        assert column == {"ok1": "ok", "partial1": "partial", "stopped1": "stopped", "stopped0": "stopped", "failed1": "failed"}
+        by = {o: {e.id for e in store.list_entries(outcome=o).entries} for o in ("ok", "partial", "failed", "stopped")}
+        assert by == {"ok": {"ok1"}, "partial": {"partial1"}, "failed": {"failed1"}, "stopped": {"stopped1", "stopped0"}}
+        assert all(store.get(i).outcome == o for i, o in column.items())  # the column and the entry agree
+        # A row written without the column (an older writer sharing the file) is given it on insert.
+        store._conn.execute(
+            "INSERT INTO generations (id, created_at, backend_id, request, prompt, status, failures) "
+            "VALUES ('late', 9.0, 'dieyuyun', '{\"prompt\": \"p\"}', 'p', 'failed', ?)",
+            (cancelled,),
+        )
+        assert [e.id for e in store.list_entries(outcome="stopped").entries] == ["late", "stopped0", "stopped1"]
+
+
+def test_a_save_names_every_column_of_its_rows(store):
+    from backends.history.rows import GENERATION_COLUMNS, IMAGE_COLUMNS
+
+    columns = {row[1] for row in store._conn.execute("PRAGMA table_info(generations)")}
+    assert columns - set(GENERATION_COLUMNS) == {"seq", "starred"}  # the two a save leaves to their defaults
+    assert {row[1] for row in store._conn.execute("PRAGMA table_info(images)")} - set(IMAGE_COLUMNS) == {"seq"}
+    entry = store.save(result(n=2, failures=(ImageFailure(1, 43, "Generation stopped.", "GenerationCancelled"),)))
+    row = store._conn.execute("SELECT status, outcome FROM generations WHERE id = ?", (entry.id,)).fetchone()
+    assert tuple(row) == ("partial", "stopped") == (entry.status, entry.outcome)
 
 
 def test_a_failing_migration_leaves_the_previous_state(tmp_path, monkeypatch):

@@ -5,7 +5,12 @@
     page = store.list_entries(visitor=vid, query="cat", limit=24)
     restored = read_image_parameters(data)     # PNG, JPEG or WebP: our JSON, else A1111 "parameters" text
 
-    store.py        the SQLite schema's users: save, list, search, star, delete, crash recovery
+    store.py        HistoryStore, the one class: opening the data directory and its database, closing it
+    writes.py       its writes: save, star, delete, presets; the write transaction and crash recovery
+    queries.py      its reads: get, list, search, counts, a visitor's backends and presets
+    derived.py      each saved image's check, thumbnail and preview, before the commit or after it
+    entries.py      what the reads return (HistoryEntry, StoredImage, HistoryPage) and the outcome rule
+    rows.py         the rows a save inserts, by column name (the bulk-seeding benchmark uses them too)
     journal.py      notes of the files each write has in flight, which crash recovery reads
     migrations.py   numbered, append-only schema changes
     image_files.py  which format a file is; splicing our metadata in; reading it back
@@ -15,6 +20,7 @@
     exif_xmp.py     EXIF UserComment and XMP in JPEG and WebP
     thumbnails.py   the history panel's thumbnails
     previews.py     the light WebP the page shows of each image (downloads are the originals)
+    downloads.py    originals to download, under names a person can read
 """
 
 from .a1111 import a1111_parameters, parse_a1111_parameters

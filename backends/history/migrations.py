@@ -275,3 +275,27 @@ def m006_style_presets(conn: sqlite3.Connection) -> None:
         )
         """
     )
+
+
+@migration
+def m007_outcome_column(conn: sqlite3.Connection) -> None:
+    # What a generation came to, as a column the history's outcome filter reads: its status, or
+    # 'stopped' when Stop ended it (one of its failures is a GenerationCancelled). Until now the filter
+    # found 'stopped' with a LIKE over every row's failures JSON; existing rows are filled from that same
+    # LIKE. A row inserted without it (a writer that does not name the column) gets it from the trigger.
+    conn.execute(
+        "ALTER TABLE generations ADD COLUMN outcome TEXT "
+        "CHECK (outcome IN ('ok', 'partial', 'failed', 'stopped'))"
+    )
+    outcome = (
+        "CASE WHEN failures LIKE '%\"error_type\": \"GenerationCancelled\"%' THEN 'stopped' ELSE status END"
+    )
+    conn.execute(f"UPDATE generations SET outcome = {outcome}")
+    conn.execute(
+        f"""
+        CREATE TRIGGER generations_outcome_insert AFTER INSERT ON generations WHEN new.outcome IS NULL BEGIN
+            UPDATE generations SET outcome = {outcome} WHERE seq = new.seq;
+        END
+        """
+    )
+    conn.execute("CREATE INDEX generations_outcome ON generations (visitor, outcome, created_at, id)")

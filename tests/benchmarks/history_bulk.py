@@ -2,15 +2,15 @@
 
 Saving 100,000 generations through the store takes ~6 minutes here (every image is opened, checked and
 given its metadata); writing the same rows with one ``executemany`` per table in one transaction, and
-one small image file per image row, takes about a minute. The rows are what a save writes (same
-columns, ``created_at`` growing with ``seq``, the triggers keeping the prompt index and the counts); the
-files are one small PNG each, so the folders hold as many files as such a history does.
+one small image file per image row, takes about a minute. The rows are what a save writes (made by the
+same functions, backends/history/rows.py; ``created_at`` growing with ``seq``; the triggers keeping the
+prompt index and the counts); the files are one small PNG each, so the folders hold as many files as
+such a history does.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import random
 import secrets
 import sqlite3
@@ -20,6 +20,7 @@ from pathlib import Path
 
 from backends.base import GenerationRequest
 from backends.history import HistoryStore
+from backends.history.rows import INSERT_GENERATION, INSERT_IMAGE, generation_row, image_row
 
 __all__ = ["ADJECTIVES", "STYLES", "SUBJECTS", "seed_history", "varied_prompt"]
 
@@ -73,36 +74,22 @@ def seed_history(
                 prompt=text, negative_prompt="blurry", width=1024, height=1024, n=n, seed=index * 4
             )
             generation_id = secrets.token_urlsafe(12)
-            generations.append((
-                generation_id, created_at + index, visitor(index), "dieyuyun", "dieyuyun (Kolors)", "Kwai-Kolors/Kolors",
-                json.dumps(request.to_dict(), ensure_ascii=False), text, "blurry", 1024, 1024, n, index * 4, 20, 7.5,
-                None, None, "ok", None, "[]", 1.0, None, None, "{}",
+            generations.append(generation_row(
+                id=generation_id, created_at=created_at + index, visitor=visitor(index), backend_id="dieyuyun",
+                backend_label="dieyuyun (Kolors)", model="Kwai-Kolors/Kolors", request=request, images=n, elapsed_s=1.0,
             ))
             for k in range(n):
                 token = secrets.token_urlsafe(16)
-                images.append((token, generation_id, k, index * 4 + k, 64, 64, "image/png", "image/png",
-                               token + ".png", None, None, len(png)))
+                images.append(image_row(
+                    id=token, generation_id=generation_id, index=k, seed=index * 4 + k, width=64, height=64,
+                    mime_type="image/png", source_mime_type="image/png", file_name=token + ".png", thumb_name=None,
+                    preview_name=None, size_bytes=len(png),
+                ))
                 if files:
                     with open(store_dir / "images" / (token + ".png"), "xb") as handle:
                         handle.write(png)
-        conn.executemany(
-            """
-            INSERT INTO generations (
-                id, created_at, visitor, backend_id, backend_label, model, request,
-                prompt, negative_prompt, width, height, n, seed, steps, guidance, scheduler, output_format,
-                status, error, failures, elapsed_s, cost_amount, cost_currency, info
-            ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """,
-            generations,
-        )
-        conn.executemany(
-            """
-            INSERT INTO images (id, generation_id, idx, seed, width, height, mime_type, source_mime_type,
-                                file_name, thumb_name, preview_name, bytes)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """,
-            images,
-        )
+        conn.executemany(INSERT_GENERATION, generations)
+        conn.executemany(INSERT_IMAGE, images)
         conn.execute("COMMIT")
     finally:
         conn.close()
