@@ -71,6 +71,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "this backend does not accept a negative prompt; leave it empty", "此后端不接受负面提示词，请留空"
     ),
     "allowed_no_quality": ("this backend has no quality setting; leave it out", "此后端没有质量设置，请不要填写"),
+    "allowed_backend_lacks": (
+        "{backend} has no such setting; leave it out for this backend", "{backend} 没有这项设置，用这个后端时请不要填写"
+    ),
     "allowed_no_such_setting": ("this backend has no such setting; leave it out", "此后端没有这项设置，请不要填写"),
     "allowed_text": ("it must be text", "必须是文本"),
     "allowed_broken_character": (

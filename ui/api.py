@@ -10,16 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import gradio as gr
 
 from backends.errors import GenerationCancelled, PlaygroundError
 from backends.playground import Playground, describe_failures
 from backends.registry import default_backend_id
-from backends.schedulers import scheduler_choices
+from backends.schedulers import scheduler_label
 
-from .form import defaults_for, size_choices, without_unsupported
+from .form import size_choices
 from .form_controls import FormNumber, FormSlider
 from .grids import Grids
 from .results import generation_json
@@ -43,33 +42,30 @@ def build_api(
 ) -> ApiEndpoints:
     registry = playground.registry
 
-    def drop_hidden(values: dict[str, Any], backend_id: object) -> dict[str, Any]:
-        return without_unsupported(values, registry.get(backend_id).capabilities if backend_id in registry else None)
-
     entries = registry.entries()
     default_id = default_backend_id(registry) or (entries[0].id if entries else "")
-    caps = registry.get(default_id).capabilities
-    defaults = defaults_for(default_id, caps)
+    all_caps = [e.backend.capabilities for e in entries]
     jobs = JobBoard()
     grids = Grids(playground, hosted=context.hosted, font=font)
 
+    # A setting left out (None) is the chosen backend's own default, resolved by the validator once the
+    # backend is known; these components' values are only what a caller gets for a parameter it omits.
     with gr.Column(visible=False, elem_id="api-only"):
         backend = gr.Dropdown(choices=[(e.backend.label, e.id) for e in entries], value=default_id, label="Backend",
                               allow_custom_value=True)
         prompt = gr.Textbox(value="", label="Prompt")
         negative_prompt = gr.Textbox(value="", label="Negative prompt")
-        size = gr.Dropdown(choices=size_choices(caps), value=defaults.size, label="Size", allow_custom_value=True)
-        n = FormSlider(label="Images", minimum=1, maximum=max(caps.max_images, 2), step=1, value=1)
+        size = gr.Dropdown(choices=_union(c for caps in all_caps for c in size_choices(caps)), value=None,
+                           label="Size", allow_custom_value=True)
+        n = FormSlider(label="Images", minimum=1, maximum=max([c.max_images for c in all_caps] + [2]), step=1, value=1)
         seed = FormNumber(label="Seed", precision=0, value=-1)
-        steps = FormSlider(label="Steps", minimum=caps.steps[0], maximum=caps.steps[1], step=1, value=defaults.steps)
-        guidance = FormSlider(label="Guidance (CFG)", minimum=caps.guidance[0], maximum=caps.guidance[1], step=0.5,
-                              value=defaults.guidance)
-        scheduler = gr.Dropdown(choices=scheduler_choices(caps.schedulers), value=defaults.scheduler, label="Scheduler",
-                                allow_custom_value=True)
-        output_format = gr.Dropdown(choices=[(f, f) for f in caps.output_formats], value=defaults.output_format,
+        steps = FormNumber(label="Steps", precision=0, value=None)
+        guidance = FormNumber(label="Guidance (CFG)", value=None)
+        scheduler = gr.Dropdown(choices=_union(_scheduler_spellings(caps.schedulers) for caps in all_caps), value=None,
+                                label="Scheduler", allow_custom_value=True)
+        output_format = gr.Dropdown(choices=_union([(f, f) for f in caps.output_formats] for caps in all_caps), value=None,
                                     label="Output format", allow_custom_value=True)
-        output_quality = FormSlider(label="Quality", minimum=0, maximum=100, step=1,
-                                    value=defaults.output_quality if defaults.output_quality is not None else 0)
+        output_quality = FormNumber(label="Quality", precision=0, value=None)
         x_type = gr.Dropdown(value="seed", label="X axis", allow_custom_value=True)
         x_values = gr.Textbox(value="4", label="X values")
         y_type = gr.Dropdown(value=NO_AXIS, label="Y axis (optional)", allow_custom_value=True)
@@ -89,7 +85,7 @@ def build_api(
         backend: str,
         prompt: str,
         negative_prompt: str = "",
-        size: str = "1024x1024",
+        size: str | None = None,
         n: float = 1,
         seed: float = -1,
         steps: float | None = None,
@@ -108,7 +104,6 @@ def build_api(
             "steps": steps, "guidance": guidance, "scheduler": scheduler, "output_format": output_format,
             "output_quality": output_quality,
         }
-        values = drop_hidden(values, backend)
         session = context.session(request)
         token = jobs.start(session.job_key)
         progress(0, desc="starting")
@@ -141,7 +136,7 @@ def build_api(
         backend: str,
         prompt: str,
         negative_prompt: str = "",
-        size: str = "1024x1024",
+        size: str | None = None,
         seed: float = -1,
         steps: float | None = None,
         guidance: float | None = None,
@@ -162,7 +157,7 @@ def build_api(
             "prompt": prompt, "negative_prompt": negative_prompt, "size": size, "seed": seed, "steps": steps,
             "guidance": guidance, "scheduler": scheduler, "output_format": output_format, "output_quality": output_quality,
         }
-        values = {k: v for k, v in drop_hidden(values, backend).items() if v is not None}
+        values = {k: v for k, v in values.items() if v is not None}
         try:
             plan = grids.plan(session, backend=backend, values=values, x_type=x_type, x_values=x_values,
                               y_type=y_type, y_values=y_values)
@@ -207,3 +202,21 @@ def build_api(
         concurrency_id="compare",
     )
     return ApiEndpoints(grids=grids, jobs=jobs)
+
+
+def _union(groups) -> list[tuple[str, str]]:
+    """(label, value) pairs of every group, each value once, in first-seen order."""
+    seen: dict[str, tuple[str, str]] = {}
+    for group in groups:
+        for label, value in (group if isinstance(group, list) else [group]):
+            seen.setdefault(value, (label, value))
+    return list(seen.values())
+
+
+def _scheduler_spellings(values) -> list[tuple[str, str]]:
+    """A backend's schedulers in both spellings the validator takes: the A1111 name and the provider's own."""
+    pairs = []
+    for value in values:
+        label = scheduler_label(value)
+        pairs += [(label, label), (label, value)]
+    return pairs
