@@ -15,6 +15,7 @@ from .generate_tab import build_generate_tab
 from .history_tab import build_history_tab
 from .i18n import i18n
 from .language import LanguageMiddleware
+from .rest import rest_routes
 from .session import LanguageControls, SessionContext
 from .settings_tab import build_settings_tab
 
@@ -119,5 +120,5 @@ def launch_options() -> dict:
         "footer_links": ["api", "settings"],
         "allowed_paths": [],
         # Sets the browser's language to the one chosen on the page before Gradio boots (ui/language.py).
-        "app_kwargs": {"middleware": [Middleware(LanguageMiddleware)]},
+        "app_kwargs": {"middleware": [Middleware(LanguageMiddleware)], "routes": rest_routes()},
     }

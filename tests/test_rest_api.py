@@ -1,0 +1,96 @@
+"""REST for curl against the launched app: the README's curl lines run verbatim with the real ``curl``
+binary, and every answer, good or bad, is one JSON object with URLs and our messages."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="needs the curl binary")
+
+
+def readme_curl_commands() -> list[str]:
+    """The commands of the README's block after ``<!-- rest-examples -->``, continuation lines joined."""
+    text = README.read_text()
+    block = re.search(r"<!-- rest-examples -->\s*```bash\n(.*?)```", text, re.S)
+    assert block, "README lost its rest-examples block"
+    return [c.strip() for c in block[1].replace("\\\n", " ").splitlines() if c.strip()]
+
+
+def run_curl(command: str, url: str) -> tuple[dict, float]:
+    assert command.startswith("curl ") and "http://127.0.0.1:7860/" in command
+    started = time.perf_counter()
+    done = subprocess.run(command.replace("http://127.0.0.1:7860/", url), shell=True, capture_output=True, text=True, timeout=60)
+    elapsed = time.perf_counter() - started
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout), elapsed
+
+
+def test_the_readme_curl_examples_run_as_written(launched_app, segmind_emulator, dieyuyun_emulator):
+    generate, compare, refused = readme_curl_commands()
+    answer, seconds = run_curl(generate, launched_app.url)
+    print(f"README curl /api/generate: {seconds:.2f} s")
+    assert set(answer) == {"images", "info"} and len(answer["images"]) == 1
+    image = answer["images"][0]
+    assert image["caption"] == "seed 42" and image["url"].startswith(launched_app.url)
+    assert httpx.get(image["url"], timeout=10).status_code == 200
+    request = answer["info"]["request"]
+    assert (request["steps"], request["guidance"], request["output_format"], request["output_quality"]) == (25, 6.0, "webp", 80)
+    # URLs, no "path" fields; Gradio's file URL itself still names the stored file (``file=<path>``).
+    assert '"path"' not in json.dumps(answer) and image["url"].startswith(f"{launched_app.url}gradio_api/file=")
+
+    answer, seconds = run_curl(compare, launched_app.url)
+    print(f"README curl /api/compare: {seconds:.2f} s")
+    assert set(answer) == {"grid", "cells", "info"} and len(answer["cells"]) == 2
+    assert httpx.get(answer["grid"]["url"], timeout=10).headers["content-type"] == "image/png"
+    assert [c["url"] is not None for c in answer["cells"]] == [True, True]
+    assert len(segmind_emulator.requests) == 3  # one image, two cells
+
+    answer, _ = run_curl(refused, launched_app.url)
+    assert set(answer) == {"error"} and "steps: 500 is not allowed" in answer["error"] and "1 to 100" in answer["error"]
+    assert dieyuyun_emulator.requests == []
+
+
+def test_only_a_prompt_is_enough(launched_app, dieyuyun_emulator):
+    answer = httpx.post(f"{launched_app.url}api/generate", json={"prompt": "a teapot"}, timeout=60)
+    assert answer.status_code == 200 and len(answer.json()["images"]) == 1
+    assert len(dieyuyun_emulator.requests) == 1  # the default backend, its own defaults
+
+
+@pytest.mark.parametrize(
+    "body, status, words",
+    [
+        (b"not json", 400, "must be a JSON object"),
+        (b"[1, 2]", 400, "must be a JSON object"),
+        (b'{"prompt": "x", "colour": "red"}', 422, "Unknown field colour: /api/generate takes backend, prompt"),
+        (b'{"prompt": ""}', 422, "prompt"),
+        (b'{"backend": "nope", "prompt": "x"}', 422, "backend"),
+        (b'{"backend": "dieyuyun", "prompt": "x", "scheduler": "Euler a"}', 422, "dieyuyun (Kolors) has no such setting"),
+    ],
+)
+def test_every_refusal_is_our_message_in_json(launched_app, dieyuyun_emulator, body, status, words):
+    answer = httpx.post(f"{launched_app.url}api/generate", content=body, headers={"content-type": "application/json"}, timeout=60)
+    assert answer.status_code == status, answer.text
+    error = answer.json()["error"]
+    assert error and words in error and "Traceback" not in error, error
+    assert dieyuyun_emulator.requests == []
+
+
+def test_a_provider_failure_is_our_message_too(launched_app, dieyuyun_emulator):
+    dieyuyun_emulator.fault("status", status=401, times=1)
+    answer = httpx.post(f"{launched_app.url}api/generate", json={"backend": "dieyuyun", "prompt": "x"}, timeout=60)
+    assert answer.status_code == 422 and "DIEYUYUN_API_KEY" in answer.json()["error"]
+
+
+def test_refusals_speak_chinese_when_asked(launched_app):
+    answer = httpx.post(f"{launched_app.url}api/compare", json={"colour": 1}, headers={"accept-language": "zh-CN"}, timeout=60)
+    assert answer.status_code == 422 and answer.json()["error"].startswith("未知字段 colour：/api/compare")

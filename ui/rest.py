@@ -1,0 +1,107 @@
+"""Plain JSON over HTTP for ``curl`` and programs without a Gradio client: ``POST /api/generate`` and
+``POST /api/compare`` take a JSON object of only the fields one cares about (the parameters of the
+Gradio endpoints of the same names, by keyword) and answer with one JSON object.
+
+Each call goes through the app's own Gradio endpoint, over the loopback with a Gradio client of its
+own (a fresh session, so in hosted mode a REST caller is a visitor like any other): the queue, its
+concurrency limits, the quota and every check of the endpoint apply unchanged. The caller's headers
+go with it (language, a provider key, the address a proxy added), so the file URLs in the answer are
+the ones the caller can fetch. An answer carries URLs, never the server's file paths.
+
+    200  {"images": [{"url", "caption"}], "info": {...}}            /api/generate
+         {"grid": {"url"}, "cells": [{"url", "caption"}], "info": {...}}   /api/compare
+    4xx  {"error": "a sentence saying what to change"}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from typing import Any
+
+from gradio_client import Client
+from gradio_client.exceptions import AppError
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from backends.messages import Message
+
+from .i18n import language_from_header
+
+__all__ = ["ENDPOINTS", "rest_routes"]
+
+ENDPOINTS = ("generate", "compare")
+
+# Headers that describe the caller's own connection, not the call: the loopback request has its own.
+_NOT_FORWARDED = frozenset({
+    "content-length", "content-type", "transfer-encoding", "connection", "accept-encoding", "accept", "keep-alive",
+    "upgrade", "x-gradio-user", "cookie",
+})
+
+
+def rest_routes() -> list[Route]:
+    """The two routes, for ``app_kwargs={"routes": ...}`` (ui/page.py); they find the app they serve at call time."""
+    return [Route(f"/api/{name}", _handler(name), methods=["POST"]) for name in ENDPOINTS]
+
+
+def _handler(name: str):
+    async def endpoint(request: Request) -> JSONResponse:
+        lang = language_from_header(request.headers.get("accept-language", ""))
+        blocks = request.app.get_blocks()
+        parameters = [p["parameter_name"] for p in blocks.get_api_info()["named_endpoints"][f"/{name}"]["parameters"]]
+        try:
+            fields = json.loads(await request.body() or b"null")
+        except (ValueError, UnicodeDecodeError):
+            fields = None
+        if not isinstance(fields, dict):
+            return _error(Message("rest_not_an_object", endpoint=name, known=", ".join(parameters)), lang, 400)
+        unknown = [key for key in fields if key not in parameters]
+        if unknown:
+            return _error(Message("rest_unknown_fields", fields=", ".join(map(str, unknown)), endpoint=name,
+                                  known=", ".join(parameters)), lang, 422)
+        headers = {key: value for key, value in request.headers.items() if key.lower() not in _NOT_FORWARDED}
+        peer = request.client.host if request.client else ""
+        if peer:  # the loopback arrives from 127.0.0.1: say who called, as a proxy would
+            headers["x-forwarded-for"] = ", ".join(h for h in (request.headers.get("x-forwarded-for"), peer) if h)
+        url = blocks.local_url or str(request.base_url)
+        try:
+            outputs = await asyncio.to_thread(_call, url, name, fields, headers)
+        except AppError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=422)
+        except Exception as exc:  # the loopback itself failed: say so, never an empty error
+            return _error(Message("rest_failed", endpoint=name, kind=type(exc).__name__), lang, 500)
+        return JSONResponse(_answer(name, outputs))
+
+    endpoint.__name__ = f"rest_{name}"
+    return endpoint
+
+
+def _call(url: str, name: str, fields: dict[str, Any], headers: dict[str, str]) -> Any:
+    # One client per call: a Gradio client is one session, and each REST call is a session of its own.
+    client = Client(url, verbose=False, download_files=False, analytics_enabled=False, headers=headers)
+    try:
+        return client.submit(api_name=f"/{name}", **fields).result()
+    finally:  # close() waits up to 1 s for the heartbeat stream to notice; the answer need not
+        threading.Thread(target=client.close, daemon=True).start()
+
+
+def _answer(name: str, outputs: Any) -> dict[str, Any]:
+    if name == "generate":
+        gallery, info = outputs
+        return {"images": [_image(item) for item in gallery], "info": info}
+    grid, cells, info = outputs
+    return {"grid": {"url": _url(grid)}, "cells": [_image(item) for item in cells], "info": info}
+
+
+def _image(item: Any) -> dict[str, Any]:
+    return {"url": _url(item.get("image")), "caption": item.get("caption")}
+
+
+def _url(file: Any) -> str | None:
+    return file.get("url") if isinstance(file, dict) else None
+
+
+def _error(message: Message, lang: str, status: int) -> JSONResponse:
+    return JSONResponse({"error": message.render(lang)}, status_code=status)
