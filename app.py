@@ -87,6 +87,10 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         help="with --check: also check that the same seed gives the same image and another seed another "
         "(two more images per backend)",
     )
+    parser.add_argument(
+        "--mcp", action="store_true", help="serve the generate and compare tools over MCP at /gradio_api/mcp "
+        "(the same as PLAYGROUND_MCP=1)",
+    )
     parser.add_argument("--yes", action="store_true", help="with --check: generate on paid backends without asking")
     parser.add_argument(
         "--backend", action="append", metavar="ID", help="with --check: check only this backend (repeatable)"
@@ -117,6 +121,15 @@ def check(settings: PlaygroundSettings, arguments: argparse.Namespace) -> int:
     )
 
 
+def mcp_options(settings: PlaygroundSettings, playground: Playground) -> dict:
+    """The MCP server's routes and lifespan (ui/mcp_server.py; it needs the ``mcp`` package)."""
+    from ui.api_params import ApiFacts
+    from ui.mcp_server import mcp_app_kwargs
+
+    local_only = settings.gradio_server_name in ("127.0.0.1", "localhost", "::1")
+    return mcp_app_kwargs(ApiFacts.of(playground.registry), local_only=local_only)
+
+
 def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(argv)
     try:
@@ -141,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     available = [b.id for b in playground.registry.available()]
     log.info("backends available: %s", ", ".join(available) or "none (set a key; see README)")
     demo.launch(
-        server_name=settings.gradio_server_name, server_port=settings.gradio_server_port, **launch_options()
+        server_name=settings.gradio_server_name, server_port=settings.gradio_server_port,
+        **launch_options(mcp=mcp_options(settings, playground) if settings.playground_mcp or arguments.mcp else None),
     )
     return 0
 

@@ -8,7 +8,7 @@ grid PNG, its cells and a JSON description. Every other event of the page is pri
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import gradio as gr
@@ -22,7 +22,7 @@ from .form import size_choices
 from .form_controls import FormNumber, FormSlider
 from .grids import Grids
 from .results import generation_json
-from .session import JobBoard, SessionContext
+from .session import JobBoard, Session, SessionContext
 
 __all__ = ["NO_AXIS", "NO_IMAGE", "ApiEndpoints", "build_api"]
 
@@ -104,7 +104,7 @@ def build_api(
             "steps": steps, "guidance": guidance, "scheduler": scheduler, "output_format": output_format,
             "output_quality": output_quality,
         }
-        session = context.session(request)
+        session = with_header_key(context.session(request), request, backend)
         token = jobs.start(session.job_key)
         progress(0, desc="starting")
 
@@ -152,7 +152,7 @@ def build_api(
         progress: gr.Progress = gr.Progress(),
     ):
         """Run a comparison grid. Returns the labelled grid PNG, the cells, and a JSON description."""
-        session = context.session(request)
+        session = with_header_key(context.session(request), request, backend)
         values = {
             "prompt": prompt, "negative_prompt": negative_prompt, "size": size, "seed": seed, "steps": steps,
             "guidance": guidance, "scheduler": scheduler, "output_format": output_format, "output_quality": output_quality,
@@ -202,6 +202,19 @@ def build_api(
         concurrency_id="compare",
     )
     return ApiEndpoints(grids=grids, jobs=jobs)
+
+
+PROVIDER_KEY_HEADER = "x-provider-key"
+
+
+def with_header_key(session: Session, request: gr.Request | None, backend_id: object) -> Session:
+    """A program's own key for the backend it calls, sent as the ``X-Provider-Key`` header (REST and MCP
+    callers forward theirs): used like a key pasted on the page, never stored or logged."""
+    headers = getattr(request, "headers", None) or {}
+    key = (headers.get(PROVIDER_KEY_HEADER) or "").strip() if hasattr(headers, "get") else ""
+    if not key or not isinstance(backend_id, str):
+        return session
+    return replace(session, keys={**session.keys, backend_id: key})
 
 
 def _union(groups) -> list[tuple[str, str]]:

@@ -110,8 +110,10 @@ def _remember_advanced(demo: gr.Blocks, accordion: gr.Accordion, remembered: gr.
               api_visibility="private", queue=False)
 
 
-def launch_options() -> dict:
-    """What goes to ``launch()`` in Gradio 6: theme, css, head, i18n, footer."""
+def launch_options(*, mcp: dict | None = None) -> dict:
+    """What goes to ``launch()`` in Gradio 6: theme, css, head, i18n, footer; the JSON routes (ui/rest.py) and,
+    given ``mcp`` (:func:`ui.mcp_server.mcp_app_kwargs`), the MCP server's routes and lifespan."""
+    mcp = mcp or {}
     return {
         "theme": gr.themes.Soft(primary_hue="orange"),
         "css_paths": [ASSETS / "style.css"],
@@ -120,5 +122,8 @@ def launch_options() -> dict:
         "footer_links": ["api", "settings"],
         "allowed_paths": [],
         # Sets the browser's language to the one chosen on the page before Gradio boots (ui/language.py).
-        "app_kwargs": {"middleware": [Middleware(LanguageMiddleware)], "routes": rest_routes()},
+        "app_kwargs": {
+            "middleware": [Middleware(LanguageMiddleware)], "routes": rest_routes() + mcp.get("routes", []),
+            **({"lifespan": mcp["lifespan"]} if "lifespan" in mcp else {}),
+        },
     }

@@ -30,7 +30,7 @@ from backends.messages import Message
 
 from .i18n import language_from_header
 
-__all__ = ["ENDPOINTS", "rest_routes"]
+__all__ = ["ENDPOINTS", "call_endpoint", "public_answer", "rest_routes"]
 
 ENDPOINTS = ("generate", "compare")
 
@@ -61,21 +61,27 @@ def _handler(name: str):
         if unknown:
             return _error(Message("rest_unknown_fields", fields=", ".join(map(str, unknown)), endpoint=name,
                                   known=", ".join(parameters)), lang, 422)
-        headers = {key: value for key, value in request.headers.items() if key.lower() not in _NOT_FORWARDED}
-        peer = request.client.host if request.client else ""
-        if peer:  # the loopback arrives from 127.0.0.1: say who called, as a proxy would
-            headers["x-forwarded-for"] = ", ".join(h for h in (request.headers.get("x-forwarded-for"), peer) if h)
-        url = blocks.local_url or str(request.base_url)
         try:
-            outputs = await asyncio.to_thread(_call, url, name, fields, headers)
+            outputs = await call_endpoint(request, name, fields)
         except AppError as exc:
             return JSONResponse({"error": str(exc)}, status_code=422)
         except Exception as exc:  # the loopback itself failed: say so, never an empty error
             return _error(Message("rest_failed", endpoint=name, kind=type(exc).__name__), lang, 500)
-        return JSONResponse(_answer(name, outputs))
+        return JSONResponse(public_answer(name, outputs))
 
     endpoint.__name__ = f"rest_{name}"
     return endpoint
+
+
+async def call_endpoint(request: Request, name: str, fields: dict[str, Any]) -> Any:
+    """The outputs of the app's own endpoint ``/name`` called with ``fields``, as a Gradio client gets them
+    (files as FileData dicts), on behalf of the caller of ``request``; raises AppError with our message."""
+    headers = {key: value for key, value in request.headers.items() if key.lower() not in _NOT_FORWARDED}
+    peer = request.client.host if request.client else ""
+    if peer:  # the loopback arrives from 127.0.0.1: say who called, as a proxy would
+        headers["x-forwarded-for"] = ", ".join(h for h in (request.headers.get("x-forwarded-for"), peer) if h)
+    url = request.app.get_blocks().local_url or str(request.base_url)
+    return await asyncio.to_thread(_call, url, name, fields, headers)
 
 
 def _call(url: str, name: str, fields: dict[str, Any], headers: dict[str, str]) -> Any:
@@ -87,7 +93,8 @@ def _call(url: str, name: str, fields: dict[str, Any], headers: dict[str, str]) 
         threading.Thread(target=client.close, daemon=True).start()
 
 
-def _answer(name: str, outputs: Any) -> dict[str, Any]:
+def public_answer(name: str, outputs: Any) -> dict[str, Any]:
+    """The endpoint's outputs with URLs for files, never the server's paths."""
     if name == "generate":
         gallery, info = outputs
         return {"images": [_image(item) for item in gallery], "info": info}
