@@ -80,7 +80,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--check", action="store_true",
         help="check every configured backend (reachable, key accepted, one small image) and exit; "
-        "non-zero when one fails",
+        "non-zero when one fails. A paid backend not allowed to generate is 'reachable, key not verified'",
     )
     parser.add_argument(
         "--seeds", action="store_true",
@@ -90,6 +90,10 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--mcp", action="store_true", help="serve the generate and compare tools over MCP at /gradio_api/mcp "
         "(the same as PLAYGROUND_MCP=1)",
+    )
+    parser.add_argument(
+        "--strict", action="store_true",
+        help="with --check: also exit 1 when a backend could only be reached, not verified (no image generated)",
     )
     parser.add_argument("--yes", action="store_true", help="with --check: generate on paid backends without asking")
     parser.add_argument(
@@ -117,7 +121,7 @@ def check(settings: PlaygroundSettings, arguments: argparse.Namespace) -> int:
 
     return run_check(
         [registry.get(backend_id) for backend_id in wanted], seeds=arguments.seeds, yes=arguments.yes,
-        ask=ask if sys.stdin is not None and sys.stdin.isatty() else None,
+        ask=ask if sys.stdin is not None and sys.stdin.isatty() else None, strict=arguments.strict,
     )
 
 
