@@ -157,3 +157,32 @@ def test_a_setting_the_backend_lacks_is_refused_by_name_not_dropped(client, diey
     message = str(info.value)
     assert option in message and "dieyuyun (Kolors) has no such setting" in message, message
     assert dieyuyun_emulator.requests == []
+
+
+def test_the_api_describes_every_parameter(launched_app):
+    """/gradio_api/info, which the API page and view_api() read: a description a caller can act on for every
+    parameter, whole numbers typed integer, every choice parameter listing its values."""
+    info = httpx.get(f"{launched_app.url}gradio_api/info", timeout=10).json()["named_endpoints"]
+    assert list(info) == ["/generate", "/compare"]
+    for name, endpoint in info.items():
+        assert "Args:" not in endpoint["description"] and len(endpoint["description"]) > 60
+        for parameter in endpoint["parameters"]:
+            described = parameter["python_type"]["description"]
+            assert len(described) > 25 and described == parameter["type"]["description"], (name, parameter)
+            if parameter["type"].get("enum") is not None:
+                assert parameter["type"]["enum"], (name, parameter["parameter_name"])
+    generate = {p["parameter_name"]: p for p in info["/generate"]["parameters"]}
+    for name in ("n", "seed", "steps", "output_quality"):
+        assert generate[name]["type"]["type"] == "integer", name
+    assert generate["guidance"]["type"]["type"] == "number"
+    for name in ("steps", "guidance", "scheduler", "output_format", "output_quality", "size"):
+        assert generate[name]["parameter_default"] is None and "backend's own default" in generate[name]["python_type"]["description"]
+    assert "segmind 1-50, default 25" in generate["steps"]["python_type"]["description"]
+    assert {"Euler a", "EulerAncestralDiscreteScheduler"} <= set(generate["scheduler"]["type"]["enum"])
+    assert generate["output_format"]["type"]["enum"] == ["webp", "jpg", "png"]
+    compare = {p["parameter_name"]: p for p in info["/compare"]["parameters"]}
+    assert compare["x_type"]["type"]["enum"] == ["seed", "guidance", "steps", "scheduler", "size", "backend", "prompt_sr"]
+    assert compare["y_type"]["type"]["enum"][-1] == "none"
+    listing = Client(launched_app.url, verbose=False).view_api(print_info=False, return_format="str")
+    assert "n: int | None" in listing or "n: int" in listing
+    assert "Leave it out for the chosen backend's own default" in listing

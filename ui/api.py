@@ -10,16 +10,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 
+from backends.compare.axes import AxisKind
 from backends.errors import GenerationCancelled, PlaygroundError
 from backends.playground import Playground, describe_failures
 from backends.registry import default_backend_id
 from backends.schedulers import scheduler_label
 
+from .api_params import ApiFacts, compare_description, docstring, generate_description, parameter_descriptions
 from .form import size_choices
-from .form_controls import FormNumber, FormSlider
+from .form_controls import FormNumber
 from .grids import Grids
 from .results import generation_json
 from .session import JobBoard, Session, SessionContext
@@ -50,29 +53,33 @@ def build_api(
 
     # A setting left out (None) is the chosen backend's own default, resolved by the validator once the
     # backend is known; these components' values are only what a caller gets for a parameter it omits.
+    # Each says what its parameter means (ui/api_params.py): the API page, view_api() and /gradio_api/info.
+    about = parameter_descriptions(ApiFacts.of(registry))
     with gr.Column(visible=False, elem_id="api-only"):
-        backend = gr.Dropdown(choices=[(e.backend.label, e.id) for e in entries], value=default_id, label="Backend",
-                              allow_custom_value=True)
-        prompt = gr.Textbox(value="", label="Prompt")
-        negative_prompt = gr.Textbox(value="", label="Negative prompt")
-        size = gr.Dropdown(choices=_union(c for caps in all_caps for c in size_choices(caps)), value=None,
-                           label="Size", allow_custom_value=True)
-        n = FormSlider(label="Images", minimum=1, maximum=max([c.max_images for c in all_caps] + [2]), step=1, value=1)
-        seed = FormNumber(label="Seed", precision=0, value=-1)
-        steps = FormNumber(label="Steps", precision=0, value=None)
-        guidance = FormNumber(label="Guidance (CFG)", value=None)
-        scheduler = gr.Dropdown(choices=_union(_scheduler_spellings(caps.schedulers) for caps in all_caps), value=None,
-                                label="Scheduler", allow_custom_value=True)
-        output_format = gr.Dropdown(choices=_union([(f, f) for f in caps.output_formats] for caps in all_caps), value=None,
-                                    label="Output format", allow_custom_value=True)
-        output_quality = FormNumber(label="Quality", precision=0, value=None)
-        x_type = gr.Dropdown(value="seed", label="X axis", allow_custom_value=True)
-        x_values = gr.Textbox(value="4", label="X values")
-        y_type = gr.Dropdown(value=NO_AXIS, label="Y axis (optional)", allow_custom_value=True)
-        y_values = gr.Textbox(value="", label="Y values")
-        confirm = gr.Checkbox(value=False, label="Yes, run this large grid")
-        download = gr.Checkbox(value=False, label="Download the local weights if they are missing")
-        preset = gr.Textbox(value="", label="Style preset (a name, or empty for none)")
+        backend = ApiChoice(choices=[(e.backend.label, e.id) for e in entries], value=default_id, label="Backend",
+                            allow_custom_value=True).described(about["backend"])
+        prompt = ApiText(value=None, label="Prompt").described(about["prompt"])
+        negative_prompt = ApiText(value="", label="Negative prompt").described(about["negative_prompt"])
+        size = ApiChoice(choices=_union(c for caps in all_caps for c in size_choices(caps)), value=None,
+                         label="Size", allow_custom_value=True).described(about["size"])
+        n = ApiNumber(label="Images", precision=0, value=1).described(about["n"])
+        seed = ApiNumber(label="Seed", precision=0, value=-1).described(about["seed"])
+        steps = ApiNumber(label="Steps", precision=0, value=None).described(about["steps"])
+        guidance = ApiNumber(label="Guidance (CFG)", value=None).described(about["guidance"])
+        scheduler = ApiChoice(choices=_union(_scheduler_spellings(caps.schedulers) for caps in all_caps), value=None,
+                              label="Scheduler", allow_custom_value=True).described(about["scheduler"])
+        output_format = ApiChoice(choices=_union([(f, f) for f in caps.output_formats] for caps in all_caps), value=None,
+                                  label="Output format", allow_custom_value=True).described(about["output_format"])
+        output_quality = ApiNumber(label="Quality", precision=0, value=None).described(about["output_quality"])
+        axes = [(kind.value, kind.value) for kind in AxisKind]
+        x_type = ApiChoice(choices=axes, value="seed", label="X axis", allow_custom_value=True).described(about["x_type"])
+        x_values = ApiText(value="4", label="X values").described(about["x_values"])
+        y_type = ApiChoice(choices=[*axes, (NO_AXIS, NO_AXIS)], value=NO_AXIS, label="Y axis (optional)",
+                           allow_custom_value=True).described(about["y_type"])
+        y_values = ApiText(value="", label="Y values").described(about["y_values"])
+        confirm = ApiFlag(value=False, label="Yes, run this large grid").described(about["confirm"])
+        download = ApiFlag(value=False, label="Download the local weights if they are missing").described(about["download"])
+        preset = ApiText(value="", label="Style preset (a name, or empty for none)").described(about["preset"])
         gallery = gr.Gallery(label="Images", format="png")
         info = gr.JSON(label="Generation info")
         grid_image = gr.Image(label="Grid", type="filepath", format="png")
@@ -86,19 +93,18 @@ def build_api(
         prompt: str,
         negative_prompt: str = "",
         size: str | None = None,
-        n: float = 1,
-        seed: float = -1,
-        steps: float | None = None,
+        n: int = 1,
+        seed: int = -1,
+        steps: int | None = None,
         guidance: float | None = None,
         scheduler: str | None = None,
         output_format: str | None = None,
-        output_quality: float | None = None,
+        output_quality: int | None = None,
         download: bool = False,
         preset: str = "",
         request: gr.Request = None,  # type: ignore[assignment]
         progress: gr.Progress = gr.Progress(),
     ):
-        """Generate images. Returns the gallery (the stored files, PNG, JPEG or WebP as the provider sent them, each with its parameters) and a JSON info."""
         values = {
             "prompt": prompt, "negative_prompt": negative_prompt, "size": size, "n": n, "seed": seed,
             "steps": steps, "guidance": guidance, "scheduler": scheduler, "output_format": output_format,
@@ -137,12 +143,12 @@ def build_api(
         prompt: str,
         negative_prompt: str = "",
         size: str | None = None,
-        seed: float = -1,
-        steps: float | None = None,
+        seed: int = -1,
+        steps: int | None = None,
         guidance: float | None = None,
         scheduler: str | None = None,
         output_format: str | None = None,
-        output_quality: float | None = None,
+        output_quality: int | None = None,
         x_type: str = "seed",
         x_values: str = "4",
         y_type: str = NO_AXIS,
@@ -151,7 +157,6 @@ def build_api(
         request: gr.Request = None,  # type: ignore[assignment]
         progress: gr.Progress = gr.Progress(),
     ):
-        """Run a comparison grid. Returns the labelled grid PNG, the cells, and a JSON description."""
         session = with_header_key(context.session(request), request, backend)
         values = {
             "prompt": prompt, "negative_prompt": negative_prompt, "size": size, "seed": seed, "steps": steps,
@@ -179,6 +184,8 @@ def build_api(
         items = [(str(p) if p else str(NO_IMAGE), caption) for p, caption in result.gallery()]
         return str(path), items, result.to_dict()
 
+    generate.__doc__ = docstring(generate_description(), GENERATE_PARAMETERS, about)
+    compare.__doc__ = docstring(compare_description(), COMPARE_PARAMETERS, about)
     generate_trigger.click(
         generate,
         inputs_kwargs={
@@ -202,6 +209,49 @@ def build_api(
         concurrency_id="compare",
     )
     return ApiEndpoints(grids=grids, jobs=jobs)
+
+
+GENERATE_PARAMETERS = (
+    "backend", "prompt", "negative_prompt", "size", "n", "seed", "steps", "guidance", "scheduler", "output_format",
+    "output_quality", "download", "preset",
+)
+COMPARE_PARAMETERS = (
+    "backend", "prompt", "negative_prompt", "size", "seed", "steps", "guidance", "scheduler", "output_format",
+    "output_quality", "x_type", "x_values", "y_type", "y_values", "confirm",
+)
+
+
+class _Described:
+    """An API-only component whose API info says what its parameter means; the page never shows it."""
+
+    parameter_description = ""
+
+    def described(self, text: str):
+        self.parameter_description = text
+        return self
+
+    def api_info(self) -> dict[str, Any]:
+        info = dict(super().api_info())  # type: ignore[misc]
+        return {**info, "description": self.parameter_description, "additional_description": self.parameter_description}
+
+
+class ApiText(_Described, gr.Textbox):
+    def get_block_name(self) -> str:
+        return "textbox"
+
+
+class ApiChoice(_Described, gr.Dropdown):
+    def get_block_name(self) -> str:
+        return "dropdown"
+
+
+class ApiNumber(_Described, FormNumber):
+    """A number sent as is to the validator, which names the field (see FormNumber)."""
+
+
+class ApiFlag(_Described, gr.Checkbox):
+    def get_block_name(self) -> str:
+        return "checkbox"
 
 
 PROVIDER_KEY_HEADER = "x-provider-key"

@@ -53,7 +53,8 @@ def parameter_descriptions(facts: ApiFacts) -> dict[str, str]:
     """One sentence or two per parameter name, for both endpoints (``compare`` has no ``n``, ``download``, ``preset``)."""
     ids = ", ".join(bid for bid, _, _ in facts.backends)
     schedulers = facts.each(
-        lambda c: "(" + ", ".join(f"{scheduler_label(s)} = {s}" for s in c.schedulers) + ")" if c.schedulers else ""
+        lambda c: "(" + ", ".join(s if scheduler_label(s) == s else f"{scheduler_label(s)} = {s}" for s in c.schedulers) + ")"
+        if c.schedulers else ""
     )
     formats = facts.each(lambda c: "(" + ", ".join(c.output_formats) + ")" if c.output_formats else "")
     quality = facts.each(lambda c: f"({_range(*c.output_quality)})" if c.output_quality else "")
