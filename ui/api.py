@@ -56,30 +56,30 @@ def build_api(
     # Each says what its parameter means (ui/api_params.py): the API page, view_api() and /gradio_api/info.
     about = parameter_descriptions(ApiFacts.of(registry))
     with gr.Column(visible=False, elem_id="api-only"):
-        backend = ApiChoice(choices=[(e.backend.label, e.id) for e in entries], value=default_id, label="Backend",
+        backend = Dropdown(choices=[(e.backend.label, e.id) for e in entries], value=default_id, label="Backend",
                             allow_custom_value=True).described(about["backend"])
-        prompt = ApiText(value=None, label="Prompt").described(about["prompt"])
-        negative_prompt = ApiText(value="", label="Negative prompt").described(about["negative_prompt"])
-        size = ApiChoice(choices=_union(c for caps in all_caps for c in size_choices(caps)), value=None,
+        prompt = Textbox(value=None, label="Prompt").described(about["prompt"])
+        negative_prompt = Textbox(value="", label="Negative prompt").described(about["negative_prompt"])
+        size = Dropdown(choices=_union(c for caps in all_caps for c in size_choices(caps)), value=None,
                          label="Size", allow_custom_value=True).described(about["size"])
-        n = ApiNumber(label="Images", precision=0, value=1).described(about["n"])
-        seed = ApiNumber(label="Seed", precision=0, value=-1).described(about["seed"])
-        steps = ApiNumber(label="Steps", precision=0, value=None).described(about["steps"])
-        guidance = ApiNumber(label="Guidance (CFG)", value=None).described(about["guidance"])
-        scheduler = ApiChoice(choices=_union(_scheduler_spellings(caps.schedulers) for caps in all_caps), value=None,
+        n = Number(label="Images", precision=0, value=1).described(about["n"])
+        seed = Number(label="Seed", precision=0, value=-1).described(about["seed"])
+        steps = Number(label="Steps", precision=0, value=None).described(about["steps"])
+        guidance = Number(label="Guidance (CFG)", value=None).described(about["guidance"])
+        scheduler = Dropdown(choices=_union(_scheduler_spellings(caps.schedulers) for caps in all_caps), value=None,
                               label="Scheduler", allow_custom_value=True).described(about["scheduler"])
-        output_format = ApiChoice(choices=_union([(f, f) for f in caps.output_formats] for caps in all_caps), value=None,
+        output_format = Dropdown(choices=_union([(f, f) for f in caps.output_formats] for caps in all_caps), value=None,
                                   label="Output format", allow_custom_value=True).described(about["output_format"])
-        output_quality = ApiNumber(label="Quality", precision=0, value=None).described(about["output_quality"])
+        output_quality = Number(label="Quality", precision=0, value=None).described(about["output_quality"])
         axes = [(kind.value, kind.value) for kind in AxisKind]
-        x_type = ApiChoice(choices=axes, value="seed", label="X axis", allow_custom_value=True).described(about["x_type"])
-        x_values = ApiText(value="4", label="X values").described(about["x_values"])
-        y_type = ApiChoice(choices=[*axes, (NO_AXIS, NO_AXIS)], value=NO_AXIS, label="Y axis (optional)",
+        x_type = Dropdown(choices=axes, value="seed", label="X axis", allow_custom_value=True).described(about["x_type"])
+        x_values = Textbox(value="4", label="X values").described(about["x_values"])
+        y_type = Dropdown(choices=[*axes, (NO_AXIS, NO_AXIS)], value=NO_AXIS, label="Y axis (optional)",
                            allow_custom_value=True).described(about["y_type"])
-        y_values = ApiText(value="", label="Y values").described(about["y_values"])
-        confirm = ApiFlag(value=False, label="Yes, run this large grid").described(about["confirm"])
-        download = ApiFlag(value=False, label="Download the local weights if they are missing").described(about["download"])
-        preset = ApiText(value="", label="Style preset (a name, or empty for none)").described(about["preset"])
+        y_values = Textbox(value="", label="Y values").described(about["y_values"])
+        confirm = Checkbox(value=False, label="Yes, run this large grid").described(about["confirm"])
+        download = Checkbox(value=False, label="Download the local weights if they are missing").described(about["download"])
+        preset = Textbox(value="", label="Style preset (a name, or empty for none)").described(about["preset"])
         gallery = gr.Gallery(label="Images", format="png")
         info = gr.JSON(label="Generation info")
         grid_image = gr.Image(label="Grid", type="filepath", format="png")
@@ -222,7 +222,8 @@ COMPARE_PARAMETERS = (
 
 
 class _Described:
-    """An API-only component whose API info says what its parameter means; the page never shows it."""
+    """An API-only component whose API info says what its parameter means; the page never shows it. The
+    classes below keep Gradio's names, which the API page shows ("the "Size" Dropdown component")."""
 
     parameter_description = ""
 
@@ -235,23 +236,20 @@ class _Described:
         return {**info, "description": self.parameter_description, "additional_description": self.parameter_description}
 
 
-class ApiText(_Described, gr.Textbox):
-    def get_block_name(self) -> str:
-        return "textbox"
+class Textbox(_Described, gr.Textbox):
+    pass
 
 
-class ApiChoice(_Described, gr.Dropdown):
-    def get_block_name(self) -> str:
-        return "dropdown"
+class Dropdown(_Described, gr.Dropdown):
+    pass
 
 
-class ApiNumber(_Described, FormNumber):
+class Number(_Described, FormNumber):
     """A number sent as is to the validator, which names the field (see FormNumber)."""
 
 
-class ApiFlag(_Described, gr.Checkbox):
-    def get_block_name(self) -> str:
-        return "checkbox"
+class Checkbox(_Described, gr.Checkbox):
+    pass
 
 
 PROVIDER_KEY_HEADER = "x-provider-key"
