@@ -109,6 +109,11 @@ def test_in_hosted_mode_an_mcp_caller_is_a_visitor_under_the_quota(hosted_mcp_ap
     assert second.isError and "used this demo's 2 images for this hour" in second.content[0].text, second.content[0].text
     assert len(dieyuyun_emulator.requests) == 2  # one per image; none for the refused call
 
+    # A REST caller is a new session but the same address: the same quota holds it.
+    rest = httpx.post(f"{hosted_mcp_app.url}api/generate", json={"prompt": "four"}, timeout=60)
+    assert rest.status_code == 422 and "used this demo's 2 images for this hour" in rest.json()["error"]
+    assert len(dieyuyun_emulator.requests) == 2
+
     # The caller's own key, as a header: its own credits, so the quota does not count it.
     own = run(hosted_mcp_app.url, lambda s: s.call_tool("generate", {"prompt": "three"}),
               headers={"X-Provider-Key": dieyuyun_emulator.api_key})
