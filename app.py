@@ -11,12 +11,17 @@ import argparse
 import logging
 import os
 import secrets
+import signal
 import sys
 from pathlib import Path
 
 # Telemetry must be off before gradio is imported.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# A visitor's address is read in ui/session.py from the peer and PLAYGROUND_TRUSTED_PROXIES alone. uvicorn's
+# own X-Forwarded-For reading (it believes the header from 127.0.0.1 by default) would let anyone connecting
+# from this machine, or through a local proxy that passes the header on, write their own address: off.
+os.environ.setdefault("FORWARDED_ALLOW_IPS", "")
 
 import gradio as gr
 
@@ -41,27 +46,66 @@ def create_app(settings: PlaygroundSettings) -> tuple[gr.Blocks, Playground]:
         playground,
         hosted=hosted,
         browser_secret=browser_secret(settings, history.data_dir) if hosted else None,
+        trusted_proxies=settings.trusted_proxies,
         queue_size=settings.playground_queue_size if hosted else None,
         confirm_above=settings.playground_confirm_cells,
         font=str(settings.playground_font) if settings.playground_font else None,
+        max_upload_mb=settings.playground_max_upload_mb,
+        jobs_per_visitor=settings.jobs_per_visitor,
+        grid_max_pixels=settings.playground_grid_max_pixels,
     )
     return demo, playground
 
 
 def browser_secret(settings: PlaygroundSettings, data_dir: Path) -> str:
-    """The key that encrypts the visitor id in the browser: PLAYGROUND_SECRET, or one made once and
-    kept beside the history, so visitors keep their history across restarts."""
+    """The server-side key that signs the visitor id kept in the browser (it never goes to the page):
+    PLAYGROUND_SECRET, or one made once and kept beside the history, so visitors keep their history
+    across restarts. A ``.browser-secret`` left empty (a crash or a full disk at the first start) counts
+    as missing; a new one is written whole or not at all (temporary file, fsync, rename)."""
     if settings.playground_secret is not None:
         return settings.playground_secret.get_secret_value()
     path = Path(data_dir) / ".browser-secret"
     try:
-        return path.read_text().strip()
+        kept = path.read_text().strip()
     except FileNotFoundError:
-        secret = secrets.token_urlsafe(32)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        kept = ""
+    if kept:
+        return kept
+    secret = secrets.token_urlsafe(32)
+    temporary = path.with_name(f".browser-secret.{os.getpid()}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
         with os.fdopen(descriptor, "w") as handle:
             handle.write(secret)
-        return secret
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, path)  # only where there is none: a second process starting at once keeps the first's
+        except FileExistsError:
+            kept = path.read_text().strip()
+            if kept:
+                return kept
+            os.replace(temporary, path)  # the empty one
+        except OSError:  # a file system without hard links
+            os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    _fsync_folder(path.parent)
+    return secret
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` survive a power cut (where the platform can open a folder)."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
 
 
 def start_local_model(playground: Playground) -> None:
@@ -157,11 +201,30 @@ def main(argv: list[str] | None = None) -> int:
     start_local_model(playground)
     available = [b.id for b in playground.registry.available()]
     log.info("backends available: %s", ", ".join(available) or "none (set a key; see README)")
-    demo.launch(
-        server_name=settings.gradio_server_name, server_port=settings.gradio_server_port,
-        **launch_options(mcp=mcp_options(settings, playground) if settings.playground_mcp or arguments.mcp else None),
-    )
+    stop_on_sigterm()
+    try:
+        demo.launch(
+            server_name=settings.gradio_server_name, server_port=settings.gradio_server_port,
+            **launch_options(
+                hosted=settings.hosted, max_upload_mb=settings.playground_max_upload_mb,
+                max_body_kb=settings.playground_max_body_kb, session_capacity=settings.playground_session_capacity,
+                mcp=mcp_options(settings, playground) if settings.playground_mcp or arguments.mcp else None,
+            ),
+        )
+    finally:
+        playground.history.close()  # checkpoints the WAL: history.sqlite3 alone is then a whole backup
     return 0
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM (``docker stop``, a Space's restart, systemd) ends the app as Ctrl+C does: Gradio closes its
+    server and ``main`` closes the history, instead of the process dying with SQLite's log unmerged."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends it at once
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Protocol, runtime_checkable
 
@@ -23,7 +25,10 @@ __all__ = [
     "GenerationResult",
     "ImageFailure",
     "Price",
+    "SentImages",
     "StepProgress",
+    "mark_sent",
+    "sending",
 ]
 
 
@@ -251,6 +256,55 @@ class CancelToken:
             raise GenerationCancelled()
 
 
+class SentImages:
+    """The images of one job whose request went to the provider, so may be billed, filled in as the job
+    runs (also when it is stopped half way). The quota refunds only the others."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._indexes: set[int] = set()
+
+    def record(self, indexes: Iterable[int]) -> None:
+        with self._lock:
+            self._indexes.update(indexes)
+
+    @property
+    def count(self) -> int:
+        with self._lock:
+            return len(self._indexes)
+
+
+class _Dispatch:
+    __slots__ = ("sent",)
+
+    def __init__(self) -> None:
+        self.sent = False
+
+
+_DISPATCH: ContextVar[_Dispatch | None] = ContextVar("backend_dispatch", default=None)
+
+
+@contextmanager
+def sending() -> Iterator[_Dispatch]:
+    """Around one backend call (the runner's): whether :func:`mark_sent` was called inside it."""
+    dispatch = _Dispatch()
+    token = _DISPATCH.set(dispatch)
+    try:
+        yield dispatch
+    finally:
+        _DISPATCH.reset(token)
+
+
+def mark_sent() -> None:
+    """Said by a backend the moment its request may have reached the provider and may cost: the
+    request's bytes went out, or an answer other than a refusal (4xx) came back. A backend that
+    sets ``reports_sending = True`` calls it; for any other, the runner counts the call as sent
+    once it starts."""
+    dispatch = _DISPATCH.get()
+    if dispatch is not None:
+        dispatch.sent = True
+
+
 @dataclass(frozen=True)
 class StepProgress:
     """Progress inside one backend call: ``done`` of ``total`` units (denoising steps, or images).
@@ -304,7 +358,9 @@ class Backend(Protocol):
     ``generate`` is called with a validated request whose seed is set; it returns ``request.n``
     images, image *i* made with ``seed + i``, or raises a :class:`backends.errors.PlaygroundError`.
     It reports progress through ``progress`` and stops early when ``cancel`` is set.
-    ``max_concurrency`` bounds how many calls the runner makes at once.
+    ``max_concurrency`` bounds how many calls the runner makes at once. A backend with a class
+    attribute ``reports_sending = True`` calls :func:`mark_sent` when its request goes out (the
+    remote ones, through their HTTP layer); any other counts as sent, for the quota, once called.
     """
 
     id: str

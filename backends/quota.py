@@ -1,8 +1,10 @@
 """A hosted demo's per-visitor image quota (``PLAYGROUND_QUOTA_PER_HOUR``), protecting the operator's
-credits. Images are reserved before a job starts and the ones that did not come back are refunded.
+credits. Images are reserved before a job starts; only the ones whose request was never sent to the
+provider (or that it refused before any work) are refunded, so Stop does not give back billed images.
 
-A visitor is counted under every key it presents (its visitor id and its network address), so
-clearing the browser's storage does not reset the count. Visitors who paste their own API key
+A visitor is counted under every key it presents (its signed visitor id and the network address
+the server sees, see :mod:`backends.identity`), so clearing the browser's storage or opening a new
+session does not reset the count. Visitors who paste their own API key
 spend their own credits and are not counted. Counts live in memory: a restart forgives them.
 """
 
@@ -22,7 +24,7 @@ WINDOW_S = 3600.0
 
 
 class Reservation:
-    """Images taken from the quota for one job; :meth:`refund` gives back those that failed."""
+    """Images taken from the quota for one job; :meth:`refund` gives back those never sent."""
 
     def __init__(self, quota: HourlyQuota | None, keys: tuple[str, ...], stamps: list[float]) -> None:
         self._quota, self._keys, self._stamps = quota, keys, stamps

@@ -8,6 +8,8 @@
 4. A failed image is recorded with its index, seed and message; the others still come back.
 5. Stop (a :class:`CancelToken`, or cancelling the task) ends the job: calls not yet started never
    start, the backend is told to stop, and the images already finished are kept.
+6. Which images' requests were sent to the provider (so may be billed) goes into ``sent``, as the job
+   runs: a call waiting for its turn, or stopped before its request went out, was not sent.
 """
 
 from __future__ import annotations
@@ -28,7 +30,10 @@ from .base import (
     GenerationRequest,
     GenerationResult,
     ImageFailure,
+    SentImages,
     StepProgress,
+    mark_sent,
+    sending,
 )
 from .errors import GenerationCancelled, PlaygroundError
 from .messages import Message
@@ -94,13 +99,15 @@ class JobRunner:
         progress: ProgressHandler | None = None,
         cancel: CancelToken | None = None,
         on_image: ImageHandler | None = None,
+        sent: SentImages | None = None,
     ) -> GenerationResult:
         cancel = cancel or CancelToken()
+        sent = sent if sent is not None else SentImages()
         request = self.with_seed(request, backend)
         started = time.perf_counter()
         calls = self._split(request, backend)
         tracker = _Tracker(request.n, progress, on_image)
-        tasks = [asyncio.ensure_future(self._call(backend, sub, first, cancel, tracker)) for first, sub in calls]
+        tasks = [asyncio.ensure_future(self._call(backend, sub, first, cancel, tracker, sent)) for first, sub in calls]
         watcher = asyncio.ensure_future(_cancel_when_stopped(cancel, tasks))
         try:
             outcomes = await asyncio.gather(*tasks, return_exceptions=True)
@@ -150,15 +157,23 @@ class JobRunner:
         return [(i, replace(request, n=1, seed=seed + i)) for i in range(request.n)]
 
     async def _call(
-        self, backend: Backend, request: GenerationRequest, first: int, cancel: CancelToken, tracker: _Tracker
+        self, backend: Backend, request: GenerationRequest, first: int, cancel: CancelToken, tracker: _Tracker,
+        sent: SentImages,
     ) -> BackendOutput | list[ImageFailure]:
         indexes = range(first, first + request.n)
         try:
             async with self._semaphore(backend):
                 cancel.raise_if_cancelled()
-                output = await backend.generate(
-                    request, progress=lambda step: tracker.step(first, step), cancel=cancel
-                )
+                with sending() as dispatch:
+                    try:
+                        if not getattr(backend, "reports_sending", False):
+                            mark_sent()
+                        output = await backend.generate(
+                            request, progress=lambda step: tracker.step(first, step), cancel=cancel
+                        )
+                    finally:
+                        if dispatch.sent:
+                            sent.record(indexes)
             if len(output.images) != request.n:
                 raise PlaygroundError(
                     Message("wrong_image_count", provider=backend.label, count=len(output.images), expected=request.n)

@@ -65,7 +65,7 @@ def running_app(env: Mapping[str, str], *, data_dir: Path, log_path: Path, timeo
 def start_app(env: Mapping[str, str], *, data_dir: Path, log_path: Path, timeout: float = 60.0) -> RunningApp:
     if not APP_ALLOWED:
         raise RuntimeError("This test starts the app: mark it (or its module) with pytest.mark.e2e.")
-    port = free_port()
+    port = int(env.get("GRADIO_SERVER_PORT") or free_port())  # a given port: the same origin across restarts
     full_env = {
         key: value for key, value in os.environ.items()
         if not key.endswith(("_API_KEY", "_BASE_URL")) and key not in ("PLAYGROUND_BACKENDS", "SPACE_ID", "PLAYGROUND_MODE")

@@ -41,6 +41,7 @@ class RemoteBackend(abc.ABC):
 
     path: str
     max_concurrency: int = 4
+    reports_sending = True  # ProviderHttp says when a request went out (backends.base.mark_sent)
     default_timeouts = Timeouts()
 
     def __init__(
