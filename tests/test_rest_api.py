@@ -15,7 +15,7 @@ import pytest
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
-pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="needs the curl binary")
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(shutil.which("curl") is None, reason="needs the curl binary")]
 
 
 def readme_curl_commands() -> list[str]:
@@ -94,3 +94,40 @@ def test_a_provider_failure_is_our_message_too(launched_app, dieyuyun_emulator):
 def test_refusals_speak_chinese_when_asked(launched_app):
     answer = httpx.post(f"{launched_app.url}api/compare", json={"colour": 1}, headers={"accept-language": "zh-CN"}, timeout=60)
     assert answer.status_code == 422 and answer.json()["error"].startswith("未知字段 colour：/api/compare")
+
+
+@pytest.fixture(scope="module")
+def hosted_rest_app(app_env, tmp_path_factory):
+    from tests.app_harness import running_app
+
+    folder = tmp_path_factory.mktemp("rest-hosted")
+    env = {**app_env, "PLAYGROUND_MODE": "hosted", "PLAYGROUND_QUOTA_PER_HOUR": "1",
+           "PLAYGROUND_SECRET": "a-fixed-secret-for-the-test"}
+    with running_app(env, data_dir=folder / "data", log_path=folder / "app.log") as app:
+        yield app
+
+
+def from_address(address: str) -> httpx.Client:
+    """A client whose connections come from ``address`` (any 127.x.y.z reaches the app on Linux's loopback)."""
+    return httpx.Client(transport=httpx.HTTPTransport(local_address=address), timeout=60)
+
+
+def test_in_hosted_mode_each_rest_caller_is_counted_by_its_own_address(hosted_rest_app, dieyuyun_emulator):
+    """Quota 1 image an hour. The JSON route calls the endpoint over the loopback, yet each caller is counted
+    as the address it connected from (before, all were 127.0.0.1: the first caller's image refused everyone
+    else's); a forged relay header on Gradio's own route is not believed."""
+    url = f"{hosted_rest_app.url}api/generate"
+    with from_address("127.0.0.2") as first, from_address("127.0.0.3") as second:
+        assert first.post(url, json={"prompt": "one"}).status_code == 200
+        refused = first.post(url, json={"prompt": "two"})
+        assert refused.status_code == 422 and "used this demo's 1 images for this hour" in refused.json()["error"]
+        assert second.post(url, json={"prompt": "three"}).status_code == 200
+        assert len(dieyuyun_emulator.requests) == 2
+
+        # Gradio's own route, from the first address, claiming to be a relay for another: still the first.
+        forged = {"x-playground-relay": "guess", "x-playground-relayed-peer": "127.0.0.9"}
+        event = first.post(f"{hosted_rest_app.url}gradio_api/call/v2/generate", json={"prompt": "four"},
+                           headers=forged).json()["event_id"]
+        stream = first.get(f"{hosted_rest_app.url}gradio_api/call/generate/{event}").text
+        assert "event: error" in stream and "1 images for this hour" in stream, stream
+    assert len(dieyuyun_emulator.requests) == 2

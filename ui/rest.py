@@ -16,7 +16,9 @@ the ones the caller can fetch. An answer carries URLs, never the server's file p
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
+import secrets
 import threading
 from typing import Any
 
@@ -30,15 +32,33 @@ from backends.messages import Message
 
 from .i18n import language_from_header
 
-__all__ = ["ENDPOINTS", "call_endpoint", "public_answer", "rest_routes"]
+__all__ = ["ENDPOINTS", "call_endpoint", "public_answer", "relayed_peer", "rest_routes"]
 
 ENDPOINTS = ("generate", "compare")
 
 # Headers that describe the caller's own connection, not the call: the loopback request has its own.
 _NOT_FORWARDED = frozenset({
-    "content-length", "content-type", "transfer-encoding", "connection", "accept-encoding", "accept", "keep-alive",
+    "x-playground-relay", "x-playground-relayed-peer", "x-forwarded-for", "content-length", "content-type", "transfer-encoding", "connection", "accept-encoding", "accept", "keep-alive",
     "upgrade", "x-gradio-user", "cookie",
 })
+
+
+RELAYED_PEER = "x-playground-relayed-peer"
+RELAY_TOKEN = "x-playground-relay"
+_TOKEN = secrets.token_urlsafe(32)
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def relayed_peer(peer: str, headers: Any) -> str:
+    """The peer to count a request by: for this process's own loopback call (:func:`call_endpoint`), the
+    address its caller connected from; for any other request ``peer`` itself (the headers are then not
+    believed, whoever sent them)."""
+    if peer not in _LOOPBACK or not hasattr(headers, "get"):
+        return peer
+    token = headers.get(RELAY_TOKEN) or ""
+    if not hmac.compare_digest(token.encode(), _TOKEN.encode()):
+        return peer
+    return headers.get(RELAYED_PEER) or peer
 
 
 def rest_routes() -> list[Route]:
@@ -77,9 +97,13 @@ async def call_endpoint(request: Request, name: str, fields: dict[str, Any]) -> 
     """The outputs of the app's own endpoint ``/name`` called with ``fields``, as a Gradio client gets them
     (files as FileData dicts), on behalf of the caller of ``request``; raises AppError with our message."""
     headers = {key: value for key, value in request.headers.items() if key.lower() not in _NOT_FORWARDED}
-    peer = request.client.host if request.client else ""
-    if peer:  # the loopback arrives from 127.0.0.1: say who called, as a proxy would
-        headers["x-forwarded-for"] = ", ".join(h for h in (request.headers.get("x-forwarded-for"), peer) if h)
+    # The loopback call arrives from this machine: it carries the caller's own peer, with a token only this
+    # process knows, so the endpoint counts the caller (quota, job cap) by the address it would have had.
+    headers[RELAYED_PEER] = request.client.host if request.client else ""
+    headers[RELAY_TOKEN] = _TOKEN
+    forwarded = request.headers.getlist("x-forwarded-for")
+    if forwarded:
+        headers["x-forwarded-for"] = ", ".join(forwarded)
     url = request.app.get_blocks().local_url or str(request.base_url)
     return await asyncio.to_thread(_call, url, name, fields, headers)
 
