@@ -131,3 +131,22 @@ def test_in_hosted_mode_each_rest_caller_is_counted_by_its_own_address(hosted_re
         stream = first.get(f"{hosted_rest_app.url}gradio_api/call/generate/{event}").text
         assert "event: error" in stream and "1 images for this hour" in stream, stream
     assert len(dieyuyun_emulator.requests) == 2
+
+
+def test_many_callers_at_once_all_get_their_images(launched_app, dieyuyun_emulator):
+    """More REST calls at once than the event loop's default thread pool has threads (min(32, CPUs + 4)):
+    each waits for its loopback call in a pool of its own, so the endpoints' own work in the default pool
+    still runs (sharing it, 6 calls on 2 CPUs would hold every thread and wait for ever)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    calls = 12
+    started = time.perf_counter()
+    with ThreadPoolExecutor(calls) as pool:
+        answers = list(pool.map(
+            lambda i: httpx.post(f"{launched_app.url}api/generate", json={"prompt": f"caller {i}"}, timeout=90),
+            range(calls),
+        ))
+    seconds = time.perf_counter() - started
+    print(f"{calls} REST calls at once: {seconds:.2f} s")
+    assert [a.status_code for a in answers] == [200] * calls
+    assert len(dieyuyun_emulator.requests) == calls

@@ -20,6 +20,7 @@ import hmac
 import json
 import secrets
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from gradio_client import Client
@@ -46,6 +47,8 @@ _NOT_FORWARDED = frozenset({
 RELAYED_PEER = "x-playground-relayed-peer"
 RELAY_TOKEN = "x-playground-relay"
 _TOKEN = secrets.token_urlsafe(32)
+_WAITERS = ThreadPoolExecutor(max_workers=64, thread_name_prefix="loopback-call")
+"""Threads that wait for loopback calls; past 64 at once, calls wait their turn here (the queue bounds the work)."""
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
@@ -105,7 +108,9 @@ async def call_endpoint(request: Request, name: str, fields: dict[str, Any]) -> 
     if forwarded:
         headers["x-forwarded-for"] = ", ".join(forwarded)
     url = request.app.get_blocks().local_url or str(request.base_url)
-    return await asyncio.to_thread(_call, url, name, fields, headers)
+    # A pool of its own: each call's thread waits for the endpoint, whose work (saving the images...) needs
+    # the event loop's default pool; sharing it, a few calls at once would hold every thread and wait for ever.
+    return await asyncio.get_running_loop().run_in_executor(_WAITERS, _call, url, name, fields, headers)
 
 
 def _call(url: str, name: str, fields: dict[str, Any], headers: dict[str, str]) -> Any:
