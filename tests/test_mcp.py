@@ -122,6 +122,3 @@ def test_in_hosted_mode_an_mcp_caller_is_a_visitor_under_the_quota(hosted_mcp_ap
     assert dieyuyun_emulator.requests[-1].headers["authorization"] == f"Bearer {dieyuyun_emulator.api_key}"
     assert dieyuyun_emulator.api_key not in hosted_mcp_app.log()
 
-
-def test_mcp_is_off_unless_asked(launched_app):
-    assert httpx.post(f"{launched_app.url}gradio_api/mcp", json={}, timeout=10).status_code in (404, 405)

@@ -150,3 +150,8 @@ def test_many_callers_at_once_all_get_their_images(launched_app, dieyuyun_emulat
     print(f"{calls} REST calls at once: {seconds:.2f} s")
     assert [a.status_code for a in answers] == [200] * calls
     assert len(dieyuyun_emulator.requests) == calls
+
+
+def test_mcp_is_off_unless_asked(launched_app):
+    """Without PLAYGROUND_MCP (or --mcp) there is no MCP route (tests/test_mcp.py turns it on)."""
+    assert httpx.post(f"{launched_app.url}gradio_api/mcp", json={}, timeout=10).status_code in (404, 405)
