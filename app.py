@@ -124,12 +124,20 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--check", action="store_true",
         help="check every configured backend (reachable, key accepted, one small image) and exit; "
-        "non-zero when one fails",
+        "non-zero when one fails. A paid backend not allowed to generate is 'reachable, key not verified'",
     )
     parser.add_argument(
         "--seeds", action="store_true",
         help="with --check: also check that the same seed gives the same image and another seed another "
         "(two more images per backend)",
+    )
+    parser.add_argument(
+        "--mcp", action="store_true", help="serve the generate and compare tools over MCP at /gradio_api/mcp "
+        "(the same as PLAYGROUND_MCP=1)",
+    )
+    parser.add_argument(
+        "--strict", action="store_true",
+        help="with --check: also exit 1 when a backend could only be reached, not verified (no image generated)",
     )
     parser.add_argument("--yes", action="store_true", help="with --check: generate on paid backends without asking")
     parser.add_argument(
@@ -157,8 +165,17 @@ def check(settings: PlaygroundSettings, arguments: argparse.Namespace) -> int:
 
     return run_check(
         [registry.get(backend_id) for backend_id in wanted], seeds=arguments.seeds, yes=arguments.yes,
-        ask=ask if sys.stdin is not None and sys.stdin.isatty() else None,
+        ask=ask if sys.stdin is not None and sys.stdin.isatty() else None, strict=arguments.strict,
     )
+
+
+def mcp_options(settings: PlaygroundSettings, playground: Playground) -> dict:
+    """The MCP server's routes and lifespan (ui/mcp_server.py; it needs the ``mcp`` package)."""
+    from ui.api_params import ApiFacts
+    from ui.mcp_server import mcp_app_kwargs
+
+    local_only = settings.gradio_server_name in ("127.0.0.1", "localhost", "::1")
+    return mcp_app_kwargs(ApiFacts.of(playground.registry), local_only=local_only)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -191,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
             **launch_options(
                 hosted=settings.hosted, max_upload_mb=settings.playground_max_upload_mb,
                 max_body_kb=settings.playground_max_body_kb, session_capacity=settings.playground_session_capacity,
+                mcp=mcp_options(settings, playground) if settings.playground_mcp or arguments.mcp else None,
             ),
         )
     finally:

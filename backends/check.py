@@ -12,7 +12,9 @@ Every backend is checked at the same time as the others, each in these steps:
    gives alone. Pixels are compared decoded, so a re-encoded but equal image still counts as equal.
 
 A paid backend (one with a price per image, or a hosted provider) generates only when allowed;
-otherwise only its address is tried. The caller decides how to ask (``--yes``, a prompt, or not at all).
+otherwise only its address is tried, and the result is "unverified" (reachable, key not verified): a
+wrong key or model passes an address check, so it is never reported "ok". The caller decides how to ask
+(``--yes``, a prompt, or not at all) and whether unverified fails (``strict``, ``--strict``).
 """
 
 from __future__ import annotations
@@ -51,12 +53,13 @@ CHECK_SEED = 1234
 SAME_PIXELS_BELOW = 1.0
 """Mean absolute difference per channel (0-255) under which two images count as the same picture."""
 
-Status = Literal["ok", "failed", "skipped"]
+Status = Literal["ok", "unverified", "failed", "skipped"]
 
 
 @dataclass(frozen=True)
 class CheckResult:
-    """What the check found for one backend: ``findings`` in the order found, and its wall time."""
+    """What the check found for one backend: ``findings`` in the order found, and its wall time. ``unverified``:
+    no image was generated, so the key (and the model, the answer's form) are not known to work."""
 
     backend_id: str
     label: str
@@ -65,7 +68,7 @@ class CheckResult:
     elapsed_s: float
 
     def line(self) -> str:
-        mark = {"ok": "ok     ", "failed": "FAILED ", "skipped": "skipped"}[self.status]
+        mark = {"ok": "ok     ", "unverified": "unverified", "failed": "FAILED ", "skipped": "skipped"}[self.status]
         return f"{mark} {self.backend_id} ({self.label}): {'; '.join(self.findings)} [{self.elapsed_s:.1f} s]"
 
 
@@ -117,9 +120,11 @@ async def check_backend(backend: Backend, *, seeds: bool = False, generate: bool
             raise _Failed(readiness.problem)
         if not readiness.can_generate:
             findings.append("no generation tried (it would download or cost too much)")
+            status = "unverified"
         elif not generate:
             findings.append(await _reach(backend))
             findings.append("paid: no image generated (run with --yes to allow it)")
+            status = "unverified"
         else:
             await _generate_and_compare(backend, seeds=seeds, findings=findings)
     except _Failed as exc:
@@ -141,13 +146,13 @@ async def _readiness(backend: Backend) -> Readiness:
 async def _reach(backend: Backend) -> str:
     base_url = getattr(backend, "base_url", None)
     if not base_url:
-        return "address not tried (not an HTTP backend)"
+        return "address not tried (not an HTTP backend), key not verified"
     try:
         async with httpx.AsyncClient(timeout=10.0, verify=shared_tls_context()) as client:
             answer = await client.get(base_url)
     except httpx.HTTPError as exc:
         raise _Failed(f"unreachable: {base_url} did not answer ({type(exc).__name__})") from exc
-    return f"reachable (HTTP {answer.status_code} at {base_url}; key not checked)"
+    return f"reachable, key not verified (HTTP {answer.status_code} at {base_url})"
 
 
 async def _generate_and_compare(backend: Backend, *, seeds: bool, findings: list[str]) -> None:
@@ -231,8 +236,10 @@ def run_check(
     yes: bool = False,
     ask: Callable[[str], bool] | None = None,
     out: Callable[[str], None] = print,
+    strict: bool = False,
 ) -> int:
-    """The ``--check`` command: print one line per backend and a summary; 0 when nothing failed.
+    """The ``--check`` command: print one line per backend and a summary; 0 when nothing failed, and with
+    ``strict`` when nothing is left unverified either (a backend not configured here is skipped, not counted).
 
     Paid backends generate with ``yes``, or when ``ask`` (None: nobody to ask) answers yes.
     """
@@ -251,9 +258,12 @@ def run_check(
     results = asyncio.run(check_backends(backends, seeds=seeds, allow_paid=allow_paid))
     for result in results:
         out(result.line())
-    counts = {status: sum(r.status == status for r in results) for status in ("ok", "failed", "skipped")}
-    out(f"{len(results)} backend(s): {counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} skipped")
-    return 1 if counts["failed"] else 0
+    counts = {status: sum(r.status == status for r in results) for status in ("ok", "unverified", "failed", "skipped")}
+    unverified = f", {counts['unverified']} reachable but not verified" if counts["unverified"] else ""
+    out(f"{len(results)} backend(s): {counts['ok']} ok{unverified}, {counts['failed']} failed, {counts['skipped']} skipped")
+    if counts["unverified"] and strict:
+        out("--strict: a check that could not be completed counts as failed.")
+    return 1 if counts["failed"] or (strict and counts["unverified"]) else 0
 
 
 def _priced(backend: Backend) -> str:

@@ -71,6 +71,21 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "this backend does not accept a negative prompt; leave it empty", "此后端不接受负面提示词，请留空"
     ),
     "allowed_no_quality": ("this backend has no quality setting; leave it out", "此后端没有质量设置，请不要填写"),
+    # The JSON routes for curl (ui/rest.py).
+    "rest_not_an_object": (
+        "The body must be a JSON object of the fields to set, like {{\"prompt\": \"a kite\"}}; /api/{endpoint} takes {known}.",
+        "请求体须为一个 JSON 对象，写出要设置的字段，例如 {{\"prompt\": \"a kite\"}}；/api/{endpoint} 接受的字段有 {known}。",
+    ),
+    "rest_unknown_fields": (
+        "Unknown field {fields}: /api/{endpoint} takes {known}.", "未知字段 {fields}：/api/{endpoint} 接受的字段有 {known}。",
+    ),
+    "rest_failed": (
+        "The call to /{endpoint} could not be completed ({kind}); try again, and if it keeps failing see the server's log.",
+        "对 /{endpoint} 的调用未能完成（{kind}）；请重试，若一直失败请查看服务器日志。",
+    ),
+    "allowed_backend_lacks": (
+        "{backend} has no such setting; leave it out for this backend", "{backend} 没有这项设置，用这个后端时请不要填写"
+    ),
     "allowed_no_such_setting": ("this backend has no such setting; leave it out", "此后端没有这项设置，请不要填写"),
     "allowed_text": ("it must be text", "必须是文本"),
     "allowed_broken_character": (

@@ -85,7 +85,7 @@ class Playground:
             if not preset_settings:
                 applied = {**values, "prompt": applied["prompt"], "negative_prompt": applied["negative_prompt"]}
             values = applied
-        return backend, validate_request(values, backend.capabilities)
+        return backend, validate_request(values, backend.capabilities, backend=backend.label)
 
     def find_preset(self, name: str | None, *, visitor: str = "") -> Preset | None:
         """The preset called ``name`` (built-in or this visitor's own), None for none; an unknown name is an

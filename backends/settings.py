@@ -138,6 +138,9 @@ class PlaygroundSettings(BaseSettings):
     playground_confirm_cells: int = _var(
         "PLAYGROUND_CONFIRM_CELLS", "a whole number of cells of at least 1", 16, ge=1,
     )
+    playground_mcp: bool = _var(
+        "PLAYGROUND_MCP", "1 to serve the generate and compare tools over MCP at /gradio_api/mcp, or 0 (the default)", False,
+    )
     playground_font: Path | None = _var("PLAYGROUND_FONT", "the path of a .ttf, .otf or .ttc font file")
     playground_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = _var(
         "PLAYGROUND_LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR", "INFO",

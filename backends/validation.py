@@ -15,6 +15,7 @@ from typing import Any
 from .base import Capabilities, GenerationRequest
 from .errors import FieldProblem, InvalidRequest
 from .messages import Message
+from .schedulers import match_scheduler, scheduler_label
 
 __all__ = ["MAX_PROMPT_CHARS", "RANDOM_SEED", "parse_size", "validate_request"]
 
@@ -31,15 +32,17 @@ def parse_size(text: str) -> tuple[int, int] | None:
     return (int(match[1]), int(match[2])) if match else None
 
 
-def validate_request(values: Mapping[str, Any], capabilities: Capabilities) -> GenerationRequest:
+def validate_request(values: Mapping[str, Any], capabilities: Capabilities, *, backend: str = "") -> GenerationRequest:
     """Check every field of ``values`` against ``capabilities``; return the request or raise.
 
     Accepted keys: prompt, negative_prompt, size ("WxH") or width and height, n, seed (None, "" or
     -1 for random), steps, guidance, scheduler, output_format, output_quality. Missing optional
-    fields take the backend's defaults. Unknown keys are an error, so a misspelt field is not
-    silently ignored.
+    fields (None or empty) take the backend's defaults. Unknown keys are an error, so a misspelt field is
+    not silently ignored, and so is a setting the backend lacks (``backend``, its label, names it). A
+    scheduler may be given in any spelling of :mod:`backends.schedulers` ("Euler a" or
+    "EulerAncestralDiscreteScheduler"); the request carries the backend's own.
     """
-    checker = _Checker(values, capabilities)
+    checker = _Checker(values, capabilities, backend=backend)
     request = checker.build()
     if checker.problems:
         raise InvalidRequest(checker.problems)
@@ -53,9 +56,10 @@ _KNOWN = {
 
 
 class _Checker:
-    def __init__(self, values: Mapping[str, Any], caps: Capabilities) -> None:
+    def __init__(self, values: Mapping[str, Any], caps: Capabilities, *, backend: str = "") -> None:
         self.values = values
         self.caps = caps
+        self.backend = backend
         self.problems: list[FieldProblem] = []
 
     def problem(self, field: str, value: object, allowed: Message) -> None:
@@ -72,7 +76,7 @@ class _Checker:
             self.problem("negative_prompt", negative, Message("allowed_no_negative_prompt"))
         width, height = self.size()
         n = self.integer("n", 1, caps.max_images, default=1)
-        scheduler = self.choice("scheduler", caps.schedulers)
+        scheduler = self.scheduler()
         steps_default = caps.default_steps_for(scheduler)
         steps = self.integer("steps", caps.steps[0], caps.steps[1], default=steps_default)
         guidance = self.number("guidance", caps.guidance[0], caps.guidance[1], default=caps.guidance[2])
@@ -82,7 +86,7 @@ class _Checker:
             low, high, default = caps.output_quality
             quality = self.integer("output_quality", low, high, default=default)
         elif self.present("output_quality"):
-            self.problem("output_quality", self.values["output_quality"], Message("allowed_no_quality"))
+            self.problem("output_quality", self.values["output_quality"], self.lacking("allowed_no_quality"))
         seed = self.seed(n)
         return GenerationRequest(
             prompt=prompt, negative_prompt=negative, width=width, height=height, n=n or 1, seed=seed,
@@ -134,12 +138,27 @@ class _Checker:
             return options[0] if options else None
         value = self.values[field]
         if not options:
-            self.problem(field, value, Message("allowed_no_such_setting"))
+            self.problem(field, value, self.lacking("allowed_no_such_setting"))
             return None
         if value not in options:
             self.problem(field, value, Message("allowed_one_of", options=", ".join(options)))
             return None
         return value
+
+    def scheduler(self) -> str | None:
+        options = self.caps.schedulers
+        if not self.present("scheduler") or not options:
+            return self.choice("scheduler", options)
+        value = self.values["scheduler"]
+        matched = match_scheduler(value, options) if isinstance(value, str) else None
+        if matched is None:
+            spelled = ", ".join(f"{scheduler_label(o)} ({o})" if scheduler_label(o) != o else o for o in options)
+            self.problem("scheduler", value, Message("allowed_one_of", options=spelled))
+        return matched
+
+    def lacking(self, generic: str) -> Message:
+        """What to say of a setting this backend does not have: by name, when the backend is known."""
+        return Message("allowed_backend_lacks", backend=self.backend) if self.backend else Message(generic)
 
     def size(self) -> tuple[int, int]:
         caps = self.caps

@@ -129,3 +129,60 @@ def test_generate_takes_a_preset_by_name(client, dieyuyun_emulator):
     assert dieyuyun_emulator.requests[-1].json["prompt"] == info["request"]["prompt"]
     with pytest.raises(AppError, match="preset"):
         client.predict(backend="dieyuyun", prompt="x", preset="no such style", api_name="/generate")
+
+
+def test_left_out_settings_are_each_backends_own(client, segmind_emulator, siliconflow_emulator):
+    """Only a backend and a prompt: Segmind gets its documented 25 steps, cfg 6, webp at quality 80 (the
+    default backend's 20 / 7.5 and quality 0 before), SiliconFlow its 20 / 7.5."""
+    _, info = client.predict(backend="segmind", prompt="a kite", api_name="/generate")
+    sent = segmind_emulator.requests[-1].json
+    assert (sent["steps"], sent["cfg"], sent["output_format"], sent["output_quality"], sent["scheduler"]) == (
+        25, 6.0, "webp", 80, "EulerDiscreteScheduler")
+    assert (sent["width"], sent["height"]) == (1024, 1024) and info["request"]["steps"] == 25
+    client.predict(backend="siliconflow", prompt="a kite", api_name="/generate")
+    sent = siliconflow_emulator.requests[-1].json
+    assert (sent["num_inference_steps"], sent["guidance_scale"], sent["image_size"]) == (20, 7.5, "1024x1024")
+
+
+def test_an_a1111_sampler_name_reaches_segmind_in_its_spelling(client, segmind_emulator):
+    _, info = client.predict(backend="segmind", prompt="a kite", scheduler="Euler a", api_name="/generate")
+    assert segmind_emulator.requests[-1].json["scheduler"] == "EulerAncestralDiscreteScheduler"
+    assert info["request"]["scheduler"] == "EulerAncestralDiscreteScheduler"
+
+
+@pytest.mark.parametrize("option, value", [("scheduler", "Euler a"), ("output_format", "png"), ("output_quality", 90)])
+def test_a_setting_the_backend_lacks_is_refused_by_name_not_dropped(client, dieyuyun_emulator, option, value):
+    with pytest.raises(AppError) as info:
+        client.predict(backend="dieyuyun", prompt="x", api_name="/generate", **{option: value})
+    message = str(info.value)
+    assert option in message and "dieyuyun (Kolors) has no such setting" in message, message
+    assert dieyuyun_emulator.requests == []
+
+
+def test_the_api_describes_every_parameter(launched_app):
+    """/gradio_api/info, which the API page and view_api() read: a description a caller can act on for every
+    parameter, whole numbers typed integer, every choice parameter listing its values."""
+    info = httpx.get(f"{launched_app.url}gradio_api/info", timeout=10).json()["named_endpoints"]
+    assert list(info) == ["/generate", "/compare"]
+    for name, endpoint in info.items():
+        assert "Args:" not in endpoint["description"] and len(endpoint["description"]) > 60
+        for parameter in endpoint["parameters"]:
+            described = parameter["python_type"]["description"]
+            assert len(described) > 25 and described == parameter["type"]["description"], (name, parameter)
+            if parameter["type"].get("enum") is not None:
+                assert parameter["type"]["enum"], (name, parameter["parameter_name"])
+    generate = {p["parameter_name"]: p for p in info["/generate"]["parameters"]}
+    for name in ("n", "seed", "steps", "output_quality"):
+        assert generate[name]["type"]["type"] == "integer", name
+    assert generate["guidance"]["type"]["type"] == "number"
+    for name in ("steps", "guidance", "scheduler", "output_format", "output_quality", "size"):
+        assert generate[name]["parameter_default"] is None and "backend's own default" in generate[name]["python_type"]["description"]
+    assert "segmind 1-50, default 25" in generate["steps"]["python_type"]["description"]
+    assert {"Euler a", "EulerAncestralDiscreteScheduler"} <= set(generate["scheduler"]["type"]["enum"])
+    assert generate["output_format"]["type"]["enum"] == ["webp", "jpg", "png"]
+    compare = {p["parameter_name"]: p for p in info["/compare"]["parameters"]}
+    assert compare["x_type"]["type"]["enum"] == ["seed", "guidance", "steps", "scheduler", "size", "backend", "prompt_sr"]
+    assert compare["y_type"]["type"]["enum"][-1] == "none"
+    listing = Client(launched_app.url, verbose=False).view_api(print_info=False, return_format="str")
+    assert "n: int | None" in listing or "n: int" in listing
+    assert "Leave it out for the chosen backend's own default" in listing

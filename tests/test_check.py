@@ -84,7 +84,8 @@ def test_a_paid_backend_is_only_reached_unless_allowed(dieyuyun_emulator):
     assert run_check([backend], seeds=True, ask=None, out=lines.append) == 0
     assert dieyuyun_emulator.requests == []
     assert "Not generating on paid backends (dieyuyun at ¥0.01/image)" in lines[0]
-    assert "paid: no image generated" in lines[1] and "reachable (HTTP" in lines[1]
+    assert "paid: no image generated" in lines[1] and "reachable, key not verified (HTTP" in lines[1]
+    assert lines[1].startswith("unverified dieyuyun")
 
     questions: list[str] = []
     assert run_check([backend], seeds=True, ask=lambda q: questions.append(q) or True, out=lines.append) == 0
@@ -127,7 +128,47 @@ def test_app_check_exits_non_zero_on_a_server_that_ignores_seeds(tmp_path, opena
     lines = done.stdout.splitlines()
     assert "no one to ask" in lines[0]
     assert lines[1].startswith("FAILED  selfhosted") and "seed ignored" in lines[1]
-    assert lines[2].startswith("ok      dieyuyun") and "paid: no image generated" in lines[2]
+    assert lines[2].startswith("unverified dieyuyun") and "paid: no image generated" in lines[2]
     assert lines[3].startswith("skipped segmind") and "SEGMIND_API_KEY" in lines[3]
-    assert lines[4] == "3 backend(s): 1 ok, 1 failed, 1 skipped"
+    assert lines[4] == "3 backend(s): 0 ok, 1 reachable but not verified, 1 failed, 1 skipped"
+    assert dieyuyun_emulator.requests == []
+
+
+def test_a_wrong_key_not_generated_on_is_never_ok(dieyuyun_emulator):
+    """No one to ask, so no image: the wrong key and a wrong base URL that still answers are both
+    'reachable, key not verified', never ok; exit 0 without --strict, 1 with it."""
+    wrong_key = make_backend("dieyuyun", dieyuyun_emulator, key="wrong-key")
+    lines: list[str] = []
+    assert run_check([wrong_key], ask=None, out=lines.append) == 0
+    assert lines[1].startswith("unverified dieyuyun") and "reachable, key not verified" in lines[1], lines
+    assert not any(line.startswith("ok") for line in lines)
+    assert lines[-1] == "1 backend(s): 0 ok, 1 reachable but not verified, 0 failed, 0 skipped"
+    assert run_check([wrong_key], ask=None, out=lines.append, strict=True) == 1
+    assert lines[-1] == "--strict: a check that could not be completed counts as failed."
+    assert dieyuyun_emulator.requests == []
+    # Allowed to generate, the same wrong key fails and says so.
+    assert run_check([wrong_key], yes=True, out=lines.append, strict=True) == 1
+    assert "key refused" in lines[-2]
+
+
+def test_strict_passes_when_every_backend_generated(openai_emulator):
+    lines: list[str] = []
+    assert run_check([make_backend("openai", openai_emulator)], strict=True, out=lines.append) == 0
+    assert lines[-1] == "1 backend(s): 1 ok, 0 failed, 0 skipped"
+
+
+@pytest.mark.e2e  # runs python app.py
+def test_app_check_strict_exits_1_on_a_wrong_key_it_did_not_try(tmp_path, dieyuyun_emulator):
+    env = {
+        key: value for key, value in os.environ.items()
+        if not key.endswith(("_API_KEY", "_BASE_URL")) and key != "PLAYGROUND_BACKENDS"
+    }
+    env.update(DIEYUYUN_API_KEY="wrong-key", DIEYUYUN_BASE_URL=dieyuyun_emulator.base_url, PLAYGROUND_DATA_DIR=str(tmp_path / "data"))
+    for strict, code in ((False, 0), (True, 1)):
+        done = subprocess.run(
+            [sys.executable, "app.py", "--check", "--backend", "dieyuyun", *(["--strict"] if strict else [])],
+            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,
+        )
+        assert done.returncode == code, done.stdout + done.stderr
+        assert "reachable, key not verified" in done.stdout and "\nok " not in done.stdout
     assert dieyuyun_emulator.requests == []

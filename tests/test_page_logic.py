@@ -246,7 +246,7 @@ def test_the_page_logic_imports_without_gradio():
     import subprocess
     import sys
 
-    plain = ("form", "results", "compare_text", "streaming", "i18n", "language", "examples", "text_safety")
+    plain = ("form", "results", "compare_text", "streaming", "i18n", "language", "examples", "text_safety", "api_params")
     code = f"import sys; import {', '.join('ui.' + name for name in plain)}; assert 'gradio' not in sys.modules, 'gradio imported'"
     subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1], check=True, timeout=60)
 

@@ -76,7 +76,8 @@ def test_segmind_accepts_its_edges(values):
     [
         ({"size": "504x512"}, "size"), ({"size": "2056x1024"}, "size"), ({"size": "1001x1000"}, "size"),
         ({"steps": 51}, "steps"), ({"output_quality": 101}, "output_quality"), ({"output_quality": -1}, "output_quality"),
-        ({"scheduler": "Euler"}, "scheduler"), ({"output_format": "gif"}, "output_format"), ({"n": 11}, "n"),
+        ({"scheduler": "Fancy"}, "scheduler"), ({"scheduler": "DPM++ 2M Karras"}, "scheduler"),
+        ({"output_format": "gif"}, "output_format"), ({"n": 11}, "n"),
     ],
 )
 def test_segmind_rejects_past_its_edges(values, field):
@@ -98,6 +99,41 @@ def test_every_problem_is_reported_at_once():
 def test_options_a_backend_lacks_are_refused():
     found, _ = problems({"prompt": "x", "scheduler": "EulerDiscreteScheduler", "output_quality": 50}, DIEYUYUN)
     assert set(found) == {"scheduler", "output_quality"}
+
+
+@pytest.mark.parametrize(
+    "spelling, sent",
+    [
+        ("Euler a", "EulerAncestralDiscreteScheduler"), ("euler A", "EulerAncestralDiscreteScheduler"),
+        ("EulerAncestralDiscreteScheduler", "EulerAncestralDiscreteScheduler"), ("Euler", "EulerDiscreteScheduler"),
+        ("DPM++ SDE Karras", "DPMSolverMultistepScheduler_SDE_karras"), ("UniPC", "UniPCMultistepScheduler"),
+    ],
+)
+def test_a1111_and_provider_spellings_both_reach_segmind_in_its_own(spelling, sent):
+    assert validate_request({"prompt": "x", "scheduler": spelling}, SEGMIND).scheduler == sent
+
+
+def test_an_unknown_scheduler_is_refused_with_both_spellings_of_each_choice():
+    found, _ = problems({"prompt": "x", "scheduler": "Fancy"}, SEGMIND)
+    assert "Euler a (EulerAncestralDiscreteScheduler)" in found["scheduler"].allowed
+
+
+def test_a_setting_the_backend_lacks_is_refused_by_the_backends_name():
+    with pytest.raises(InvalidRequest) as info:
+        validate_request({"prompt": "x", "scheduler": "Euler a", "output_format": "png", "output_quality": 50}, DIEYUYUN,
+                         backend="dieyuyun (Kolors)")
+    assert {p.field for p in info.value.problems} == {"scheduler", "output_format", "output_quality"}
+    for line in str(info.value).splitlines()[1:]:
+        assert "dieyuyun (Kolors) has no such setting" in line, line
+    assert "scheduler: 'Euler a' is not allowed" in str(info.value)
+    assert "dieyuyun (Kolors) 没有这项设置" in info.value.message_in("zh")
+
+
+def test_left_out_settings_are_the_backends_own_even_when_given_as_none():
+    request = validate_request({"prompt": "x", "steps": None, "guidance": None, "scheduler": None, "output_format": None,
+                                "output_quality": None, "size": None}, SEGMIND)
+    assert (request.steps, request.guidance, request.scheduler, request.output_format, request.output_quality, request.size) == (
+        25, 6.0, "EulerDiscreteScheduler", "webp", 80, "1024x1024")
 
 
 def test_seed_leaves_room_for_the_batch():

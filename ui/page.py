@@ -17,6 +17,7 @@ from .history_tab import build_history_tab
 from .i18n import i18n
 from .language import LanguageMiddleware
 from .limits import RequestGuard
+from .rest import rest_routes
 from .session import LanguageControls, SessionContext
 from .settings_tab import build_settings_tab
 
@@ -132,10 +133,13 @@ def _remember_advanced(demo: gr.Blocks, accordion: gr.Accordion, remembered: gr.
 
 def launch_options(
     *, hosted: bool = False, max_upload_mb: int = 20, max_body_kb: int = 1024, session_capacity: int | None = None,
+    mcp: dict | None = None,
 ) -> dict:
     """What goes to ``launch()`` in Gradio 6: theme, css, head, i18n, footer, and what a request may bring
     (ui/limits.py). In hosted mode Gradio keeps ``session_capacity`` sessions' state (not its 10,000) and
-    its monitoring routes are off."""
+    its monitoring routes are off. The JSON routes for curl (ui/rest.py) are always there; given ``mcp``
+    (:func:`ui.mcp_server.mcp_app_kwargs`), the MCP server's routes and lifespan too."""
+    mcp = mcp or {}
     upload_bytes = max_upload_mb * 1024 * 1024
     guard = Middleware(RequestGuard, body_bytes=max_body_kb * 1024, upload_bytes=upload_bytes, hosted=hosted)
     options = {
@@ -146,7 +150,10 @@ def launch_options(
         "footer_links": ["api", "settings"],
         "allowed_paths": [],
         # Sets the browser's language to the one chosen on the page before Gradio boots (ui/language.py).
-        "app_kwargs": {"middleware": [Middleware(LanguageMiddleware), guard]},
+        "app_kwargs": {
+            "middleware": [Middleware(LanguageMiddleware), guard], "routes": rest_routes() + mcp.get("routes", []),
+            **({"lifespan": mcp["lifespan"]} if "lifespan" in mcp else {}),
+        },
         # Gradio refuses a bigger file while it streams in, and deletes what it had written.
         "max_file_size": upload_bytes,
     }

@@ -20,6 +20,7 @@ from backends.jobs import Job, JobCap
 
 from .i18n import LANGUAGES, language_from_header
 from .language import RESTORE_JS
+from .rest import relayed_peer
 
 __all__ = ["CAPPED_JOBS", "JobBoard", "LanguageControls", "Session", "SessionContext"]
 
@@ -302,6 +303,7 @@ def _address(request: gr.Request | None, trusted: TrustedProxies) -> str:
     if request is None:
         return ""
     peer = getattr(getattr(request, "client", None), "host", "") or ""
+    peer = relayed_peer(peer, getattr(request, "headers", None))  # a REST or MCP caller, through the loopback
     forwarded: list[str] = []
     if trusted:
         headers = getattr(request, "headers", None) or {}

@@ -316,7 +316,7 @@ def plan_grid(
             backend = backends[cell_backend_id]
             cell_values, owner = _cell_values(values, backend, placed, base_seed, form_seed, backend_axis is not None, problems)
             try:
-                request = validate_request(cell_values, backend.capabilities)
+                request = validate_request(cell_values, backend.capabilities, backend=backend.label)
             except InvalidRequest as exc:
                 for problem in exc.problems:
                     axis = owner.get(problem.field)
