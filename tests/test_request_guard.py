@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
@@ -17,6 +18,10 @@ from ui.limits import MULTIPART_OVERHEAD, RequestGuard
 async def echo(request: Request) -> JSONResponse:
     body = await request.body()
     return JSONResponse({"bytes": len(body), "query": request.url.query, "path": request.url.path})
+
+
+async def gone(request: Request) -> FileResponse:
+    return FileResponse(request.app.state.removed)
 
 
 def client(*, hosted: bool) -> TestClient:
@@ -52,3 +57,18 @@ def test_monitoring_is_off_in_hosted_mode_only():
         assert client(hosted=True).get(path).status_code == 404
         assert client(hosted=False).get(path).status_code == 200
     assert client(hosted=True).get("/monitoringx").status_code == 200
+
+
+def test_a_file_removed_on_the_way_answers_404_not_a_traceback(tmp_path):
+    picture = tmp_path / "tile.webp"
+    routes = [Route("/gone", gone)]
+    # As Gradio adds it: inside Starlette's own error middleware, which would answer 500 and log a traceback.
+    guarded = Starlette(routes=routes, middleware=[Middleware(RequestGuard, body_bytes=1000, upload_bytes=5000)])
+    bare = Starlette(routes=routes)
+    for app in (guarded, bare):
+        app.state.removed = str(picture)
+    picture.write_bytes(b"RIFF")
+    assert TestClient(guarded).get("/gone").status_code == 200
+    picture.unlink()
+    assert TestClient(bare, raise_server_exceptions=False).get("/gone").status_code == 500
+    assert TestClient(guarded, raise_server_exceptions=True).get("/gone").status_code == 404

@@ -14,6 +14,8 @@
 - ``/gradio_api/deep_link`` answers 404 and a ``deep_link`` query is dropped: the page makes no deep links,
   and that route writes every component value of a session (a pasted key among them) to a served file.
 - In hosted mode ``/monitoring`` and everything under it answer 404.
+- A file removed while its request was on the way (an entry deleted, a save the disk refused, as the page
+  fetches its pictures) answers 404, where Starlette would raise and answer 500 with a traceback in the log.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ class RequestGuard:
             kept = [(k, v) for k, v in parse_qsl(query.decode("latin-1"), keep_blank_values=True) if k != "deep_link"]
             scope["query_string"] = urlencode(kept).encode("latin-1")
         if scope.get("method") not in _BODY_METHODS:
-            await self.app(scope, receive, send)
+            await _gone_files_as_404(self.app, scope, receive, send)
             return
         if path.rstrip("/") in _UPLOAD_ROUTES:
             if _header(scope, b"content-length") is None:
@@ -67,6 +69,24 @@ class RequestGuard:
             await self._uploads(scope, receive, send)
             return
         await self._bodies(scope, receive, send)
+
+
+async def _gone_files_as_404(app: ASGIApp, scope: MutableMapping[str, Any], receive: Callable, send: Callable) -> None:
+    started = False
+
+    async def watched(message: MutableMapping[str, Any]) -> None:
+        nonlocal started
+        started = started or message.get("type") == "http.response.start"
+        await send(message)
+
+    try:
+        await app(scope, receive, watched)
+    except (FileNotFoundError, RuntimeError) as exc:
+        # Starlette's FileResponse turns the FileNotFoundError of its stat into a RuntimeError.
+        gone = isinstance(exc, FileNotFoundError) or isinstance(exc.__context__, FileNotFoundError)
+        if started or not gone:
+            raise
+        await PlainTextResponse("Not Found", status_code=404)(scope, receive, send)
 
 
 def _route_path(scope: MutableMapping[str, Any]) -> str:
