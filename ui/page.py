@@ -10,6 +10,7 @@ from starlette.middleware import Middleware
 from backends.identity import TrustedProxies
 from backends.playground import Playground
 
+from .accessibility import HEAD_SCRIPT
 from .api import build_api
 from .compare_tab import build_compare_tab
 from .generate_tab import build_generate_tab
@@ -18,22 +19,11 @@ from .i18n import i18n
 from .language import LanguageMiddleware
 from .session import LanguageControls, SessionContext
 from .settings_tab import build_settings_tab
+from .theme import playground_theme
 
 __all__ = ["build_app", "launch_options"]
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
-
-# Ctrl/Cmd+Enter generates from anywhere on the page; the Advanced section remembers whether it is open.
-HEAD = """
-<script>
-document.addEventListener("keydown", (event) => {
-  if ((event.ctrlKey || event.metaKey) && event.key === "Enter") {
-    const button = document.querySelector("#generate-btn");
-    if (button) { event.preventDefault(); button.click(); }
-  }
-});
-</script>
-"""
 
 REMEMBER_ADVANCED = "kolors_playground_advanced_open"
 
@@ -86,7 +76,7 @@ def build_app(
             carry=gr.Textbox(visible=False, elem_id="carried-form"),
         )
         api = build_api(playground, context, confirm_above=confirm_above, font=font)
-        with gr.Tabs(elem_id="tabs") as tabs:
+        with gr.Tabs(elem_id="tabs", overflow_behavior="wrap") as tabs:  # every tab in reach on a phone
             with gr.Tab(i18n("tab_generate"), id="generate"):
                 tab = build_generate_tab(playground, context)
             with gr.Tab(i18n("tab_history"), id="history"):
@@ -123,9 +113,9 @@ def _remember_advanced(demo: gr.Blocks, accordion: gr.Accordion, remembered: gr.
 def launch_options() -> dict:
     """What goes to ``launch()`` in Gradio 6: theme, css, head, i18n, footer."""
     return {
-        "theme": gr.themes.Soft(primary_hue="orange"),
+        "theme": playground_theme(),
         "css_paths": [ASSETS / "style.css"],
-        "head": HEAD,
+        "head": HEAD_SCRIPT,
         "i18n": i18n,
         "footer_links": ["api", "settings"],
         "allowed_paths": [],
