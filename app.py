@@ -22,20 +22,27 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 # from this machine, or through a local proxy that passes the header on, write their own address: off.
 os.environ.setdefault("FORWARDED_ALLOW_IPS", "")
 
-import gradio as gr
+from typing import TYPE_CHECKING
 
-from backends.errors import ConfigurationError
-from backends.history import HistoryStore
-from backends.playground import Playground
-from backends.quota import HourlyQuota
-from backends.registry import build_registry
-from backends.settings import PlaygroundSettings
-from ui.page import build_app, launch_options
+# gradio (and what imports it) is imported only once the command line and the settings are read: --help and
+# --version answer at once, and a bad GRADIO_SERVER_PORT (which gradio itself reads with int() on import)
+# gets the one-line message that names it.
+if TYPE_CHECKING:
+    import gradio as gr
+
+    from backends.playground import Playground
+    from backends.settings import PlaygroundSettings
 
 log = logging.getLogger("kolors_playground")
 
 
 def create_app(settings: PlaygroundSettings) -> tuple[gr.Blocks, Playground]:
+    from backends.history import HistoryStore
+    from backends.playground import Playground
+    from backends.quota import HourlyQuota
+    from backends.registry import build_registry
+    from ui.page import build_app
+
     registry = build_registry(settings)
     history = HistoryStore(settings.playground_data_dir)
     quota = settings.playground_quota_per_hour
@@ -111,11 +118,36 @@ def start_local_model(playground: Playground) -> None:
     start_local_backends(playground.registry)
 
 
+def version() -> str:
+    """The installed package's version, or the one in pyproject.toml beside this file (a checkout)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed_version
+
+    try:
+        return installed_version("kolors-playground")
+    except PackageNotFoundError:
+        import tomllib
+
+        try:
+            return tomllib.loads((Path(__file__).with_name("pyproject.toml")).read_text())["project"]["version"]
+        except (OSError, KeyError, ValueError):
+            return "unknown"
+
+
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="kolors-playground",
-        description="A browser playground for the Kolors text-to-image model. Settings come from the "
-        "environment and a .env file in the working directory (see .env.example).",
+        description="A browser playground for the Kolors text-to-image model: starts the page at "
+        "http://127.0.0.1:7860/. Settings come from the environment and a .env file in the working directory "
+        "(DIEYUYUN_API_KEY, SEGMIND_API_KEY, SILICONFLOW_API_KEY, PLAYGROUND_*; see the README).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    parser.add_argument(
+        "--host", metavar="ADDRESS", help="the address to listen on (default: GRADIO_SERVER_NAME, else 127.0.0.1; "
+        "0.0.0.0 for every interface)",
+    )
+    parser.add_argument(
+        "--port", metavar="PORT", type=_port, help="the port to listen on (default: GRADIO_SERVER_PORT, else 7860)"
     )
     parser.add_argument(
         "--check", action="store_true",
@@ -134,9 +166,16 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number from 1 to 65535")
+    return int(text)
+
+
 def check(settings: PlaygroundSettings, arguments: argparse.Namespace) -> int:
     """``--check``: the backends' own check (backends/check.py), asking on the terminal before paying."""
     from backends.check import run_check
+    from backends.registry import build_registry
 
     registry = build_registry(settings)
     wanted = arguments.backend or registry.ids()
@@ -159,6 +198,9 @@ def check(settings: PlaygroundSettings, arguments: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(argv)
+    from backends.errors import ConfigurationError
+    from backends.settings import PlaygroundSettings
+
     try:
         settings = PlaygroundSettings.load()
     except ConfigurationError as exc:
@@ -180,10 +222,41 @@ def main(argv: list[str] | None = None) -> int:
     start_local_model(playground)
     available = [b.id for b in playground.registry.available()]
     log.info("backends available: %s", ", ".join(available) or "none (set a key; see README)")
-    demo.launch(
-        server_name=settings.gradio_server_name, server_port=settings.gradio_server_port, **launch_options()
-    )
+    from ui.page import launch_options
+
+    host = arguments.host or settings.gradio_server_name
+    port = arguments.port or settings.gradio_server_port
+    if not _can_listen(host, port):
+        print(f"Kolors Playground cannot start: port {port} on {host} is in use (or not allowed); choose another "
+              "with --port or GRADIO_SERVER_PORT.", file=sys.stderr)
+        return 2
+    try:
+        demo.launch(server_name=host, server_port=port, **launch_options())
+    except OSError as exc:  # taken between the look and the launch
+        if "port" not in str(exc).lower():
+            raise
+        print(f"Kolors Playground cannot start: port {port} on {host} is in use; choose another with --port or "
+              "GRADIO_SERVER_PORT.", file=sys.stderr)
+        return 2
     return 0
+
+
+def _can_listen(host: str, port: int) -> bool:
+    """Whether ``host:port`` is free now (gradio would raise a 40-line OSError instead)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        return True  # gradio says what is wrong with the address
+    family, kind, _, _, address = infos[0]
+    with socket.socket(family, kind) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError:
+            return False
+    return True
 
 
 if __name__ == "__main__":

@@ -307,12 +307,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     # -- the local backend ----------------------------------------------------------------------------
     "local_install_missing": (
-        "Install the local extras: pip install -r requirements-local.txt (missing: {packages}).",
-        "请安装本地运行所需的包：pip install -r requirements-local.txt（缺少：{packages}）。",
+        'Install the local extra: pip install "kolors-playground[local]" (missing: {packages}).',
+        '请安装本地运行所需的扩展：pip install "kolors-playground[local]"（缺少：{packages}）。',
     ),
     "local_install": (
-        "Install the local extras: pip install -r requirements-local.txt ({error}).",
-        "请安装本地运行所需的包：pip install -r requirements-local.txt（{error}）。",
+        'Install the local extra: pip install "kolors-playground[local]" ({error}).',
+        '请安装本地运行所需的扩展：pip install "kolors-playground[local]"（{error}）。',
     ),
     "local_model_not_a_folder": (
         "{env} points to {model!r}, which is not a folder. Set it to a folder with the diffusers layout "

@@ -49,7 +49,7 @@ TECHNICAL_WORDS = {
     "Apple", "Euler", "Face", "Hub", "Hugging", "Segmind", "Spaces", "UNet", "WebP", "ZeroGPU",
     "a", "auth", "auto", "backend", "base", "blue", "c", "cat", "cpu", "cuda", "data", "dieyuyun", "diffusers",
     "dog", "download", "fox", "grid", "guidance", "height", "hf", "http", "id", "image", "import", "install",
-    "launch", "login", "model", "mps", "n", "pip", "preset", "print", "prompt", "python", "r", "red", "round", "s",
+    "launch", "local", "login", "model", "mps", "n", "pip", "preset", "print", "prompt", "python", "r", "red", "round", "s",
     "scheduler", "seed", "siliconflow", "size", "steps", "torch", "true", "uid", "url", "width", "worker", "x",
     "xinference",
 }
