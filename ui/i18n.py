@@ -115,20 +115,36 @@ CATALOG: dict[str, tuple[str, str]] = {
     "note_steps": ("steps {old} → {new} (allowed {low}–{high})", "步数 {old} → {new}（允许 {low}–{high})"),
     "note_guidance": ("guidance {old} → {new} (allowed {low}–{high})", "引导强度 {old} → {new}（允许 {low}–{high})"),
     "note_seed": ("seed {old} → random (this backend's seeds go up to {max})", "种子 {old} → 随机（此后端的种子最大为 {max})"),
-    "no_backend_settings": ("Or paste a key in Settings (⚙ at the top of the page).",
-                            "或在页面顶部的 ⚙ 设置中粘贴密钥。"),
     "download_confirm": ("⬇ Download and generate", "⬇ 下载并生成"),
     "download_operator": (
         "The Kolors weights are not on this server yet. Its operator can download them once by starting it with "
         "KOLORS_PRELOAD=1.",
         "服务器上还没有可图的权重。运营者可以用 KOLORS_PRELOAD=1 启动一次来下载它们。",
     ),
-    "no_backend": (
-        "No backend is configured yet. Set DIEYUYUN_API_KEY, SEGMIND_API_KEY or SILICONFLOW_API_KEY (or "
-        "PLAYGROUND_BACKENDS) and restart, or paste a key in Settings (⚙ at the top of the page).",
-        "还没有可用的后端。请设置 DIEYUYUN_API_KEY、SEGMIND_API_KEY 或 SILICONFLOW_API_KEY（或 "
-        "PLAYGROUND_BACKENDS）后重启，或在页面顶部的 ⚙ 设置中粘贴密钥。",
+    "no_backend": ("No image service is ready yet.", "还没有可用的出图服务。"),
+    "key_guide": (
+        "🔑 Kolors is served by [dieyuyun](https://open.dieyuyun.com/) ({dieyuyun} an image), "
+        "[Segmind](https://www.segmind.com/models/kolors/api) (about $0.10 an image, billed by GPU time) and "
+        "[SiliconFlow](https://cloud.siliconflow.cn/) (see [its pricing page](https://siliconflow.cn/pricing)); "
+        "sign up with one of them for an API key.",
+        "🔑 提供可图（Kolors）的服务有：[dieyuyun](https://open.dieyuyun.com/)（每张 {dieyuyun}）、"
+        "[Segmind](https://www.segmind.com/models/kolors/api)（按 GPU 用时计费，每张约 0.10 美元）和"
+        "[硅基流动 SiliconFlow](https://cloud.siliconflow.cn/)（价格见[其定价页](https://siliconflow.cn/pricing)）。"
+        "在其中一家注册即可获得 API 密钥。",
     ),
+    "key_guide_visitor": (
+        "Paste your own key in Settings (⚙ API keys at the top of the page): it is used in this browser session "
+        "only and never saved.",
+        "在页面顶部的“⚙ API 密钥”（设置）中粘贴你自己的密钥：它只在本次浏览器会话中使用，不会保存。",
+    ),
+    "key_guide_operator": (
+        "Paste it in Settings (⚙ API keys at the top of the page) to use it in this browser session only, or set "
+        "DIEYUYUN_API_KEY, SEGMIND_API_KEY or SILICONFLOW_API_KEY and restart to keep it.",
+        "在页面顶部的“⚙ API 密钥”（设置）中粘贴，只在本次浏览器会话中使用；或者设置 DIEYUYUN_API_KEY、"
+        "SEGMIND_API_KEY 或 SILICONFLOW_API_KEY 后重启，长期使用。",
+    ),
+    "local_terms": (" (no key, no fee per image; it runs on this machine)", "（无需密钥，不按张收费，在本机运行）"),
+    "backend_reason": ("- **{backend}**{terms}: {reason}", "- **{backend}**{terms}：{reason}"),
     # -- results
     "gallery": ("Images", "图像"),
     "download_image": ("⬇ Image", "⬇ 下载图片"),
