@@ -172,3 +172,45 @@ def test_controls_are_found_by_their_names_in_the_pages_language(browser, browse
         assert alt.startswith("a lighthouse named by its label") and ("seed 4242" in alt or "种子 4242" in alt), alt
         assert tiles[0]["caption"] in ("seed 4242", "种子 4242")
         assert "4242" in status.inner_text()
+
+
+FOCUSED = """() => {
+  const e = document.activeElement;
+  const s = getComputedStyle(e);
+  return {id: e.id || e.closest('[id]')?.id || '', tag: e.tagName, name: e.getAttribute('aria-label') || e.innerText?.trim().slice(0, 30) || '',
+          html: e.outerHTML.slice(0, 160), visible: e.matches(':focus-visible'), style: s.outlineStyle, width: parseFloat(s.outlineWidth), color: s.outlineColor};
+}"""
+
+
+def rgb_contrast(css_colour: str, background: tuple[int, int, int] = (255, 255, 255)) -> float:
+    import re
+
+    red, green, blue = (int(x) for x in re.findall(r"\d+", css_colour)[:3])
+
+    def luminance(rgb):
+        channels = [c / 255 for c in rgb]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    high, low = sorted((luminance((red, green, blue)), luminance(background)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_every_control_is_reached_by_tab_with_a_visible_focus_ring(browser, browser_app):
+    with open_page(browser, browser_app) as page:
+        stops = []
+        for _ in range(40):
+            page.page.keyboard.press("Tab")
+            page.page.wait_for_timeout(250)  # Gradio's buttons animate their outline in
+            stop = page.page.evaluate(FOCUSED)
+            if stop["tag"] == "BODY" or (stops and stop["html"] == stops[0]["html"]):  # round the page
+                break
+            stops.append(stop)
+        print(f"\n{len(stops)} tab stops on Generate")
+        reached = {stop["id"] for stop in stops}
+        for wanted in ("language", "settings-btn", "tabs", "prompt", "generate-btn", "stop-btn", "backend", "size",
+                       "seed", "random-seed", "reuse-seed", "advanced", "copy-link"):
+            assert wanted in reached, f"{wanted} is not reached by Tab: {sorted(reached)}"
+        faint = [stop for stop in stops
+                 if not (stop["visible"] and stop["style"] != "none" and stop["width"] >= 2 and rgb_contrast(stop["color"]) >= 3)]
+        assert faint == [], faint

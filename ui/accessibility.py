@@ -15,7 +15,7 @@ import json
 
 from .i18n import CATALOG
 
-__all__ = ["HEAD_SCRIPT", "NAMES"]
+__all__ = ["GRADIO_LABELS", "HEAD_SCRIPT", "NAMES"]
 
 # selector -> (catalog key of its accessible name, catalog key of its tooltip or None)
 NAMES: dict[str, tuple[str, str | None]] = {
@@ -27,9 +27,17 @@ NAMES: dict[str, tuple[str, str | None]] = {
     "#generate-btn": ("generate", "generate_tip"),
     "#stop-btn": ("stop", "stop_tip"),
     "#settings-btn": ("settings_button_name", "settings_button_name"),
+    "#prompt [role=group][aria-label='Multimedia input field']": ("prompt", None),
 }
 
-_KEYS = sorted({key for pair in NAMES.values() for key in pair if key} | {"empty", "slider_of", "image_alt", "thumbnail_of"})
+# Gradio's own English aria-labels that its i18n leaves English -> the catalog key that says it in the page's language
+GRADIO_LABELS: dict[str, str] = {
+    "Gradio footer navigation": "footer_navigation",
+    "Close": "close",
+}
+
+_KEYS = sorted({key for pair in NAMES.values() for key in pair if key} | set(GRADIO_LABELS.values())
+               | {"empty", "slider_of", "image_alt", "thumbnail_of"})
 
 
 def _words(index: int) -> dict[str, str]:
@@ -41,6 +49,7 @@ _TEMPLATE = r"""
 (() => {
   const WORDS = {en: __EN__, zh: __ZH__};
   const NAMES = __NAMES__;
+  const GRADIO_LABELS = __GRADIO__;
   const lang = (navigator.language || "en").toLowerCase().startsWith("zh") ? "zh" : "en";
   const words = WORDS[lang];
   const mac = /Mac|iPhone|iPad/.test(navigator.platform || "");
@@ -67,6 +76,10 @@ _TEMPLATE = r"""
     if (generate) {
       set(generate, "aria-keyshortcuts", "Control+Enter Meta+Enter");
       set(generate, "data-shortcut", mac ? "⌘ Enter" : "Ctrl+Enter");
+    }
+    for (const element of document.querySelectorAll("[aria-label]")) {
+      const key = GRADIO_LABELS[element.getAttribute("aria-label")];
+      if (key) set(element, "aria-label", words[key]);
     }
     // Gradio's empty image/gallery placeholder: an aria-label on a div needs a role.
     for (const element of document.querySelectorAll("div.empty[aria-label]")) {
@@ -132,4 +145,5 @@ HEAD_SCRIPT = (
     _TEMPLATE.replace("__EN__", json.dumps(_words(0), ensure_ascii=False))
     .replace("__ZH__", json.dumps(_words(1), ensure_ascii=False))
     .replace("__NAMES__", json.dumps(NAMES))
+    .replace("__GRADIO__", json.dumps(GRADIO_LABELS))
 )

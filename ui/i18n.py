@@ -65,6 +65,8 @@ CATALOG: dict[str, tuple[str, str]] = {
     "slider_of": ("{label}, slider", "{label}滑块"),
     "image_alt": ("{prompt} · {caption}", "{prompt} · {caption}"),
     "thumbnail_of": ("image {index} of {total}", "第 {index}/{total} 张"),
+    "footer_navigation": ("Footer links", "页脚链接"),
+    "close": ("Close", "关闭"),
     "unavailable": ("unavailable", "不可用"),
     "copy_link": ("🔗 Copy link", "🔗 复制链接"),
     "link_copied": ("Link copied", "链接已复制"),
