@@ -145,6 +145,8 @@ CATALOG: dict[str, tuple[str, str]] = {
         "在页面顶部的“⚙ API 密钥”（设置）中粘贴，只在本次浏览器会话中使用；或者设置 DIEYUYUN_API_KEY、"
         "SEGMIND_API_KEY 或 SILICONFLOW_API_KEY 后重启，长期使用。",
     ),
+    "cpu_only_visitor": ("This demo can run Kolors only on its CPU: minutes per image.",
+                         "这个演示只能在 CPU 上运行可图，每张需要几分钟。"),
     "local_terms": (" (no key, no fee per image; it runs on this machine)", "（无需密钥，不按张收费，在本机运行）"),
     "backend_reason": ("- **{backend}**{terms}: {reason}", "- **{backend}**{terms}：{reason}"),
     # -- results

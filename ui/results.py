@@ -226,8 +226,8 @@ def no_backend_notice(entries, keys: Mapping[str, str], cpu_only: str, lang: str
     other unavailable backend lacks. ``hosted``: a visitor's version (paste your own key), not the operator's."""
     if any(keys.values()):
         return ""
-    if cpu_only:
-        return "⚠️ " + cpu_only + "\n\n" + key_guide(lang, hosted=hosted)
+    if cpu_only:  # the operator's sentence names what to set; a visitor on a demo can only bring a key
+        return "⚠️ " + (tr("cpu_only_visitor", lang) if hosted else cpu_only) + "\n\n" + key_guide(lang, hosted=hosted)
     if any(entry.availability.available for entry in entries):
         return ""
     lines = [  # what the operator can fix here (a visitor on a demo cannot)
