@@ -18,7 +18,7 @@ xinference_venv="${XDG_CACHE_HOME:-$HOME/.cache}/kolors-playground/xinference-*"
 
 # Say what will be installed before anything is.
 if ! dpkg -s $debian_packages >/dev/null 2>&1; then
-    echo "run_all: will install Debian packages: $debian_packages (apt-get, about 350 MB)"
+    echo "run_all: will install Debian packages: $debian_packages (apt-get, about 500 MB installed)"
 fi
 echo "run_all: will pip-install requirements-test.txt (the app, torch's CPU build, diffusers, pytest, ruff; about 1 GB the first time)"
 [ -f "$axe_dir/node_modules/axe-core/axe.min.js" ] \
