@@ -226,9 +226,9 @@ def main(argv: list[str] | None = None) -> int:
 
     host = arguments.host or settings.gradio_server_name
     port = arguments.port or settings.gradio_server_port
-    if not _can_listen(host, port):
-        print(f"Kolors Playground cannot start: port {port} on {host} is in use (or not allowed); choose another "
-              "with --port or GRADIO_SERVER_PORT.", file=sys.stderr)
+    problem = _listen_problem(host, port)
+    if problem:
+        print(f"Kolors Playground cannot start: {problem}", file=sys.stderr)
         return 2
     try:
         demo.launch(server_name=host, server_port=port, **launch_options())
@@ -241,23 +241,22 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _can_listen(host: str, port: int) -> bool:
-    """Whether ``host:port`` is free now (gradio would raise a 40-line OSError instead)."""
+def _listen_problem(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on now, in one sentence (gradio would raise a 40-line traceback)."""
     import socket
 
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     except OSError:
-        return True  # gradio says what is wrong with the address
-    family, kind, _, _, address = infos[0]
+        return f"{host!r} (--host or GRADIO_SERVER_NAME) is not an address of this machine; use 127.0.0.1 or 0.0.0.0."
     with socket.socket(family, kind) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(address)
         except OSError:
-            return False
-    return True
-
+            return (f"port {port} on {host} is in use (or not allowed); choose another with --port or "
+                    "GRADIO_SERVER_PORT.")
+    return None
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -81,3 +81,15 @@ def test_a_port_in_use_is_one_line(tmp_path):
     assert lines == [f"Kolors Playground cannot start: port {port} on 127.0.0.1 is in use (or not allowed); choose "
                      "another with --port or GRADIO_SERVER_PORT."]
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.e2e
+def test_a_host_that_is_not_an_address_is_one_line(tmp_path):
+    done = subprocess.run(
+        [sys.executable, APP, "--host", "no-such-host.invalid"], cwd=tmp_path,
+        env={**CLEAN_ENV, "PLAYGROUND_DATA_DIR": str(tmp_path / "data")}, capture_output=True, text=True, timeout=120,
+    )
+    lines = [line for line in done.stderr.splitlines() if line.strip() and not line.startswith(("INFO", "WARNING"))]
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert lines == ["Kolors Playground cannot start: 'no-such-host.invalid' (--host or GRADIO_SERVER_NAME) is not an "
+                     "address of this machine; use 127.0.0.1 or 0.0.0.0."]
