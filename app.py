@@ -11,6 +11,7 @@ import argparse
 import logging
 import os
 import secrets
+import signal
 import sys
 from pathlib import Path
 
@@ -56,6 +57,9 @@ def create_app(settings: PlaygroundSettings) -> tuple[gr.Blocks, Playground]:
         queue_size=settings.playground_queue_size if hosted else None,
         confirm_above=settings.playground_confirm_cells,
         font=str(settings.playground_font) if settings.playground_font else None,
+        max_upload_mb=settings.playground_max_upload_mb,
+        jobs_per_visitor=settings.jobs_per_visitor,
+        grid_max_pixels=settings.playground_grid_max_pixels,
     )
     return demo, playground
 
@@ -228,17 +232,38 @@ def main(argv: list[str] | None = None) -> int:
     port = arguments.port or settings.gradio_server_port
     problem = _listen_problem(host, port)
     if problem:
+        playground.history.close()
         print(f"Kolors Playground cannot start: {problem}", file=sys.stderr)
         return 2
+    stop_on_sigterm()
     try:
-        demo.launch(server_name=host, server_port=port, **launch_options())
+        demo.launch(
+            server_name=host, server_port=port,
+            **launch_options(
+                hosted=settings.hosted, max_upload_mb=settings.playground_max_upload_mb,
+                max_body_kb=settings.playground_max_body_kb, session_capacity=settings.playground_session_capacity,
+            ),
+        )
     except OSError as exc:  # taken between the look and the launch
         if "port" not in str(exc).lower():
             raise
         print(f"Kolors Playground cannot start: port {port} on {host} is in use; choose another with --port or "
               "GRADIO_SERVER_PORT.", file=sys.stderr)
         return 2
+    finally:
+        playground.history.close()  # checkpoints the WAL: history.sqlite3 alone is then a whole backup
     return 0
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM (``docker stop``, a Space's restart, systemd) ends the app as Ctrl+C does: Gradio closes its
+    server and ``main`` closes the history, instead of the process dying with SQLite's log unmerged."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends it at once
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def _listen_problem(host: str, port: int) -> str | None:

@@ -17,6 +17,8 @@
     │   ├── BadProviderResponse     an answer we cannot use: malformed JSON, a body that is not an image
     │   └── ImageDownloadFailed     the image URL expired, is too large, or is not an image
     ├── QuotaExceeded               a hosted demo's per-visitor image quota is used up for now
+    ├── StorageFailed               the history could not be written (disk full, read-only): nothing kept
+    ├── TooManyJobs                 a hosted demo's visitor already has as many jobs queued or running as allowed
     └── GenerationCancelled         the person pressed Stop
 
 Foreign exceptions (httpx, Pillow, json) are translated at the boundary with ``raise ... from exc``,
@@ -59,6 +61,8 @@ __all__ = [
     "QuotaExceeded",
     "RateLimited",
     "RequestRejected",
+    "StorageFailed",
+    "TooManyJobs",
     "clip",
     "redact",
 ]
@@ -248,6 +252,23 @@ class QuotaExceeded(PlaygroundError):
     def __init__(self, message: str | Message, *, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class StorageFailed(PlaygroundError):
+    """The history store could not write (the disk is full, the data directory is read-only or gone):
+    what was being saved is not kept. ``disk_full`` tells the two cases apart."""
+
+    def __init__(self, message: str | Message, *, disk_full: bool) -> None:
+        super().__init__(message)
+        self.disk_full = disk_full
+
+
+class TooManyJobs(PlaygroundError):
+    """A hosted demo's visitor already has ``limit`` jobs queued or running (``PLAYGROUND_JOBS_PER_VISITOR``)."""
+
+    def __init__(self, message: str | Message, *, limit: int) -> None:
+        super().__init__(message)
+        self.limit = limit
 
 
 class GenerationCancelled(PlaygroundError):

@@ -134,6 +134,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "你这一小时在本演示的 {limit} 张图像额度不够了（还剩 {left} 张，这次要 {count} 张）。请 {wait}后再试，"
         "或在设置中粘贴你自己的 API 密钥，用你自己的额度。",
     ),
+    "too_many_jobs": (
+        "You already have {count} jobs queued or running on this demo, and it allows {limit} at a time per "
+        "visitor. Wait for one to finish (or stop it), then try again.",
+        "你在本演示已有 {count} 个任务在排队或运行，而每位访客同时最多 {limit} 个。请等其中一个完成（或停止它）后再试。",
+    ),
     "minutes_one": ("1 minute", "1 分钟"),
     "minutes": ("{n} minutes", "{n} 分钟"),
     "wrong_image_count": (
@@ -237,6 +242,51 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "image_redirect_refused": (
         "{provider}'s image URL redirected off http(s); refused. Try again.",
         "{provider} 的图像 URL 被重定向到非 http(s) 地址，已拒绝。请重试。",
+    ),
+    "data_dir_not_writable": (
+        "the data directory {path} cannot be written ({reason}). Point PLAYGROUND_DATA_DIR at a writable folder "
+        "(on a Space, enable persistent storage or use /tmp).",
+        "数据目录 {path} 无法写入（{reason}）。请把 PLAYGROUND_DATA_DIR 指向一个可写的文件夹"
+        "（在 Hugging Face 空间上请开启持久存储，或使用 /tmp/ 下的目录）。",
+    ),
+    "data_dir_full": (
+        "the disk of the data directory {path} is full. Free some space, then start again.",
+        "数据目录 {path} 所在的磁盘已满。请腾出一些空间后再启动。",
+    ),
+    "history_database_corrupt": (
+        "the history database {path} is damaged or is not a SQLite database ({reason}). Put back a backup of it, "
+        "or move it away to start a new, empty history.",
+        "历史数据库 {path} 已损坏，或不是一个数据库文件（{reason}）。请放回它的备份，或把它移走以开始一个新的空历史。",
+    ),
+    "history_database_empty": (
+        "the history database {path} is empty (0 bytes): a full disk or an interrupted copy may have emptied it, "
+        "and starting would begin a new history beside the old images. Put back a backup of it, or delete the file "
+        "to start a new, empty history.",
+        "历史数据库 {path} 是空的（0 字节）：可能是磁盘已满或复制中断造成的，此时启动会在旧图像旁开始一个新的历史。"
+        "请放回它的备份，或删除这个文件以开始一个新的空历史。",
+    ),
+    "storage_full": (
+        "The server's disk is full: these images were not kept. They do not count against your quota; try again later.",
+        "服务器磁盘已满：这些图像没有保存。它们不计入你的配额；请稍后再试。",
+    ),
+    "storage_not_writable": (
+        "The server cannot write its history ({reason}): these images were not kept. They do not count against your "
+        "quota; tell the operator.",
+        "服务器无法写入历史记录（{reason}）：这些图像没有保存。它们不计入你的配额；请告知运营者。",
+    ),
+    "storage_download_full": (
+        "The server's disk is full: the download could not be prepared. Delete some history entries, or try again later.",
+        "服务器磁盘已满：无法准备下载。请删除一些历史记录，或稍后再试。",
+    ),
+    "image_address_refused": (
+        "{provider}'s image URL points at {host} ({address}), a private or local address; refused. Image URLs must be "
+        "on the backend's own host or a public address.",
+        "{provider} 的图像 URL 指向 {host}（{address}），这是私有或本地地址，已拒绝。图像 URL 只能来自该服务自己的主机"
+        "或公网地址。",
+    ),
+    "image_too_many_redirects": (
+        "{provider}'s image URL redirected more than {limit} times; refused. Try again.",
+        "{provider} 的图像 URL 重定向超过 {limit} 次，已拒绝。请重试。",
     ),
     "image_link_expired": (
         "{provider}'s image link had already expired (HTTP {status}). Generate again; images are now saved as "
@@ -574,6 +624,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "allowed_with_backend": ("{allowed}{where}", "{allowed}{where}"),
     "grid_shape": ("{shape} = {cells} cells", "{shape} = {cells} 个格子"),
     "allowed_max_cells": ("at most {max} cells; shorten an axis", "最多 {max} 个格子；请缩短一个轴"),
+    "grid_pixels": (
+        "{cells} cells of {sizes:comma} = {pixels:,} pixels", "{cells} 个 {sizes:comma} 的格子 = {pixels:,} 像素",
+    ),
+    "allowed_max_pixels": (
+        "at most {max:,} pixels in all ({fit} cells of {size} fit); use fewer cells or a smaller size",
+        "总共最多 {max:,} 像素（{size} 最多 {fit} 个格子）；请减少格子或用更小的尺寸",
+    ),
     "prompt_sr_missing": (
         "the first value {search} must occur in the prompt (or the negative prompt); it is searched for, and "
         "each value replaces it",

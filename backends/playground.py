@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .base import Backend, CancelToken, GenerationRequest, GenerationResult, SentImages
-from .errors import BackendUnavailable, FieldProblem, InvalidRequest
+from .errors import BackendUnavailable, FieldProblem, InvalidRequest, StorageFailed
 from .history import HistoryEntry, HistoryStore
+from .history.downloads import DownloadFolder
 from .messages import Message, keyed
 from .presets import Preset, PresetLibrary
 from .quota import HourlyQuota, Reservation
@@ -26,6 +27,9 @@ from .validation import validate_request
 __all__ = ["GenerationOutcome", "Playground"]
 
 log = logging.getLogger(__name__)
+
+DOWNLOADS = "downloads"
+"""The folder of the data directory where downloads are prepared (backends/history/downloads.py)."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,10 @@ class Playground:
         self.runner = runner or JobRunner()
         self.quota = quota
         self.presets = presets if presets is not None else PresetLibrary(history)
+        # Every page's download copies in one place beside the history (hard links cost no bytes there),
+        # removed the moment their entry is deleted.
+        self.downloads = DownloadFolder(history.data_dir / DOWNLOADS, clear=True)
+        history.on_delete(self.downloads.forget)
 
     def backend_for(self, backend_id: str, *, api_key: str | None = None) -> Backend:
         """The backend, with a visitor's own key when given; unavailable ones raise with the fix."""
@@ -109,7 +117,8 @@ class Playground:
         """Validate, check the quota, run and save.
 
         Raises :class:`InvalidRequest`, :class:`BackendUnavailable` or :class:`QuotaExceeded` before any
-        work; provider failures are saved as failed entries and come back inside the outcome.
+        work; provider failures are saved as failed entries and come back inside the outcome. A save the
+        disk refuses raises :class:`StorageFailed` after refunding the quota for every image.
         ``quota_keys`` name the visitor for the hourly quota (its id, its address); every image whose
         request was sent counts, only the unsent ones are refunded; a visitor's own
         ``api_key`` spends its own credits and is not counted. A backend whose weights are not on this
@@ -145,10 +154,14 @@ class Playground:
                 made[index] = await asyncio.wrap_future(preview)
             except Exception:
                 continue
-        entry = await asyncio.to_thread(
-            self.history.save, result, visitor=visitor, error=error, defer_thumbnails=True,
-            preset=preset.name if preset is not None else None, previews={i: p for i, p in made.items() if p},
-        )
+        try:
+            entry = await asyncio.to_thread(
+                self.history.save, result, visitor=visitor, error=error, defer_thumbnails=True,
+                preset=preset.name if preset is not None else None, previews={i: p for i, p in made.items() if p},
+            )
+        except StorageFailed:  # the disk is full or read-only: the images that came back were not kept
+            reservation.refund(len(result.images))
+            raise
         return GenerationOutcome(result, entry)
 
     async def _with_weights(self, backend: Backend, *, download: bool) -> Backend:

@@ -25,6 +25,12 @@ from .identity import TrustedProxies
 __all__ = ["PlaygroundSettings"]
 
 _URL = r"^https?://\S+$"
+
+HOSTED_JOBS_PER_VISITOR = 2
+"""A hosted demo's default cap on each visitor's queued and running jobs."""
+
+GRID_MAX_PIXELS = 128 * 1024 * 1024
+"""A grid's default pixel budget: 128 cells of 1024², 32 of 2048² (the page's 4 × 4 of 1024² is 16)."""
 _DEVICE = r"(?i)^(auto|cpu|mps|(cuda|xpu)(:\d+)?)$"
 
 _ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("playground_environ", default=None)
@@ -103,6 +109,23 @@ class PlaygroundSettings(BaseSettings):
     )
     playground_queue_size: int = _var(
         "PLAYGROUND_QUEUE_SIZE", "a whole number of at least 1", 100, ge=1,
+    )
+    playground_max_upload_mb: int = _var(
+        "PLAYGROUND_MAX_UPLOAD_MB", "a whole number of megabytes from 1 to 1024", 20, ge=1, le=1024,
+    )
+    playground_max_body_kb: int = _var(
+        "PLAYGROUND_MAX_BODY_KB", "a whole number of kilobytes from 64 to 65536", 1024, ge=64, le=65536,
+    )
+    playground_session_capacity: int = _var(
+        "PLAYGROUND_SESSION_CAPACITY", "a whole number of sessions of at least 10", 500, ge=10,
+    )
+    playground_jobs_per_visitor: int | None = _var(
+        "PLAYGROUND_JOBS_PER_VISITOR",
+        "a whole number of jobs of at least 1 (empty: 2 on a hosted demo, no limit locally)", ge=1,
+    )
+    playground_grid_max_pixels: int = _var(
+        "PLAYGROUND_GRID_MAX_PIXELS", "a whole number of pixels of at least 1048576 (1024 × 1024)",
+        GRID_MAX_PIXELS, ge=1024 * 1024,
     )
     playground_secret: SecretStr | None = _var(
         "PLAYGROUND_SECRET", "any long random string", min_length=16,
@@ -212,6 +235,14 @@ class PlaygroundSettings(BaseSettings):
         if self.playground_trusted_proxies is not None:
             return TrustedProxies.parse(self.playground_trusted_proxies)
         return TrustedProxies.private() if self.space_id else TrustedProxies()
+
+    @property
+    def jobs_per_visitor(self) -> int | None:
+        """The cap on one visitor's queued and running jobs: PLAYGROUND_JOBS_PER_VISITOR, else 2 on a hosted
+        demo; None (no cap) locally."""
+        if self.playground_jobs_per_visitor is not None:
+            return self.playground_jobs_per_visitor
+        return HOSTED_JOBS_PER_VISITOR if self.hosted else None
 
     def __repr__(self) -> str:  # SecretStr already hides keys; this keeps the repr short
         return f"PlaygroundSettings(data_dir={str(self.playground_data_dir)!r}, hosted={self.hosted})"

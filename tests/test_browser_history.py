@@ -41,7 +41,9 @@ def test_an_entry_shows_all_its_images_and_leaves_a_typed_prompt_alone(playgroun
     playground.search_history("four koi", expect_entries=1)
     assert playground.history_tiles()[0].startswith("4 images")
     playground.open_history_entry(0)
-    playground.page.wait_for_function("() => document.querySelectorAll('#entry-gallery img').length === 4")
+    playground.page.wait_for_function(  # all four shown and loaded (an entry opens faster than its images load)
+        "() => { const imgs = [...document.querySelectorAll('#entry-gallery img')];"
+        " return imgs.length === 4 && imgs.every(img => img.complete && img.naturalWidth > 0); }")
     captions = playground.page.locator("#entry-gallery img").evaluate_all("imgs => imgs.map(img => img.alt)")
     assert captions == ["seed 300", "seed 301", "seed 302", "seed 303"]
     sizes = playground.page.locator("#entry-gallery img").evaluate_all("imgs => imgs.map(i => i.naturalWidth)")

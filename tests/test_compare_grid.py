@@ -257,6 +257,31 @@ def test_every_cell_is_validated_before_anything_runs(tmp_path, dieyuyun_emulato
     assert pg.history.count() == 0
 
 
+def test_a_grid_over_the_pixel_budget_is_refused_at_planning_naming_the_numbers(tmp_path, segmind_emulator):
+    from backends.settings import GRID_MAX_PIXELS
+
+    pg = make_playground(tmp_path, make_backend("segmind", segmind_emulator))
+
+    def budgeted(x_text, size, y_kind=None, y_text=None):
+        return plan_compare(pg, backend_id="segmind", values={"prompt": PROMPT, "size": size}, x_kind="seed",
+                            x_text=x_text, y_kind=y_kind, y_text=y_text, max_pixels=GRID_MAX_PIXELS)
+
+    assert len(budgeted("4", "1024x1024", "steps", "10, 20, 30, 40")) == 16  # the page's 4 × 4 of 1024²
+    assert len(budgeted("0-99", "1024x1024")) == 100
+    with pytest.raises(InvalidRequest) as caught:
+        budgeted("0-99", "2048x2048")
+    assert caught.value.fields == ("grid",)
+    assert str(caught.value) == (
+        "Please fix this value:\n- grid: 100 cells of 2048×2048 = 419,430,400 pixels is not allowed; at most "
+        "134,217,728 pixels in all (32 cells of 2048×2048 fit); use fewer cells or a smaller size."
+    )
+    assert "419,430,400 像素" in caught.value.message_in("zh")
+    with pytest.raises(InvalidRequest, match=r"6 cells of 2048×2048, 1024×1024 = 15,728,640 pixels"):
+        plan_compare(pg, backend_id="segmind", values={"prompt": PROMPT}, x_kind="size",
+                     x_text="2048x2048, 1024x1024", y_kind="seed", y_text="3", max_pixels=8 * 1024 * 1024)
+    assert segmind_emulator.requests == []
+
+
 def test_an_unavailable_backend_is_refused_at_planning(tmp_path, dieyuyun_emulator, siliconflow_emulator):
     pg = make_playground(tmp_path, make_backend("dieyuyun", dieyuyun_emulator), make_backend("siliconflow", siliconflow_emulator, key=""))
     with pytest.raises(BackendUnavailable, match="SILICONFLOW_API_KEY"):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import secrets
 from pathlib import Path
 from urllib.parse import quote
@@ -25,6 +26,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from tests.app_harness import running_app
+from tests.browser_fixtures import app_under_test, browser_fixture, open_page  # noqa: F401
 from tests.emulators import OpenAIImagesEmulator, make_emulator
 from tests.reliability_support import (
     GENERIC_ID,
@@ -177,3 +179,50 @@ def test_the_key_appears_nowhere(keyed_app):
     assert not found, sorted(found)
     assert scanned >= 20  # the SQLite file, its WAL, the PNGs, thumbnails, cached and downloaded copies
     assert "HTTP Request: POST" in keyed_app.log()  # the log ran at DEBUG and saw the calls
+
+
+@pytest.mark.browser
+def test_a_key_pasted_in_the_page_is_gone_after_the_visit(browser, tmp_path):
+    """A visitor pastes a key in Settings (Chromium) and generates with it. The box empties once the key
+    is read, so Gradio's per-session state never holds it; the deep-link route that wrote that state to
+    a served file answers 404. After the visit the sentinel is in no file under the data dir or Gradio's
+    cache, in no deep-link answer, in neither ``/config`` nor the page's HTML, nor in the log."""
+    sentinel = f"SG_pasted-SENTINEL-{secrets.token_hex(8)}"
+    emulator = make_emulator("segmind", api_key=sentinel)
+    cache = tmp_path / "gradio-cache"
+    session_hashes: set[str] = set()
+    with emulator.running():
+        env = {"PLAYGROUND_MODE": "hosted", "SEGMIND_BASE_URL": emulator.base_url, "GRADIO_TEMP_DIR": str(cache),
+               "KOLORS_MODEL": str(tmp_path / "no-weights"), "PLAYGROUND_LOG_LEVEL": "DEBUG"}
+        with app_under_test(tmp_path, env) as app, open_page(browser, app) as page:
+            page.page.on("request", lambda request: session_hashes.update(
+                re.findall(r'session_hash["=:\s]+"?([a-z0-9]+)', (request.post_data or "") + request.url)))
+            page.page.click("#settings-btn")
+            page.page.locator("#key-segmind input").fill(sentinel)
+            page.page.locator("#key-segmind input").press("Enter")
+            page.expect("#key-segmind-kept").to_contain_text("kept for this session")
+            assert page.page.locator("#key-segmind input").input_value() == ""
+            page.open_tab("generate")
+            page.choose("backend", "Segmind")
+            page.fill("prompt", "a key that leaves with its visitor")
+            page.generate(expect_images=1)
+            assert emulator.requests[-1].headers["x-api-key"] == sentinel  # the pasted key was the one used
+            html = page.page.content()
+            assert session_hashes
+            answers = {"the page's HTML": html}
+            for session_hash in session_hashes:
+                deep = httpx.get(app.url + f"gradio_api/deep_link?session_hash={session_hash}", timeout=30)
+                assert deep.status_code == 404
+                answers[f"deep_link {session_hash}"] = deep.text
+            for route in ("", "config", "gradio_api/info"):
+                answers[f"GET /{route}"] = httpx.get(app.url + route, timeout=30).text
+            log = app.log()
+    scanned = sorted(p for folder in (tmp_path / "data", cache) for p in folder.rglob("*") if p.is_file())
+    found = [str(path.relative_to(tmp_path)) for path in scanned if sentinel.encode() in path.read_bytes()]
+    found += [where for where, text in answers.items() if sentinel in text]
+    found += ["the app's log"] if sentinel in log else []
+    print(f"\npasted key: {len(scanned)} files scanned under data/ and gradio-cache/, "
+          f"{len(answers)} answers, sessions {sorted(session_hashes)}: found in {found or 'none'}")
+    assert not (cache / "deep_links").exists()
+    assert not found
+    assert len(scanned) >= 3  # the SQLite file, the image, its thumbnail

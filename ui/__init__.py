@@ -8,5 +8,6 @@ imports gradio, and importing the package's plain modules (form, results, i18n, 
     compare_tab.py    seeds, parameters or backends side by side
     settings_tab.py   API keys for this browser session
     api.py            the public /generate and /compare endpoints
+    limits.py         what a request may bring (body and upload sizes) and the routes turned off
     form.py, results.py, compare_text.py, streaming.py, i18n.py, session.py   plain logic the tabs share
 """

@@ -40,6 +40,7 @@ class ApiEndpoints:
 
 def build_api(
     playground: Playground, context: SessionContext, *, confirm_above: int, font: str | None,
+    grid_max_pixels: int | None = None,
 ) -> ApiEndpoints:
     registry = playground.registry
 
@@ -51,7 +52,7 @@ def build_api(
     caps = registry.get(default_id).capabilities
     defaults = defaults_for(default_id, caps)
     jobs = JobBoard()
-    grids = Grids(playground, hosted=context.hosted, font=font)
+    grids = Grids(playground, hosted=context.hosted, font=font, max_pixels=grid_max_pixels)
 
     with gr.Column(visible=False, elem_id="api-only"):
         backend = gr.Dropdown(choices=[(e.backend.label, e.id) for e in entries], value=default_id, label="Backend",
@@ -110,6 +111,7 @@ def build_api(
         }
         values = drop_hidden(values, backend)
         session = context.session(request)
+        place = begin_job(session, request)
         token = jobs.start(session.job_key)
         progress(0, desc="starting")
 
@@ -127,6 +129,7 @@ def build_api(
             raise gr.Error(str(exc), duration=None, print_exception=False) from None
         finally:
             jobs.finish(session.job_key, token)
+            context.end_job(place)
         result, entry = outcome.result, outcome.entry
         images = [(str(playground.history.image_path(image)), f"seed {image.seed}") for image in entry.images]
         answer = generation_json(entry, result)
@@ -163,47 +166,61 @@ def build_api(
             "guidance": guidance, "scheduler": scheduler, "output_format": output_format, "output_quality": output_quality,
         }
         values = {k: v for k, v in drop_hidden(values, backend).items() if v is not None}
+        place = begin_job(session, request)
         try:
-            plan = grids.plan(session, backend=backend, values=values, x_type=x_type, x_values=x_values,
-                              y_type=y_type, y_values=y_values)
-        except PlaygroundError as exc:
-            raise gr.Error(str(exc), duration=None, print_exception=False) from None
-        if plan.needs_confirmation(above=confirm_above) and not confirm:
-            raise gr.Error(
-                f"This grid has {len(plan.cells)} cells ({plan.summary}). Tick the confirmation box to run it, "
-                "or make an axis shorter.", duration=None, print_exception=False,
-            )
-        token = jobs.start(session.job_key)
-        try:
-            result = await grids.run(session, plan, cancel=token, progress=lambda p: progress(p.fraction, desc=p.label))
-        except PlaygroundError as exc:
-            raise gr.Error(str(exc), duration=None, print_exception=False) from None
+            try:
+                plan = grids.plan(session, backend=backend, values=values, x_type=x_type, x_values=x_values,
+                                  y_type=y_type, y_values=y_values)
+            except PlaygroundError as exc:
+                raise gr.Error(str(exc), duration=None, print_exception=False) from None
+            if plan.needs_confirmation(above=confirm_above) and not confirm:
+                raise gr.Error(
+                    f"This grid has {len(plan.cells)} cells ({plan.summary}). Tick the confirmation box to run it, "
+                    "or make an axis shorter.", duration=None, print_exception=False,
+                )
+            token = jobs.start(session.job_key)
+            try:
+                result = await grids.run(session, plan, cancel=token,
+                                         progress=lambda p: progress(p.fraction, desc=p.label))
+            except PlaygroundError as exc:
+                raise gr.Error(str(exc), duration=None, print_exception=False) from None
+            finally:
+                jobs.finish(session.job_key, token)
+            path = await grids.export(result)
         finally:
-            jobs.finish(session.job_key, token)
-        path = grids.export(result)
+            context.end_job(place)
         items = [(str(p) if p else str(NO_IMAGE), caption) for p, caption in result.gallery()]
         return str(path), items, result.to_dict()
 
+    def begin_job(session, request):
+        """This visitor's place under the job cap, or the cap's message (cheap: nothing has started)."""
+        try:
+            return context.begin_job(session, request)
+        except PlaygroundError as exc:
+            raise gr.Error(str(exc), duration=None, print_exception=False) from None
+
+    generate_inputs = {
+        "backend": backend, "prompt": prompt, "negative_prompt": negative_prompt, "size": size, "n": n,
+        "seed": seed, "steps": steps, "guidance": guidance, "scheduler": scheduler,
+        "output_format": output_format, "output_quality": output_quality, "download": download,
+        "preset": preset,
+    }
+    compare_inputs = {
+        "backend": backend, "prompt": prompt, "negative_prompt": negative_prompt, "size": size, "seed": seed,
+        "steps": steps, "guidance": guidance, "scheduler": scheduler, "output_format": output_format,
+        "output_quality": output_quality, "x_type": x_type, "x_values": x_values, "y_type": y_type,
+        "y_values": y_values, "confirm": confirm,
+    }
     generate_trigger.click(
         generate,
-        inputs_kwargs={
-            "backend": backend, "prompt": prompt, "negative_prompt": negative_prompt, "size": size, "n": n,
-            "seed": seed, "steps": steps, "guidance": guidance, "scheduler": scheduler,
-            "output_format": output_format, "output_quality": output_quality, "download": download,
-            "preset": preset,
-        },
-        outputs=[gallery, info], api_name="generate", concurrency_limit=context.generate_concurrency,
-        concurrency_id="generate",
+        inputs_kwargs=generate_inputs, outputs=[gallery, info], api_name="generate",
+        concurrency_limit=context.generate_concurrency, concurrency_id="generate",
+        validator=context.api_job_validator(len(generate_inputs)),
     )
     compare_trigger.click(
         compare,
-        inputs_kwargs={
-            "backend": backend, "prompt": prompt, "negative_prompt": negative_prompt, "size": size, "seed": seed,
-            "steps": steps, "guidance": guidance, "scheduler": scheduler, "output_format": output_format,
-            "output_quality": output_quality, "x_type": x_type, "x_values": x_values, "y_type": y_type,
-            "y_values": y_values, "confirm": confirm,
-        },
-        outputs=[grid_image, cells, grid_info], api_name="compare", concurrency_limit=context.generate_concurrency,
-        concurrency_id="compare",
+        inputs_kwargs=compare_inputs, outputs=[grid_image, cells, grid_info], api_name="compare",
+        concurrency_limit=context.generate_concurrency, concurrency_id="compare",
+        validator=context.api_job_validator(len(compare_inputs)),
     )
     return ApiEndpoints(grids=grids, jobs=jobs)

@@ -189,6 +189,18 @@ def build_compare_tab(
 
     async def run(data: dict, request: gr.Request):
         session = context.session(request)
+        try:  # a place under the visitor's job cap (the validator took it before the queue held the job)
+            place = context.begin_job(session, request)
+        except PlaygroundError as exc:
+            yield {status: "⚠️ " + literal_error(exc, session.language)}
+            return
+        try:
+            async for update in run_within_cap(data, session):
+                yield update
+        finally:
+            context.end_job(place)
+
+    async def run_within_cap(data: dict, session):
         lang = session.language
         values = base_values(data)
         x_kind, y_kind = data[x_type], data[y_type] if data[y_type] not in (None, "", NO_AXIS) else None
@@ -246,10 +258,10 @@ def build_compare_tab(
         ok = sum(1 for cell in result.cells if cell.ok)
         line = ("⏹ " if token.cancelled else "✅ " if ok == len(result.cells) else "⚠️ ") + tr(
             "compare_done", lang, ok=ok, total=len(result.cells), seconds=f"{result.elapsed_s:.1f}")
-        pair_now = _two_cells(result, titles, pictures) if len(result.cells) == 2 else None
+        pair_now = await asyncio.to_thread(_two_cells, result, titles, pictures) if len(result.cells) == 2 else None
         updates: dict[Any, Any] = {
             grid: list(tiles), status: line, result_json: info,
-            export: gr.update(value=str(await asyncio.to_thread(grids.export, result)), visible=True),
+            export: gr.update(value=str(await grids.export(result)), visible=True),
         }
         if pair_now:
             updates[pair] = pair_now
@@ -339,7 +351,7 @@ def build_compare_tab(
         run, inputs={*plan_in, confirm},
         outputs=[grid, status, export, cell_details, result_json, confirm, pair, slider],
         api_visibility="private", concurrency_limit=context.generate_concurrency, concurrency_id="compare",
-        show_progress="hidden", trigger_mode="once",
+        show_progress="hidden", trigger_mode="once", validator=context.page_job_validator(),
     )
     history.reload_after(event)
     stop_button.click(stop, queue=False, api_visibility="private")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -25,11 +26,11 @@ from gradio.events import Dependency
 
 from backends.errors import DownloadRequired, PlaygroundError
 from backends.history import HistoryEntry, read_image_parameters
-from backends.history.downloads import DownloadFolder
 from backends.playground import Playground
 from backends.registry import cpu_only_notice, default_backend_id
 from backends.schedulers import match_scheduler
 
+from .downloads import prepared_zip, zip_button
 from .examples import load_examples
 from .form import FormValues, adapt_to_backend, defaults_for, form_from_query, share_query, without_unsupported
 from .form_controls import FormControls, backend_choices, build_form_controls, build_prompt, form_updates
@@ -120,7 +121,9 @@ def entry_fields(entry: HistoryEntry) -> dict[str, Any]:
     }
 
 
-def build_generate_tab(playground: Playground, context: SessionContext) -> GenerateTab:
+def build_generate_tab(
+    playground: Playground, context: SessionContext, *, max_upload_bytes: int = 20 * 1024 * 1024
+) -> GenerateTab:
     registry = playground.registry
     carry = context.language_controls.carry if context.language_controls is not None else None
     entries = registry.entries()
@@ -130,8 +133,9 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
     jobs = JobBoard()
     examples = load_examples()
     pictures = PagePictures()
-    downloads = DownloadFolder()
+    downloads = playground.downloads
     gr.set_static_paths([pictures.root])
+    playground.history.on_delete(pictures.forget)
 
     with gr.Row(equal_height=False, elem_id="generate-layout"):
         with gr.Column(scale=5, min_width=320, elem_id="form-column") as form_column:
@@ -176,6 +180,9 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
                 )
                 copied = gr.Markdown(elem_id="copy-note")
             share_payload = gr.Textbox(visible=False, elem_id="share-payload")
+            # Set (outside the queue) when a file is dropped on the prompt box; its change reads the file
+            # in the queue. It only signals: the path read is the one the server kept (handled_drop).
+            drop_signal = gr.Textbox(visible="hidden", elem_id="drop-signal", label=i18n("drop_signal"))
         with gr.Column(scale=7, min_width=320, elem_id="results-column"):
             gallery = gr.Gallery(
                 label=i18n("gallery"), format="webp", columns=2, height=680, object_fit="contain", fit_columns=False,
@@ -186,9 +193,8 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
                 download_image = gr.DownloadButton(
                     i18n("download_image"), size="sm", visible=False, elem_id="download-image", scale=0, min_width=150,
                 )
-                download_all = gr.DownloadButton(
-                    i18n("download_all"), size="sm", visible=False, elem_id="download-all", scale=0, min_width=150,
-                )
+                download_all = zip_button(i18n("download_all"), visible=False, elem_id="download-all", scale=0,
+                                          min_width=150)
             with gr.Accordion(i18n("info"), open=False, elem_id="info-accordion"):
                 info_box = gr.Textbox(
                     label=i18n("info"), lines=6, max_lines=30, interactive=False, buttons=["copy"], elem_id="generation-info",
@@ -240,6 +246,18 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
 
     async def run(data: dict, request: gr.Request):
         session = context.session(request)
+        try:  # a place under the visitor's job cap (the validator took it before the queue held the job)
+            place = context.begin_job(session, request)
+        except PlaygroundError as exc:
+            yield {status: "⚠️ " + literal_error(exc, session.language)}
+            return
+        try:
+            async for update in run_within_cap(data, session):
+                yield update
+        finally:
+            context.end_job(place)
+
+    async def run_within_cap(data: dict, session):
         lang = session.language
         values = form.values_from(data)
         backend_id = values.backend
@@ -296,7 +314,7 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
 
         yield {
             gallery: [], status: progress_line(0, total, lang), info_box: "", info_json: None, selected: "",
-            download_image: gr.update(visible=False), download_all: gr.update(visible=False), selected_index: None,
+            download_image: gr.update(visible=False), download_all.button: gr.update(visible=False), selected_index: None,
             download_row: gr.update(visible=False), download_consent: False,
         }
         sent: list = []  # the gallery as the page has it
@@ -339,7 +357,9 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
                 download_confirm: gr.update(visible=offer),
             }
             return
-        except PlaygroundError as exc:  # refused before any work: quota, an unavailable backend
+        except PlaygroundError as exc:  # refused before any work (quota, an unavailable backend), or not kept
+            for path, _ in tiles.values():  # a save the disk refused: what was shown of it goes too
+                Path(path).unlink(missing_ok=True)
             yield {gallery: [], status: "⚠️ " + literal_error(exc, lang)}
             return
         finally:
@@ -348,6 +368,7 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
                 task.cancel()
         entry, result = outcome.entry, outcome.result
         final = _final_gallery(entry, tiles, lang)
+        pictures.claim(entry.id, [path for path, _ in (*tiles.values(), *final)])
         first = entry.images[0] if entry.images else None
         yield {
             gallery: gr.skip() if final == sent else final,  # unchanged: the browser keeps what it painted
@@ -355,8 +376,8 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
             info_box: info_text(entry, result, lang),
             info_json: generation_json(entry, result),
             run_state: {"generation_id": entry.id, "seed": entry.request.seed, "seeds": list(entry.seeds)},
-            download_image: _download_update(downloads.image(entry, first) if first else None),
-            download_all: _download_update(downloads.zip(entry) if len(entry.images) > 1 else None),
+            download_image: _download_update(_image_download(downloads, entry, first) if first else None),
+            download_all.button: gr.update(visible=len(entry.images) > 1),  # the zip is made when it is pressed
             selected: _selected_text(entry, 0, lang) if first else "",
             selected_index: 0 if first else None,
         }
@@ -393,7 +414,12 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
         if position is None:
             return "", gr.update(visible=False), None
         image = entry.images[position]
-        return _selected_text(entry, position, session.language), _download_update(downloads.image(entry, image)), position
+        return _selected_text(entry, position, session.language), _download_update(_image_download(downloads, entry, image)), position
+
+    def prepare_download(state: dict, request: gr.Request) -> str | None:
+        session = context.session(request)
+        entry = playground.history.get(state.get("generation_id", ""), visitor=session.visitor) if state else None
+        return prepared_zip(downloads, entry, session.language)
 
     def reuse_seed(state: dict, index: int | None, request: gr.Request):
         """♻: the selected image's seed, else the last run's base seed; the image count stays as it is."""
@@ -437,6 +463,13 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
     # --- restoring from an image --------------------------------------------------------------------
 
     def read_dropped(path: str | None, lang: str):
+        size = _file_size(path)
+        if size > max_upload_bytes:
+            return {
+                dropped_box: gr.update(visible=True), dropped_image: None, dropped_fields: None,
+                dropped_text: tr("dropped_too_large", lang, size=size / 2**20, limit=max_upload_bytes // 2**20),
+                use_dropped: gr.update(interactive=False),
+            }
         restored = read_image_parameters(path) if path else None
         if restored is None:
             return {
@@ -460,10 +493,13 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
         files = form.dropped_files(data)
         path = files[-1] if files else ""
         if not path or path == data[handled_drop]:
-            if not path and data[handled_drop]:
-                updates[handled_drop] = path
+            if not path and data[handled_drop]:  # the file was removed: the same one may be dropped again
+                updates[handled_drop] = updates[drop_signal] = path
             return updates or gr.skip()
-        return {**updates, **read_dropped(path, session.language), handled_drop: path}
+        return {**updates, drop_signal: path, handled_drop: path}
+
+    def read_signalled_drop(path: str, request: gr.Request):
+        return read_dropped(path, context.session(request).language) if path else gr.skip()
 
     def on_upload(file, request: gr.Request):
         path = file if isinstance(file, str) else getattr(file, "name", None)
@@ -532,15 +568,17 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
                            final_prompt=final_prompt)
     generate_event = gr.on(
         [generate_button.click, prompt.submit], run, inputs={download_consent, form.style, *values_in},
-        outputs=[gallery, status, info_box, info_json, run_state, download_image, download_all, selected, selected_index,
+        outputs=[gallery, status, info_box, info_json, run_state, download_image, download_all.button, selected,
+                 selected_index,
                  download_row, download_note, download_confirm, download_consent],
         api_visibility="private", concurrency_limit=context.generate_concurrency, concurrency_id="generate",
-        show_progress="hidden", trigger_mode="once",
+        show_progress="hidden", trigger_mode="once", validator=context.page_job_validator(),
     )
     stop_button.click(stop, queue=False, api_visibility="private")
     download_confirm.click(lambda: True, outputs=download_consent, api_visibility="private", queue=False).then(
         None, js="() => { document.querySelector('#generate-btn')?.click(); }", api_visibility="private",
     )
+    download_all.on_press(prepare_download, inputs=run_state)
     gallery.select(on_select, inputs=run_state, outputs=[selected, download_image, selected_index],
                    api_visibility="private", queue=False)
     form.random_seed.click(lambda: -1, outputs=form.seed, api_visibility="private", queue=False)
@@ -551,12 +589,18 @@ def build_generate_tab(playground: Playground, context: SessionContext) -> Gener
     form.size.input(on_size_choice, inputs=[form.size, form.width, form.height], outputs=[form.width, form.height],
                     api_visibility="private", queue=False)
     form.undo.click(undo, inputs={form_backup, *values_in}, outputs=settings_outputs, api_visibility="private")
+    # Typing updates the final prompt at once (outside the queue); a dropped file is read in the queue,
+    # two at a time, with its size checked first and only its metadata read.
     prompt.change(on_prompt_change, inputs={handled_drop, form.style, *values_in},
-                  outputs=[dropped_box, dropped_image, dropped_text, dropped_fields, use_dropped, handled_drop,
-                           final_prompt],
+                  outputs=[drop_signal, handled_drop, final_prompt],
                   api_visibility="private", queue=False, trigger_mode="always_last", show_progress="hidden")
+    drop_signal.change(read_signalled_drop, inputs=handled_drop,
+                        outputs=[dropped_box, dropped_image, dropped_text, dropped_fields, use_dropped],
+                        api_visibility="private", concurrency_limit=2, concurrency_id="read-image",
+                        show_progress="hidden")
     load_image.upload(on_upload, inputs=load_image, outputs=[dropped_box, dropped_image, dropped_text, dropped_fields,
-                                                             use_dropped], api_visibility="private")
+                                                             use_dropped], api_visibility="private",
+                      concurrency_limit=2, concurrency_id="read-image")
     use_dropped.click(use_dropped_settings, inputs={dropped_fields, *values_in}, outputs=[*settings_outputs, dropped_box],
                       api_visibility="private")
     dismiss_dropped.click(lambda: gr.update(visible=False), outputs=dropped_box, api_visibility="private", queue=False)
@@ -618,5 +662,20 @@ def _selected_text(entry: HistoryEntry, position: int, lang: str) -> str:
     return tr("selected_image", lang, index=image.index + 1, seed=image.seed, width=image.width, height=image.height)
 
 
+def _image_download(downloads, entry: HistoryEntry, image) -> Path | None:
+    """The image's download copy (a hard link: no bytes); None, and no button, where even that fails (a full disk)."""
+    try:
+        return downloads.image(entry, image)
+    except OSError:
+        return None
+
+
 def _download_update(path: Path | None):
     return gr.update(value=str(path), visible=True) if path is not None else gr.update(value=None, visible=False)
+
+
+def _file_size(path: str | None) -> int:
+    try:
+        return os.path.getsize(path) if path else 0
+    except OSError:
+        return 0

@@ -3,6 +3,7 @@ estimate learned from this visitor's history), run it, export it as one PNG. No 
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 import uuid
 from collections.abc import Callable, Mapping
@@ -20,10 +21,13 @@ __all__ = ["Grids"]
 
 
 class Grids:
-    def __init__(self, playground: Playground, *, hosted: bool, font: str | None = None) -> None:
+    def __init__(
+        self, playground: Playground, *, hosted: bool, font: str | None = None, max_pixels: int | None = None,
+    ) -> None:
         self.playground = playground
         self.hosted = hosted
         self.font = font
+        self.max_pixels = max_pixels
         self.exports = Path(tempfile.mkdtemp(prefix="kolors-grids-"))
 
     def plan(
@@ -37,6 +41,7 @@ class Grids:
             self.playground, backend_id=backend, values=values, x_kind=x_type, x_text=x_values, y_kind=y_type,
             y_text=y_values, api_keys=session.keys,
             latency_s={backend_id: latency.seconds for backend_id, latency in latencies.items()},
+            max_pixels=self.max_pixels,
         )
 
     def learned_runs(self, session: Session, plan: GridPlan) -> int:
@@ -53,7 +58,12 @@ class Grids:
             api_keys=session.keys, cancel=cancel, progress=progress,
         )
 
-    def export(self, result: GridResult) -> Path:
+    async def export(self, result: GridResult) -> Path:
+        """The grid as one PNG file, drawn in a worker thread: decoding and drawing a big grid takes seconds,
+        and on the event loop every visitor's page would wait for it."""
+        return await asyncio.to_thread(self._export, result)
+
+    def _export(self, result: GridResult) -> Path:
         path = self.exports / f"grid-{uuid.uuid4().hex}.png"
         path.write_bytes(export_grid_png(result, self.playground.history, font=self.font))
         return path

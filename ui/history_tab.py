@@ -13,9 +13,10 @@ import gradio as gr
 from gradio.events import Dependency
 
 from backends.history import HistoryEntry
-from backends.history.downloads import DownloadFolder
+from backends.history.store import MAX_SEARCH_TERMS, MAX_TERM_CHARS, search_terms
 from backends.playground import Playground
 
+from .downloads import prepared_zip, zip_button
 from .generate_tab import GenerateTab, entry_fields
 from .i18n import i18n, tr
 from .results import count_text, entry_caption, entry_parameters_text, failure_tile, image_count
@@ -49,9 +50,9 @@ def build_history_tab(
     tabs: gr.Tabs,
 ) -> HistoryTab:
     store = playground.history
-    downloads = DownloadFolder()
     pictures = PagePictures()
     gr.set_static_paths([pictures.root])
+    store.on_delete(pictures.forget)
     blank = _blank_thumb(pictures)
 
     with gr.Row(equal_height=False, elem_id="history-layout"):
@@ -94,7 +95,7 @@ def build_history_tab(
                 with gr.Row(elem_id="entry-actions"):
                     use_settings = gr.Button(i18n("use_settings"), variant="primary", size="sm", elem_id="history-use")
                     rerun = gr.Button(i18n("rerun"), size="sm", elem_id="history-rerun")
-                    download_all = gr.DownloadButton(i18n("download_all"), size="sm", elem_id="history-download")
+                    download_all = zip_button(i18n("download_all"), elem_id="history-download")
                     ab_button = gr.Button(i18n("send_ab"), size="sm", elem_id="history-ab")
                     star = gr.Button(i18n("star"), size="sm", elem_id="history-star")
                     delete = gr.Button(i18n("delete"), variant="stop", size="sm", elem_id="history-delete")
@@ -123,11 +124,14 @@ def build_history_tab(
         items = [(str(_thumb(entry, blank)), entry_caption(entry, session.language)) for entry in shown]
         first = (len(stack) - 1) * PAGE_SIZE
         more = page.total_is_lower_bound
+        info = count_text(page.total - (1 if hidden and len(shown) < len(page.entries) else 0), more, first,
+                          len(shown), session.language)
+        if search_terms(query or "")[1]:
+            info += " · " + tr("history_search_capped", session.language, terms=MAX_SEARCH_TERMS, chars=MAX_TERM_CHARS)
         return {
             gallery: gr.update(value=items, selected_index=None),
             page_ids: [entry.id for entry in shown],
-            page_info: count_text(page.total - (1 if hidden and len(shown) < len(page.entries) else 0), more, first,
-                                  len(shown), session.language),
+            page_info: info,
             older: gr.update(interactive=page.has_more),
             newer: gr.update(interactive=len(stack) > 1),
             "next_cursor": page.next_cursor,
@@ -172,6 +176,7 @@ def build_history_tab(
             images.insert(min(failure.index, len(images)), (str(pictures.save(tile)), tr(
                 "caption_failed", lang, seed=failure.seed,
                 reason=tr("tile_stopped_reason", lang) if failure.error_type == "GenerationCancelled" else failure.error_in(lang))))
+        pictures.claim(entry.id, [path for path, _ in images])
         parameters = "\n\n".join(entry_parameters_text(entry, image.seed) for image in entry.images) or (
             entry_parameters_text(entry, entry.request.seed) + (f"\n\n{entry.error_in(lang)}" if entry.error else ""))
         return {
@@ -180,11 +185,15 @@ def build_history_tab(
             entry_title: _title(entry, lang),
             entry_gallery: gr.update(value=images, selected_index=None),
             entry_parameters: parameters,
-            download_all: gr.update(value=str(downloads.zip(entry)) if entry.images else None,
-                                    interactive=bool(entry.images)),
+            download_all.button: gr.update(interactive=bool(entry.images)),
             star: gr.update(value=tr("starred" if entry.starred else "star", lang)),
             selected_id: entry.id,
         }
+
+    def prepare_download(entry_id: str | None, request: gr.Request) -> str | None:
+        session = context.session(request)
+        entry = store.get(entry_id, visitor=session.visitor) if entry_id else None
+        return prepared_zip(playground.downloads, entry, session.language)
 
     def toggle_star(entry_id: str | None, request: gr.Request):
         session = context.session(request)
@@ -230,7 +239,8 @@ def build_history_tab(
 
     filters = [search, backend_filter, outcome_filter, starred_only]
     page_outputs = [gallery, page_ids, page_info, older, newer, cursors]
-    entry_outputs = [entry_view, entry_empty, entry_title, entry_gallery, entry_parameters, download_all, star, selected_id]
+    entry_outputs = [entry_view, entry_empty, entry_title, entry_gallery, entry_parameters, download_all.button, star,
+                     selected_id]
     values_in = set(generate.form.value_inputs())
 
     gr.on(
@@ -246,6 +256,7 @@ def build_history_tab(
     newer.click(go_newer, inputs=[*filters, cursors, pending_delete], outputs=page_outputs, api_visibility="private")
     gallery.select(open_entry, inputs=page_ids, outputs=entry_outputs, api_visibility="private").then(
         None, js=SCROLL_TO_ENTRY, api_visibility="private")
+    download_all.on_press(prepare_download, inputs=selected_id)
     star.click(toggle_star, inputs=selected_id, outputs=star, api_visibility="private").then(
         show, inputs=[*filters, cursors, pending_delete], outputs=page_outputs, api_visibility="private"
     )

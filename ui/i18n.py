@@ -73,6 +73,11 @@ CATALOG: dict[str, tuple[str, str]] = {
     "load_from_image": ("🖼 From an image", "🖼 从图片读取"),
     "dropped_image": ("Image", "图片"),
     "dropped_parameters": ("Its settings", "图片中的参数"),
+    "drop_signal": ("Dropped file", "拖入的文件"),
+    "dropped_too_large": (
+        "This file is {size:.1f} MB; the playground reads the settings of images up to {limit} MB.",
+        "这个文件有 {size:.1f} MB；只读取 {limit} MB 以内图片的参数。",
+    ),
     "dropped_nothing": (
         "This image carries no settings the playground can read (no 'parameters' text in a PNG, no EXIF "
         "UserComment in a JPEG or WebP).",
@@ -185,6 +190,10 @@ CATALOG: dict[str, tuple[str, str]] = {
     "history_count": ("{count} entries", "{count} 条记录"),
     "history_count_one": ("1 entry", "1 条记录"),
     "history_showing": ("showing {first}–{last}", "显示第 {first}–{last} 条"),
+    "history_search_capped": (
+        "only the first {terms} words (of up to {chars} characters each) are searched",
+        "只搜索前 {terms} 个词（每个词最多 {chars} 个字符）",
+    ),
     "history_images": ("{count} images", "{count} 张"),
     "history_one_image": ("1 image", "1 张"),
     "history_seed": ("seed {seed}", "种子 {seed}"),
@@ -251,7 +260,14 @@ CATALOG: dict[str, tuple[str, str]] = {
         "Keys typed here are kept in this browser session only: never written to disk, history or logs.",
         "此处输入的密钥只保留在本次浏览器会话中：不会写入磁盘、历史或日志。",
     ),
-    "key_placeholder": ("paste a key to use it in this session only", "粘贴密钥，仅在本次会话中使用"),
+    "key_placeholder": (
+        "paste a key and press Enter: it is used in this session only", "粘贴密钥后按回车：仅在本次会话中使用",
+    ),
+    "key_kept": (
+        "✓ A key is kept for this session (the box empties so the page never holds it).",
+        "✓ 已为本次会话保存密钥（输入框会清空，页面不保留密钥）。",
+    ),
+    "key_forget": ("Forget", "忘记"),
 }
 
 def _labels(index: int) -> dict[str, str]:

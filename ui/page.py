@@ -17,6 +17,7 @@ from .generate_tab import build_generate_tab
 from .history_tab import build_history_tab
 from .i18n import i18n
 from .language import LanguageMiddleware
+from .limits import RequestGuard
 from .session import LanguageControls, SessionContext
 from .settings_tab import build_settings_tab
 from .theme import playground_theme
@@ -42,20 +43,26 @@ def build_app(
     queue_size: int | None = None,
     confirm_above: int = 16,
     font: str | None = None,
+    max_upload_mb: int = 20,
+    jobs_per_visitor: int | None = None,
+    grid_max_pixels: int | None = None,
 ) -> gr.Blocks:
     """The page. ``hosted`` partitions history per visitor, identified by a random id kept in the
     browser's storage and signed with ``browser_secret`` (kept on the server, never sent to the page; it
     must stay the same across restarts). ``trusted_proxies``: whose X-Forwarded-For hops give the
-    visitor's address."""
+    visitor's address. ``jobs_per_visitor`` caps each visitor's queued and running generations and grids
+    (None: no cap); ``grid_max_pixels`` bounds a grid's cells' pixels summed."""
     context = SessionContext(
         hosted=hosted, generate_concurrency=generate_concurrency, visitor_secret=browser_secret,
-        trusted_proxies=trusted_proxies,
+        trusted_proxies=trusted_proxies, jobs_per_visitor=jobs_per_visitor,
     )
     # Gradio serves the stored files where they are instead of hashing and copying each one into its
     # cache (~12 ms per 1.2 MB image on every gallery update). Their names carry 128 random bits, so
-    # a URL is known only to whoever was shown it, and deleting an entry makes its URLs answer 403.
+    # a URL is known only to whoever was shown it, and deleting an entry makes its URLs answer 403: its
+    # originals, thumbnails, previews and download copies (playground.downloads) all go with it.
     gr.set_static_paths([
-        playground.history.images_dir, playground.history.thumbs_dir, playground.history.previews_dir, ASSETS / "no-image.png",
+        playground.history.images_dir, playground.history.thumbs_dir, playground.history.previews_dir,
+        playground.downloads.root, ASSETS / "no-image.png",
     ])
     # On a shared demo, what Gradio does copy into its cache (uploads, the compare export) goes after an hour.
     delete_cache = (3600, 3600) if hosted else None
@@ -75,10 +82,10 @@ def build_app(
             switch=language, browser_language=gr.Textbox(visible=False, elem_id="browser-language"),
             carry=gr.Textbox(visible=False, elem_id="carried-form"),
         )
-        api = build_api(playground, context, confirm_above=confirm_above, font=font)
+        api = build_api(playground, context, confirm_above=confirm_above, font=font, grid_max_pixels=grid_max_pixels)
         with gr.Tabs(elem_id="tabs", overflow_behavior="wrap") as tabs:  # every tab in reach on a phone
             with gr.Tab(i18n("tab_generate"), id="generate"):
-                tab = build_generate_tab(playground, context)
+                tab = build_generate_tab(playground, context, max_upload_bytes=max_upload_mb * 1024 * 1024)
             with gr.Tab(i18n("tab_history"), id="history"):
                 history = build_history_tab(playground, context, tab, show_generate=show_generate, tabs=tabs)
             with gr.Tab(i18n("tab_compare"), id="compare") as compare_item:
@@ -90,7 +97,10 @@ def build_app(
             button.click(show_settings, outputs=tabs, api_visibility="private", queue=False)
         _remember_advanced(demo, tab.form.advanced, advanced_state)
         context.wire_load(demo, visitor_state=visitor_state)
-    demo.queue(default_concurrency_limit=4, max_size=queue_size)
+    # On a shared demo every job goes through the queue (off Spaces Gradio would also let /run/<api_name>
+    # call an event directly, around it), so the job cap's validator sees each one before the queue holds it.
+    demo.queue(default_concurrency_limit=4, max_size=queue_size, api_open=False if hosted else None)
+    context.count_waiting_jobs(demo)
     return demo
 
 
@@ -110,9 +120,15 @@ def _remember_advanced(demo: gr.Blocks, accordion: gr.Accordion, remembered: gr.
               api_visibility="private", queue=False)
 
 
-def launch_options() -> dict:
-    """What goes to ``launch()`` in Gradio 6: theme, css, head, i18n, footer."""
-    return {
+def launch_options(
+    *, hosted: bool = False, max_upload_mb: int = 20, max_body_kb: int = 1024, session_capacity: int | None = None,
+) -> dict:
+    """What goes to ``launch()`` in Gradio 6: theme, css, head, i18n, footer, and what a request may bring
+    (ui/limits.py). In hosted mode Gradio keeps ``session_capacity`` sessions' state (not its 10,000) and
+    its monitoring routes are off."""
+    upload_bytes = max_upload_mb * 1024 * 1024
+    guard = Middleware(RequestGuard, body_bytes=max_body_kb * 1024, upload_bytes=upload_bytes, hosted=hosted)
+    options = {
         "theme": playground_theme(),
         "css_paths": [ASSETS / "style.css"],
         "head": HEAD_SCRIPT,
@@ -120,5 +136,12 @@ def launch_options() -> dict:
         "footer_links": ["api", "settings"],
         "allowed_paths": [],
         # Sets the browser's language to the one chosen on the page before Gradio boots (ui/language.py).
-        "app_kwargs": {"middleware": [Middleware(LanguageMiddleware)]},
+        "app_kwargs": {"middleware": [Middleware(LanguageMiddleware), guard]},
+        # Gradio refuses a bigger file while it streams in, and deletes what it had written.
+        "max_file_size": upload_bytes,
     }
+    if hosted:
+        options["enable_monitoring"] = False
+        if session_capacity is not None:
+            options["state_session_capacity"] = session_capacity
+    return options

@@ -1,7 +1,7 @@
 """Per-browser-session facts the handlers need, kept in server memory and keyed by Gradio's session hash:
 the keys a visitor pasted (never written anywhere), the running job's Stop token, the visitor id
-that partitions history in hosted mode (signed by this server, see :mod:`backends.identity`), and the
-visitor's address as the server sees it."""
+that partitions history in hosted mode (signed by this server, see :mod:`backends.identity`), the
+visitor's address as the server sees it, and the places each visitor's jobs hold under the cap."""
 
 from __future__ import annotations
 
@@ -14,12 +14,18 @@ from typing import Any
 import gradio as gr
 
 from backends.base import ApiKey, CancelToken
+from backends.errors import TooManyJobs
 from backends.identity import TrustedProxies, VisitorSigner, client_address, quota_address
+from backends.jobs import Job, JobCap
 
 from .i18n import LANGUAGES, language_from_header
 from .language import RESTORE_JS
 
-__all__ = ["JobBoard", "LanguageControls", "Session", "SessionContext"]
+__all__ = ["CAPPED_JOBS", "JobBoard", "LanguageControls", "Session", "SessionContext"]
+
+CAPPED_JOBS = ("generate", "compare")
+"""The concurrency ids of the events that count under ``PLAYGROUND_JOBS_PER_VISITOR``: the page's Generate
+and Compare and the API's /generate and /compare share them."""
 
 
 @dataclass(frozen=True)
@@ -98,13 +104,14 @@ class SessionContext:
 
     def __init__(
         self, *, hosted: bool = False, generate_concurrency: int | None = 8, visitor_secret: str | None = None,
-        trusted_proxies: TrustedProxies | None = None,
+        trusted_proxies: TrustedProxies | None = None, jobs_per_visitor: int | None = None,
     ) -> None:
         self.hosted = hosted
         # Without a kept secret (tests, embedding) the ids this process signs are good until it stops.
         self.signer = VisitorSigner(visitor_secret or secrets.token_urlsafe(32))
         self.trusted_proxies = trusted_proxies or TrustedProxies()
         self.generate_concurrency = generate_concurrency
+        self.job_cap = JobCap(jobs_per_visitor)
         self._keys: dict[str, dict[str, ApiKey]] = {}
         self._visitors: dict[str, str] = {}
         self._languages: dict[str, str] = {}
@@ -169,6 +176,54 @@ class SessionContext:
             self._visitors.pop(session_hash or "", None)
             self._languages.pop(session_hash or "", None)
 
+    # -- the cap on each visitor's queued and running jobs ---------------------------------------------
+    # A job takes its place in the event's validator, which Gradio runs before the queue holds it, so a
+    # client over its cap never occupies the queue; its handler keeps the place until it ends.
+
+    def admit_job(self, request: gr.Request | None) -> None:
+        """Raises :class:`TooManyJobs` when this visitor already has the cap's jobs queued or running."""
+        self.job_cap.admit(self.session(request).quota_keys, _join_of(request))
+
+    def begin_job(self, session: Session, request: gr.Request | None) -> Job | None:
+        """The place of a job whose handler begins (raises :class:`TooManyJobs` past the cap); give it
+        back with :meth:`end_job`."""
+        return self.job_cap.begin(session.quota_keys, _join_of(request))
+
+    def end_job(self, job: Job | None) -> None:
+        self.job_cap.end(job)
+
+    def page_job_validator(self) -> Callable | None:
+        """The validator of a page event whose inputs come as one dict: over the cap, the page shows the
+        message (Gradio answers the join with it) in the visitor's language. None without a cap."""
+
+        async def admit(data: dict, request: gr.Request) -> list:
+            try:
+                self.admit_job(request)
+            except TooManyJobs as exc:
+                raise _Refused(exc.message_in(self.session(request).language)) from None
+            return [None] * len(data)  # one "valid" per input
+
+        return admit if self.job_cap.limit is not None else None
+
+    def api_job_validator(self, inputs: int) -> Callable | None:
+        """The validator of an API endpoint taking ``inputs`` keyword inputs: over the cap, gradio_client
+        raises a ValidationError carrying the message. None without a cap."""
+        if self.job_cap.limit is None:
+            return None
+
+        async def admit(request: gr.Request, **_values: Any) -> list:
+            try:
+                self.admit_job(request)
+            except TooManyJobs as exc:
+                return [gr.validate(False, str(exc))] + [None] * (inputs - 1)
+            return [None] * inputs
+
+        return admit
+
+    def count_waiting_jobs(self, demo: gr.Blocks) -> None:
+        """Give back the places of jobs Gradio's queue dropped before they ran (their client left)."""
+        self.job_cap.waiting = lambda join: _waiting_in_queue(demo, join)
+
     # Hooks let each tab ask for work on page load or on a key change without knowing the others.
     def on_load(self, fn: Callable, **event: Any) -> None:
         self._load_hooks.append((fn, event))
@@ -206,6 +261,30 @@ class SessionContext:
 
     def keys_listeners(self) -> list[tuple[Callable, dict[str, Any]]]:
         return list(self._keys_listeners)
+
+
+class _Refused(Exception):
+    """A join refused by a validator: Gradio answers it with ``str()`` of this, which the page shows."""
+
+
+def _join_of(request: gr.Request | None) -> object:
+    """What identifies one request to join the queue: the HTTP request, which Gradio hands to the event's
+    validator and again to its handler (also for a client that sent no session hash)."""
+    http = getattr(request, "request", None)
+    return http if http is not None else request
+
+
+def _waiting_in_queue(demo: gr.Blocks, join: object) -> bool:
+    """Whether Gradio's queue still holds this join's event, not yet running. Gradio has no public view of
+    its queue; if this one changes, every place is kept (as if waiting) until the cap's longest wait."""
+    try:
+        queues = demo._queue.event_queue_per_concurrency_id
+        return any(
+            event.request is join for concurrency_id in CAPPED_JOBS if concurrency_id in queues
+            for event in queues[concurrency_id].queue
+        )
+    except Exception:  # Gradio internals: keep the places rather than fail the join
+        return True
 
 
 def _accept_language(request: gr.Request | None) -> str:

@@ -13,6 +13,7 @@ import os
 import secrets
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -40,6 +41,8 @@ class PagePictures:
         self.root = Path(root) if root is not None else Path(tempfile.mkdtemp(prefix="kolors-page-"))
         self.root.mkdir(parents=True, exist_ok=True)
         self._last_prune = 0.0
+        self._claimed: dict[str, set[Path]] = {}  # entry id -> the pictures made of it, removed with it
+        self._claim_lock = threading.Lock()
         # Pillow lets go of the GIL while it decodes and encodes: a batch's previews are made side by side.
         self._workers = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="page-previews")
 
@@ -70,6 +73,21 @@ class PagePictures:
             return image.preview_path
         return self.preview_of(image.path.read_bytes())[0]
 
+    def claim(self, entry_id: str, paths: Any) -> None:
+        """Note that these pictures (of this folder; others are ignored) show entry ``entry_id``, so that
+        :meth:`forget` removes them when it is deleted."""
+        mine = {Path(path) for path in paths if Path(path).parent == self.root}
+        if mine:
+            with self._claim_lock:
+                self._claimed.setdefault(entry_id, set()).update(mine)
+
+    def forget(self, entry_id: str) -> None:
+        """The entry was deleted: its pictures stop being served now, not when the hour is up."""
+        with self._claim_lock:
+            paths = self._claimed.pop(entry_id, set())
+        for path in paths:
+            path.unlink(missing_ok=True)
+
     def save(self, picture: Any) -> Path:
         """A PIL image the page made (a failure tile, a live sketch) as a WebP, at most PREVIEW_MAX_SIDE a side."""
         picture = picture.copy()
@@ -89,6 +107,8 @@ class PagePictures:
         if now - self._last_prune < 60:
             return
         self._last_prune = now
+        with self._claim_lock:
+            self._claimed = {entry: kept for entry, paths in self._claimed.items() if (kept := {p for p in paths if p.exists()})}
         for path in self.root.iterdir():
             try:
                 if path.stat().st_mtime < now - MAX_AGE_S:

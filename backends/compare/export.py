@@ -293,7 +293,13 @@ def _draw_block(draw: Any, lines: list[str], font: Any, box: tuple[int, int, int
         y += height
 
 
-def _cell_image(cell: CellResult, store: HistoryStore | None) -> Any:
+def _scaled(width: int, height: int, cell_size: int) -> tuple[int, int]:
+    factor = min(1.0, cell_size / max(width, height, 1))
+    return max(1, round(width * factor)), max(1, round(height * factor))
+
+
+def _cell_image(cell: CellResult, store: HistoryStore | None, cell_size: int) -> Any:
+    """The cell's image, already scaled to fit ``cell_size``: one full-size image in memory at a time."""
     from PIL import Image
 
     image = cell.image
@@ -302,8 +308,10 @@ def _cell_image(cell: CellResult, store: HistoryStore | None) -> Any:
     path = store.image_path(image) if store is not None else image.path
     try:
         with Image.open(path) as opened:
-            opened.load()
-            return opened.convert("RGB")
+            size = _scaled(*opened.size, cell_size)
+            opened.draft("RGB", size)  # a JPEG decodes at the nearest smaller scale it can
+            rgb = opened.convert("RGB")
+        return rgb if rgb.size == size else rgb.resize(size, Image.Resampling.LANCZOS)
     except Exception:
         return None
 
@@ -325,15 +333,11 @@ def export_grid_png(
     from PIL import Image, ImageDraw
 
     plan = result.plan
-    images = [_cell_image(cell, store) for cell in result.cells]
+    images = [_cell_image(cell, store, cell_size) for cell in result.cells]
 
     # 1. Cell box: the largest scaled image (failed cells count with their requested size).
-    def scaled(width: int, height: int) -> tuple[int, int]:
-        factor = min(1.0, cell_size / max(width, height, 1))
-        return max(1, round(width * factor)), max(1, round(height * factor))
-
     sizes = [
-        scaled(*(image.size if image is not None else (cell.cell.request.width, cell.cell.request.height)))
+        image.size if image is not None else _scaled(cell.cell.request.width, cell.cell.request.height, cell_size)
         for image, cell in zip(images, result.cells)
     ]
     cell_w = max(w for w, _ in sizes)
@@ -385,8 +389,6 @@ def export_grid_png(
         w, h = sizes[index]
         box_left, box_top = left + (cell_w - w) // 2, y0 + (cell_h - h) // 2
         if image is not None:
-            if image.size != (w, h):
-                image = image.resize((w, h), Image.Resampling.LANCZOS)
             canvas.paste(image, (box_left, box_top))
             caption, ink = cell.caption, _MUTED
         else:

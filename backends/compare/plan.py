@@ -11,7 +11,8 @@
 3. Every cell's values (n = 1, one image a cell) are validated against its backend's capabilities
    with :func:`backends.validation.validate_request`. Problems caused by an axis value are reported
    on that axis (``x_axis``/``y_axis``); the others on the form's field, naming the backend when the
-   grid has several. All of them come back in one :class:`InvalidRequest`.
+   grid has several. All of them come back in one :class:`InvalidRequest`. The cells' pixels together
+   (width × height, summed) must fit ``max_pixels`` (``PLAYGROUND_GRID_MAX_PIXELS``), else ``grid``'s problem.
 4. The estimate: the price (``price_per_image`` where a backend has one, summed per currency) and the
    time (per backend: its cells in waves of ``max_concurrency`` times a typical latency; backends run
    side by side, so the slowest one sets the time).
@@ -204,13 +205,14 @@ def plan_compare(
     api_keys: Mapping[str, str] | None = None,
     latency_s: Mapping[str, float] | None = None,
     max_cells: int = MAX_GRID_CELLS,
+    max_pixels: int | None = None,
     rng: random.Random | None = None,
 ) -> GridPlan:
     """:func:`parse_axes` then :func:`plan_grid`: from the Compare form's plain values to a plan."""
     x, y = parse_axes(x_kind, x_text, y_kind, y_text)
     return plan_grid(
         playground, backend_id=backend_id, values=values, x=x, y=y, api_keys=api_keys,
-        latency_s=latency_s, max_cells=max_cells, rng=rng,
+        latency_s=latency_s, max_cells=max_cells, max_pixels=max_pixels, rng=rng,
     )
 
 
@@ -224,12 +226,14 @@ def plan_grid(
     api_keys: Mapping[str, str] | None = None,
     latency_s: Mapping[str, float] | None = None,
     max_cells: int = MAX_GRID_CELLS,
+    max_pixels: int | None = None,
     rng: random.Random | None = None,
 ) -> GridPlan:
     """Plan and validate a grid; raise :class:`InvalidRequest` or :class:`BackendUnavailable` before
     anything runs. ``values`` are the form's values as :func:`validate_request` takes them (``n`` is
     ignored: a cell is one image). ``backend_id`` is ignored when backend is an axis. ``latency_s``
-    gives typical single-image seconds per backend id for the time estimate."""
+    gives typical single-image seconds per backend id for the time estimate. ``max_pixels`` bounds the
+    cells' width × height summed (None: no bound)."""
     api_keys = api_keys or {}
     x = replace(x, field="x_axis") if x.field != "x_axis" else x
     y = replace(y, field="y_axis") if y is not None and y.field != "y_axis" else y
@@ -337,6 +341,7 @@ def plan_grid(
     if problems:
         unique = {(p.field, repr(p.value), p.allowed): p for p in problems}
         raise InvalidRequest(list(unique.values()))
+    _check_pixels(cells, max_pixels)
 
     # 4. Cost and time.
     cost, unpriced = _cost(cells, backends)
@@ -362,6 +367,20 @@ def plan_grid(
         estimated_s=estimated,
         concurrency={bid: max(1, b.max_concurrency) for bid, b in backends.items()},
     )
+
+
+def _check_pixels(cells: list[GridCell], max_pixels: int | None) -> None:
+    """Every pixel of a grid is asked of a provider, downloaded, decoded and drawn: the sum is bounded."""
+    pixels = sum(cell.request.width * cell.request.height for cell in cells)
+    if max_pixels is None or pixels <= max_pixels:
+        return
+    sizes = list(dict.fromkeys(f"{cell.request.width}×{cell.request.height}" for cell in cells))
+    largest = max(cells, key=lambda cell: cell.request.width * cell.request.height).request
+    fit = max_pixels // (largest.width * largest.height)
+    raise InvalidRequest([FieldProblem(
+        "grid", Message("grid_pixels", cells=len(cells), sizes=sizes, pixels=pixels),
+        Message("allowed_max_pixels", max=max_pixels, fit=fit, size=f"{largest.width}×{largest.height}"),
+    )])
 
 
 def _resolve_backend_ids(playground: Playground, axis: Axis) -> list[str]:

@@ -7,8 +7,10 @@ time and the image's seed instead, ASCII only. The bytes are the stored original
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import tempfile
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -18,7 +20,7 @@ from .store import HistoryEntry, StoredImage
 __all__ = ["DownloadFolder", "download_name", "zip_name"]
 
 MAX_AGE_S = 3600.0
-"""Prepared downloads older than this are removed when the next one is prepared."""
+"""An entry's prepared downloads not asked for in this long are removed when the next ones are prepared."""
 
 
 def _stamp(entry: HistoryEntry) -> str:
@@ -38,39 +40,76 @@ def zip_name(entry: HistoryEntry) -> str:
 
 
 class DownloadFolder:
-    """Where prepared downloads wait to be fetched: one random subfolder per download, so two entries
-    with the same readable name never collide; anything older than an hour goes."""
+    """Where prepared downloads wait to be fetched: one folder per entry (``<entry id>/<random>/``, so a URL
+    tells nothing and two entries with the same readable name never collide), its files made once and
+    reused, and removed with the entry (:meth:`forget`). A single image is a hard link to the stored
+    original (no bytes written, when ``root`` is on the history's disk); a zip is written when asked for.
+    Anything not asked for in an hour goes."""
 
-    def __init__(self, root: Path | None = None) -> None:
+    def __init__(self, root: Path | None = None, *, clear: bool = False) -> None:
         self.root = Path(root) if root is not None else Path(tempfile.mkdtemp(prefix="kolors-downloads-"))
+        if clear:  # at start-up: what a previous run prepared is derived and made again on demand
+            shutil.rmtree(self.root, ignore_errors=True)
         self.root.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._last_prune = 0.0
 
     def image(self, entry: HistoryEntry, image: StoredImage) -> Path:
         """The original of ``image`` under its readable name (a hard link where the filesystem allows)."""
-        target = self._fresh_folder() / download_name(entry, image)
-        try:
-            os.link(image.path, target)
-        except OSError:
-            shutil.copyfile(image.path, target)
-        return target
+        with self._lock:
+            target = self._folder(entry) / download_name(entry, image)
+            if not target.exists():
+                try:
+                    os.link(image.path, target)
+                except OSError:
+                    shutil.copyfile(image.path, target)
+            return target
 
     def zip(self, entry: HistoryEntry) -> Path:
-        """Every original of ``entry`` in one zip (stored, not recompressed: they are images already)."""
-        target = self._fresh_folder() / zip_name(entry)
-        with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED) as archive:
-            for image in entry.images:
-                archive.write(image.path, arcname=download_name(entry, image))
-        return target
+        """Every original of ``entry`` in one zip (stored, not recompressed: they are images already), made
+        the first time it is asked for and reused after. Raises OSError (a full disk) leaving nothing behind."""
+        with self._lock:
+            target = self._folder(entry) / zip_name(entry)
+            if target.exists():
+                return target
+            partial = target.with_name(f".{target.name}.partial")
+            try:
+                with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_STORED) as archive:
+                    for image in entry.images:
+                        archive.write(image.path, arcname=download_name(entry, image))
+                os.replace(partial, target)
+            except BaseException:
+                partial.unlink(missing_ok=True)
+                raise
+            return target
 
-    def _fresh_folder(self) -> Path:
+    def forget(self, entry_id: str) -> None:
+        """Remove every prepared download of an entry (it was deleted): its URLs answer 404 at once."""
+        with self._lock:
+            shutil.rmtree(self.root / entry_id, ignore_errors=True)
+
+    def _folder(self, entry: HistoryEntry) -> Path:
         self._prune()
-        return Path(tempfile.mkdtemp(dir=self.root))
+        parent = self.root / entry.id
+        try:
+            folder = next(child for child in parent.iterdir() if child.is_dir())
+            os.utime(folder)  # asked for again: kept another hour
+            return folder
+        except (FileNotFoundError, StopIteration):
+            folder = parent / secrets.token_urlsafe(16)  # 128 random bits, as the stored files' names
+            folder.mkdir(parents=True)
+            return folder
 
     def _prune(self) -> None:
-        cutoff = time.time() - MAX_AGE_S
-        for folder in self.root.iterdir():
+        now = time.time()
+        if now - self._last_prune < 60:
+            return
+        self._last_prune = now
+        cutoff = now - MAX_AGE_S
+        for parent in self.root.iterdir():
             try:
-                if folder.stat().st_mtime < cutoff:
-                    shutil.rmtree(folder, ignore_errors=True)
+                for folder in parent.iterdir():
+                    if folder.stat().st_mtime < cutoff:
+                        shutil.rmtree(folder, ignore_errors=True)
             except OSError:
                 pass

@@ -34,11 +34,12 @@ Existing EXIF is kept (merged through Pillow, with our UserComment set); existin
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
 import struct
-from typing import Any
+from typing import Any, BinaryIO
 from xml.sax.saxutils import escape
 
 from .parameters import JSON_KEY
@@ -52,7 +53,9 @@ __all__ = [
     "exif_user_comment",
     "exif_with_user_comment",
     "jpeg_blocks",
+    "jpeg_blocks_from",
     "webp_blocks",
+    "webp_blocks_from",
     "xmp_json",
     "xmp_packet",
 ]
@@ -452,20 +455,78 @@ def xmp_json(packet: Any) -> str | None:
 
 def jpeg_blocks(data: bytes) -> tuple[bytes | None, bytes | None]:
     """The first EXIF (TIFF bytes) and XMP packet of a JPEG's APP1 segments."""
+    return jpeg_blocks_from(io.BytesIO(data))
+
+
+def jpeg_blocks_from(handle: BinaryIO) -> tuple[bytes | None, bytes | None]:
+    """:func:`jpeg_blocks` read from ``handle``: the marker segments before the image data, reading only
+    the APP1 ones (64 KB at most each) and seeking past the rest; nothing from the scan on."""
+    if handle.read(2) != b"\xff\xd8":
+        raise ValueError("not a JPEG file (no SOI)")
     exif = xmp = None
-    segments, _ = _jpeg_segments(data)
-    for marker, start, end in segments:
-        payload = data[start + 4 : end]
-        if marker == _APP1 and payload.startswith(_JPEG_EXIF) and exif is None:
+    while True:
+        marker = handle.read(2)
+        if len(marker) < 2:
+            raise ValueError("the JPEG header ends before the image data")
+        if marker[0] != 0xFF:
+            raise ValueError("no JPEG marker where one should be")
+        while marker[1] == 0xFF:  # fill bytes before a marker
+            marker = marker[1:] + handle.read(1)
+            if len(marker) < 2:
+                raise ValueError("the JPEG header ends before the image data")
+        kind = marker[1]
+        if kind == _SOS:
+            return exif, xmp
+        if kind in (0x00, 0x01, 0xD8, 0xD9) or 0xD0 <= kind <= 0xD7:
+            raise ValueError(f"unexpected JPEG marker FF{kind:02X} before the image data")
+        raw = handle.read(2)
+        if len(raw) < 2 or (length := struct.unpack(">H", raw)[0]) < 2:
+            raise ValueError(f"truncated JPEG segment FF{kind:02X}")
+        if kind != _APP1 or (exif is not None and xmp is not None):
+            handle.seek(length - 2, io.SEEK_CUR)
+            continue
+        payload = handle.read(length - 2)
+        if len(payload) < length - 2:
+            raise ValueError(f"truncated JPEG segment FF{kind:02X}")
+        if payload.startswith(_JPEG_EXIF) and exif is None:
             exif = payload[len(_JPEG_EXIF) :]
-        elif marker == _APP1 and payload.startswith(_JPEG_XMP) and xmp is None:
+        elif payload.startswith(_JPEG_XMP) and xmp is None:
             xmp = payload[len(_JPEG_XMP) :]
-    return exif, xmp
 
 
 def webp_blocks(data: bytes) -> tuple[bytes | None, bytes | None]:
     """The EXIF (TIFF bytes) and XMP chunks of a WebP file."""
-    chunks = _riff_chunks(data)
-    exif = next((_riff_payload(data, s) for fourcc, s, _ in chunks if fourcc == b"EXIF"), None)
-    xmp = next((_riff_payload(data, s) for fourcc, s, _ in chunks if fourcc == b"XMP "), None)
+    return webp_blocks_from(io.BytesIO(data), size=len(data))
+
+
+def webp_blocks_from(handle: BinaryIO, *, size: int, max_block: int = 1 << 20) -> tuple[bytes | None, bytes | None]:
+    """:func:`webp_blocks` read from ``handle`` (a file of ``size`` bytes): the chunk headers, and the
+    first ``EXIF`` and ``XMP `` chunks of at most ``max_block`` bytes; the image data is seeked past."""
+    header = handle.read(12)
+    if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WEBP":
+        raise ValueError("not a WebP file")
+    (riff_size,) = struct.unpack_from("<I", header, 4)
+    if riff_size + 8 != size:
+        raise ValueError(f"the RIFF header says {riff_size + 8} bytes, the file has {size}")
+    exif = xmp = None
+    pos = 12
+    while pos < size:
+        chunk = handle.read(8)
+        if len(chunk) < 8:
+            raise ValueError("truncated WebP chunk header")
+        fourcc, (length,) = chunk[:4], struct.unpack_from("<I", chunk, 4)
+        end = pos + 8 + length + (length & 1)
+        if end > size:
+            raise ValueError(f"truncated WebP chunk {fourcc!r}")
+        wanted = (fourcc == b"EXIF" and exif is None) or (fourcc == b"XMP " and xmp is None)
+        if wanted and length <= max_block:
+            payload = handle.read(length)
+            if fourcc == b"EXIF":
+                exif = payload
+            else:
+                xmp = payload
+            handle.seek(end, io.SEEK_SET)
+        else:
+            handle.seek(end, io.SEEK_SET)
+        pos = end
     return exif, xmp

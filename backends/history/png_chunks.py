@@ -11,9 +11,9 @@ import io
 import struct
 import zlib
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, BinaryIO
 
-__all__ = ["PNG_SIGNATURE", "embed_png_metadata", "png_texts", "to_png"]
+__all__ = ["MAX_TEXT_BYTES", "PNG_SIGNATURE", "embed_png_metadata", "png_texts", "png_texts_from", "to_png"]
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
@@ -119,14 +119,69 @@ def to_png(data: bytes, mime_type: str) -> bytes:
         raise ValueError(f"the {mime_type or 'image'} data could not be read as an image ({exc})") from exc
 
 
-def png_texts(data: bytes) -> dict[str, str]:
-    """The text chunks of a PNG by keyword (Pillow reads them without decoding pixels, capped at 1 MB each)."""
-    from PIL import Image
+MAX_TEXT_BYTES = 1 << 20  # a text chunk (or its inflated text) larger than this is not ours, nor A1111's
 
-    with Image.open(io.BytesIO(data)) as image:
-        info = dict(image.info)
-    return {
-        key: value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-        for key, value in info.items()
-        if isinstance(key, str) and isinstance(value, (str, bytes))
-    }
+
+def png_texts(data: bytes) -> dict[str, str]:
+    """The text chunks of a PNG (before its image data) by keyword; see :func:`png_texts_from`."""
+    return png_texts_from(io.BytesIO(data))
+
+
+def png_texts_from(handle: BinaryIO) -> dict[str, str]:
+    """The ``tEXt``, ``zTXt`` and ``iTXt`` chunks before the first ``IDAT``, by keyword, read from ``handle``.
+
+    Only the chunk headers and the text chunks are read; every other chunk is skipped with a seek and
+    reading stops at the image data, so a 20 MB PNG costs a few KB. A text chunk over 1 MB, or one
+    that inflates past 1 MB, is skipped (Pillow's cap). Raises ValueError when ``handle`` is not a PNG.
+    """
+    if handle.read(8) != PNG_SIGNATURE:
+        raise ValueError("not a PNG file (bad signature)")
+    texts: dict[str, str] = {}
+    while True:
+        header = handle.read(8)
+        if len(header) < 8:
+            return texts  # truncated: what was read so far
+        length, kind = struct.unpack(">I", header[:4])[0], header[4:]
+        if kind in (b"IDAT", b"IEND"):
+            return texts
+        if kind in _TEXT_CHUNKS and length <= MAX_TEXT_BYTES:
+            body = handle.read(length)
+            handle.seek(4, io.SEEK_CUR)  # the CRC
+            if len(body) < length:
+                return texts
+            item = _text_of(kind, body)
+            if item is not None:  # a later chunk of the same keyword wins, as in Pillow
+                texts[item[0]] = item[1]
+        else:
+            handle.seek(length + 4, io.SEEK_CUR)
+
+
+def _text_of(kind: bytes, body: bytes) -> tuple[str, str] | None:
+    """(keyword, text) of one text chunk; None for one that is damaged or inflates past the cap."""
+    keyword, sep, rest = body.partition(b"\0")
+    if not sep or not 1 <= len(keyword) <= 79:
+        return None
+    key = keyword.decode("latin-1")
+    try:
+        if kind == b"tEXt":
+            return key, rest.decode("latin-1")
+        if kind == b"zTXt":
+            return key, _inflate(rest[1:]).decode("latin-1") if rest[:1] == b"\0" else None
+        compressed, method, rest = rest[:1], rest[1:2], rest[2:]
+        _language, _, rest = rest.partition(b"\0")
+        _translated, _, text = rest.partition(b"\0")
+        if compressed == b"\1":
+            if method != b"\0":
+                return None
+            text = _inflate(text)
+        return key, text.decode("utf-8", "replace")
+    except (ValueError, zlib.error):
+        return None
+
+
+def _inflate(data: bytes) -> bytes:
+    inflater = zlib.decompressobj()
+    text = inflater.decompress(data, MAX_TEXT_BYTES)
+    if inflater.unconsumed_tail:
+        raise ValueError("a PNG text chunk inflates past 1 MB")
+    return text

@@ -10,6 +10,7 @@
         previews/<token>.webp  what the page shows: a light WebP, at most 1024 px a side (previews.py;
                                none for images already light, which the page shows as they are)
         pending/<note>.files   the files of the writes in flight (journal.py)
+        .disk-reserve          256 KB set aside, given up so that deletes work on a full disk
 
 Every generation is stored, failed ones too (status ``failed``, no images). File names are random
 tokens, so knowing one file's name tells nothing about another's. In hosted mode each browser has its
@@ -37,6 +38,7 @@ decode), so the answer's gallery can show them at once.
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import logging
@@ -44,9 +46,10 @@ import os
 import re
 import secrets
 import sqlite3
+import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -54,6 +57,7 @@ from pathlib import Path
 from typing import Any
 
 from ..base import GeneratedImage, GenerationRequest, GenerationResult, ImageFailure, Price
+from ..errors import ConfigurationError, StorageFailed
 from ..messages import Message, keyed, text_in
 from .a1111 import a1111_parameters
 from .image_files import PNG, WEBP, ImageKind, embed_metadata, image_kind
@@ -65,7 +69,8 @@ from .previews import PREVIEW_EXTENSION, make_preview, needs_preview
 from .thumbnails import THUMB_SIZE, make_thumbnail, thumbnail_format, yield_the_cpu
 
 __all__ = [
-    "COUNT_UP_TO", "DB_NAME", "OUTCOMES", "THUMB_SIZE", "HistoryEntry", "HistoryPage", "HistoryStore", "StoredImage",
+    "COUNT_UP_TO", "DB_NAME", "MAX_SEARCH_TERMS", "MAX_TERM_CHARS", "OUTCOMES", "THUMB_SIZE", "HistoryEntry",
+    "HistoryPage", "HistoryStore", "StoredImage", "search_terms",
 ]
 
 DB_NAME = "history.sqlite3"
@@ -83,6 +88,13 @@ COUNT_UP_TO = 200
 # newest first; in a larger one it walks the prompt index, newest match first. The walk costs what it
 # reads of every visitor's matches, so a small history among many large ones is cheaper read whole.
 SEARCH_READS_UP_TO = 2000
+# A search uses its first MAX_SEARCH_TERMS different words, each cut to MAX_TERM_CHARS: every word is a
+# clause of the query (1,000 of them passed SQLite's expression depth and raised OperationalError).
+MAX_SEARCH_TERMS = 16
+MAX_TERM_CHARS = 100
+
+RESERVE_NAME = ".disk-reserve"
+RESERVE_BYTES = 256 * 1024  # a delete of a 16-image entry writes ~60 KB (its note and SQLite's log)
 THUMBNAIL_WAIT_S = 10.0  # at most, for a read of an entry whose thumbnails are being made
 # A page does not wait that long: the thumbnail thread runs at a low priority, and until it is done an
 # entry shows its image itself (already in the browser's cache from the gallery that just showed it).
@@ -289,10 +301,10 @@ class HistoryStore:
         self.previews_dir = self.data_dir / PREVIEWS
         self.db_path = self.data_dir / DB_NAME
         self.thumb_size = thumb_size
-        for folder in (self.data_dir, self.images_dir, self.thumbs_dir, self.previews_dir):
-            folder.mkdir(parents=True, exist_ok=True)
+        self._check_data_dir()
         self._journal = FileJournal(self.data_dir, (IMAGES, THUMBS, PREVIEWS))
         self._lock = threading.RLock()
+        self._on_delete: list[Callable[[str], None]] = []
         self._pending: dict[str, threading.Event] = {}  # generation id -> set once its thumbnails and previews exist
         self._thumbnailer: ThreadPoolExecutor | None = None
         self._thumb_format, self._thumb_ext = thumbnail_format()
@@ -305,6 +317,11 @@ class HistoryStore:
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
             migrate(conn)
+            conn.execute("BEGIN IMMEDIATE")  # a database that can be read but not written is refused now, not after a paid run
+            conn.execute("ROLLBACK")
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise self._unusable_database(exc) from exc
         except BaseException:
             conn.close()
             raise
@@ -312,16 +329,72 @@ class HistoryStore:
         self._conn.row_factory = sqlite3.Row
         self._fts = has_prompt_index(conn)
         self.recover()
+        self._keep_reserve()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
+    def _check_data_dir(self) -> None:
+        """Refuse, with one :class:`ConfigurationError` naming the fix, a data directory this process cannot
+        write (read-only, not ours) or whose database file is empty; a corrupt one is refused on opening it."""
+        try:
+            for folder in (self.data_dir, self.images_dir, self.thumbs_dir, self.previews_dir):
+                folder.mkdir(parents=True, exist_ok=True)
+            for folder in (self.data_dir, self.images_dir):
+                with tempfile.TemporaryFile(dir=folder):
+                    pass
+        except OSError as exc:
+            reason = os.strerror(exc.errno) if exc.errno else type(exc).__name__
+            raise ConfigurationError(Message("data_dir_not_writable", path=str(self.data_dir), reason=reason)) from exc
+        try:
+            empty = self.db_path.stat().st_size == 0
+        except FileNotFoundError:
+            empty = False
+        if empty:
+            # SQLite would take an empty file for a new database and start an empty history beside the images of
+            # the old one. A zero-length file is what a full disk or a crash mid-restore leaves: ask, do not guess.
+            raise ConfigurationError(Message("history_database_empty", path=str(self.db_path)))
+
+    def _unusable_database(self, exc: sqlite3.DatabaseError) -> ConfigurationError:
+        failure = storage_failure(exc)
+        if failure is not None and not failure.disk_full:
+            return ConfigurationError(Message("data_dir_not_writable", path=str(self.data_dir),
+                                              reason=getattr(exc, "sqlite_errorname", str(exc))))
+        if failure is not None:
+            return ConfigurationError(Message("data_dir_full", path=str(self.data_dir)))
+        return ConfigurationError(Message("history_database_corrupt", path=str(self.db_path), reason=str(exc)))
+
+    # A few hundred kilobytes kept aside in the data directory, so that on a full disk a visitor can still
+    # delete entries (a delete writes a small note and a few pages of SQLite's log before it frees anything).
+    def _keep_reserve(self) -> None:
+        """(Best effort.) Make the reserve file if it is missing and the disk has room."""
+        path = self.data_dir / RESERVE_NAME
+        try:
+            if path.exists() and path.stat().st_size >= RESERVE_BYTES:
+                return
+            with open(path, "wb") as handle:
+                handle.write(b"\0" * RESERVE_BYTES)
+        except OSError:
+            path.unlink(missing_ok=True)
+
+    def _release_reserve(self) -> bool:
+        try:
+            (self.data_dir / RESERVE_NAME).unlink()
+            return True
+        except OSError:
+            return False
+
     def close(self) -> None:
+        """Finish deferred thumbnails, then checkpoint SQLite's log into the database file and close it, so
+        that ``history.sqlite3`` alone is a complete copy of the history (a backup needs no ``-wal``)."""
         if self._thumbnailer is not None:
             self._thumbnailer.shutdown(wait=True)  # deferred thumbnails finish first
         with self._lock:
             if self._conn is not None:
                 try:
+                    self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                     self._conn.execute("PRAGMA optimize")
+                except sqlite3.Error as exc:  # a full or read-only disk: the log stays, SQLite replays it next time
+                    log.warning("history: could not checkpoint on closing (%s)", exc)
                 finally:
                     self._conn.close()
                     self._conn = None  # type: ignore[assignment]
@@ -469,12 +542,20 @@ class HistoryStore:
             self._prepare(result, error, thumbnails=not defer_thumbnails, previews=not defer_previews, made=given or {})
             for result, error, given in zip(results, errors, made)
         ]
-        # 2. Under the write lock: the note, files, rows, commit.
+        # 2. Under the write lock: the note, files, rows, commit. A disk that is full or read-only rolls it
+        # all back (files included) and says so in one StorageFailed.
         ids: list[str] = []
         with self._lock:
-            with self._write_transaction() as transaction:
-                for item in prepared:
-                    ids.append(self._write(item, visitor, transaction, preset))
+            try:
+                with self._write_transaction() as transaction:
+                    for item in prepared:
+                        ids.append(self._write(item, visitor, transaction, preset))
+            except (OSError, sqlite3.OperationalError) as exc:
+                failure = storage_failure(exc)
+                if failure is None:
+                    raise
+                log.error("history not saved: %s", exc)
+                raise failure from exc
             entries = self._load(ids, visitor)
             if defer_thumbnails or defer_previews:
                 for entry_id in ids:
@@ -785,10 +866,35 @@ class HistoryStore:
             return cursor.rowcount > 0
 
     def delete(self, entry_id: str, *, visitor: str = "") -> bool:
-        """Delete an entry and its files; False when there is no such entry for this visitor."""
-        return self._delete_where("g.id = ? AND g.visitor = ?", (entry_id, _check_visitor(visitor))) > 0
+        """Delete an entry and its files; False when there is no such entry for this visitor. Works on a full
+        disk: the reserve file is given up for it (and made again once there is room)."""
+        deleted = self._delete_where("g.id = ? AND g.visitor = ?", (entry_id, _check_visitor(visitor))) > 0
+        if deleted:
+            for listener in list(self._on_delete):
+                try:
+                    listener(entry_id)
+                except Exception:  # a listener's failure does not undo the delete
+                    log.exception("history: a delete listener failed")
+        return deleted
+
+    def on_delete(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(entry_id)`` after each entry is deleted (e.g. to drop its download copies)."""
+        self._on_delete.append(listener)
 
     def _delete_where(self, where: str, params: tuple[Any, ...]) -> int:
+        try:
+            return self._delete_rows(where, params)
+        except (OSError, sqlite3.OperationalError) as exc:
+            failure = storage_failure(exc)
+            if failure is None or not failure.disk_full or not self._release_reserve():
+                raise
+            log.warning("history: the disk is full; the reserve file was given up for a delete")
+            return self._delete_rows(where, params)
+        finally:
+            if not (self.data_dir / RESERVE_NAME).exists():
+                self._keep_reserve()
+
+    def _delete_rows(self, where: str, params: tuple[Any, ...]) -> int:
         with self._lock, self._write_transaction() as transaction:
             ids = [
                 row[0]
@@ -946,7 +1052,7 @@ class HistoryStore:
             if outcome not in OUTCOMES:
                 raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}")
             where.append(_STOPPED_SQL if outcome == "stopped" else f"g.status = '{outcome}' AND NOT {_STOPPED_SQL}")
-        terms = query.split()
+        terms, _ = search_terms(query)
         cursor = _parse_cursor(before) if before else None
         offset = max(0, offset)
         with self._lock:
@@ -1115,6 +1221,49 @@ class HistoryStore:
 
 
 _LIKE_TERM = "(g.prompt LIKE ? ESCAPE '\\' OR g.negative_prompt LIKE ? ESCAPE '\\')"
+
+
+def search_terms(query: str) -> tuple[list[str], bool]:
+    """The words a search matches: its first :data:`MAX_SEARCH_TERMS` different words,
+    each cut to :data:`MAX_TERM_CHARS` characters; and whether anything of the query was left out."""
+    terms: list[str] = []
+    seen: set[str] = set()
+    capped = False
+    for word in query.split():
+        term = word[:MAX_TERM_CHARS]
+        capped = capped or term != word
+        if term in seen:
+            continue
+        if len(terms) == MAX_SEARCH_TERMS:
+            return terms, True
+        seen.add(term)
+        terms.append(term)
+    return terms, capped
+
+
+_FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG}
+_SQLITE_FULL_CODES = {sqlite3.SQLITE_FULL}
+_SQLITE_UNWRITABLE_CODES = {sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM}
+
+
+def storage_failure(exc: BaseException) -> StorageFailed | None:
+    """The :class:`StorageFailed` that a write's OSError or SQLite error means (a full disk, a read-only
+    or vanished data directory), or None for an error that is not about the disk."""
+    if isinstance(exc, OSError) and not isinstance(exc, sqlite3.Error):
+        if exc.errno in _FULL_ERRNOS:
+            return StorageFailed(Message("storage_full"), disk_full=True)
+        return StorageFailed(Message("storage_not_writable", reason=os.strerror(exc.errno) if exc.errno else type(exc).__name__),
+                             disk_full=False)
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:
+        return None
+    primary = code & 0xFF
+    if primary in _SQLITE_FULL_CODES:
+        return StorageFailed(Message("storage_full"), disk_full=True)
+    if primary in _SQLITE_UNWRITABLE_CODES:
+        return StorageFailed(Message("storage_not_writable", reason=getattr(exc, "sqlite_errorname", str(exc))),
+                             disk_full=False)
+    return None
 
 
 def _like_pattern(term: str) -> str:

@@ -12,8 +12,10 @@ import asyncio
 import email.utils
 import functools
 import io
+import ipaddress
 import logging
 import random
+import socket
 import ssl
 import time
 from collections.abc import Callable, Mapping
@@ -64,6 +66,8 @@ STALE_CONNECTION_WINDOW_S = 1.0
 STALE_CONNECTION_RETRIES = 2
 
 IMAGE_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
+MAX_IMAGE_REDIRECTS = 3
+"""Redirects an image URL may take; each hop's address is checked (:meth:`ProviderHttp.check_image_address`)."""
 
 
 @dataclass(frozen=True)
@@ -239,7 +243,7 @@ class ProviderHttp:
     def _client(self, purpose: str = "api") -> httpx.AsyncClient:
         # An AsyncClient is bound to the event loop that first used it; Gradio and the tests may
         # drive us from several loops, so keep one per loop; they share one SSL context. Image downloads get their own client: no key
-        # headers go to image hosts, and redirects are followed there only.
+        # headers go to image hosts, and their redirects are followed by hand, every hop's address checked.
         loop = asyncio.get_running_loop()
         key = (id(loop), purpose)
         client = self._clients.get(key)
@@ -249,8 +253,7 @@ class ProviderHttp:
                 timeout=self.timeouts.httpx(),
                 verify=shared_tls_context(),
                 transport=self._transport,
-                follow_redirects=purpose == "download",
-                max_redirects=3,
+                follow_redirects=False,  # image downloads follow them one hop at a time, checking each
                 limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
             )
             self._clients[key] = client
@@ -449,12 +452,8 @@ class ProviderHttp:
         started = time.monotonic()
         try:
             async with asyncio.timeout(self.timeouts.download):
-                response = await self._send_on_a_live_connection("GET", url, purpose="download")
+                response = await self._follow_image_redirects(httpx.URL(url))
                 try:
-                    if response.url.scheme not in ("http", "https"):
-                        raise ImageDownloadFailed(
-                            Message("image_redirect_refused", provider=self.provider), provider=self.provider
-                        )
                     if response.status_code in (403, 404, 410):
                         raise ImageDownloadFailed(
                             Message("image_link_expired", provider=self.provider, status=response.status_code),
@@ -492,11 +491,83 @@ class ProviderHttp:
         mime, width, height = await inspect_image_off_the_loop(data, provider=self.provider, limits=self.limits)
         return data, mime, width, height
 
+    async def _follow_image_redirects(self, url: httpx.URL) -> httpx.Response:
+        """The answer at ``url`` after at most MAX_IMAGE_REDIRECTS redirects, every hop's scheme and
+        address checked before anything is sent to it."""
+        for _ in range(MAX_IMAGE_REDIRECTS + 1):
+            if url.scheme not in ("http", "https"):
+                raise ImageDownloadFailed(Message("image_redirect_refused", provider=self.provider), provider=self.provider)
+            await self.check_image_address(url)
+            response = await self._send_on_a_live_connection("GET", str(url), purpose="download")
+            if not response.is_redirect:
+                return response
+            location = response.headers["location"]
+            await response.aclose()
+            url = response.url.join(location)
+        raise ImageDownloadFailed(
+            Message("image_too_many_redirects", provider=self.provider, limit=MAX_IMAGE_REDIRECTS), provider=self.provider
+        )
+
+    async def check_image_address(self, url: httpx.URL) -> None:
+        """Refuse an image URL whose host is, or resolves to, a loopback, private, link-local, reserved,
+        multicast or unspecified address, unless it is the backend's own host (or one of its addresses).
+
+        The rule: the operator chose ``base_url`` (a self-hosted Xinference on 192.168.x.x, an emulator
+        on 127.0.0.1), so image URLs on that host are as trusted as the API itself; any other host must
+        be public, so a provider's answer (or a redirect it points at) cannot make this server fetch
+        from its own machine or network. A host that does not resolve is left to fail on connecting.
+        """
+        host = url.host
+        if not host:
+            raise ImageDownloadFailed(Message("image_redirect_refused", provider=self.provider), provider=self.provider)
+        own = httpx.URL(self.base_url).host
+        if host.lower() == own.lower():
+            return
+        addresses = await _addresses_of(host, url.port or (443 if url.scheme == "https" else 80))
+        private = [address for address in addresses if not _is_public(address)]
+        if private and not set(private) <= set(await _addresses_of(own, 0)):
+            raise ImageDownloadFailed(
+                Message("image_address_refused", provider=self.provider, host=host[:80], address=str(private[0])),
+                provider=self.provider,
+            )
+
     def _too_large(self, size: int) -> BadProviderResponse:
         return BadProviderResponse(
             Message("image_over_megabytes", provider=self.provider, limit_mb=self.limits.max_bytes // (1024 * 1024), size=size),
             provider=self.provider,
         )
+
+
+async def _addresses_of(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """Every address ``host`` names (itself when it is an address); none when it does not resolve."""
+    try:
+        return [_unmapped(ipaddress.ip_address(host))]
+    except ValueError:
+        pass
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return []
+    addresses = []
+    for *_, sockaddr in found:
+        try:
+            addresses.append(_unmapped(ipaddress.ip_address(str(sockaddr[0]).split("%")[0])))
+        except ValueError:
+            continue
+    return addresses
+
+
+def _unmapped(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """``::ffff:127.0.0.1`` is 127.0.0.1."""
+    mapped = getattr(address, "ipv4_mapped", None)
+    return mapped if mapped is not None else address
+
+
+def _is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    return address.is_global and not (
+        address.is_private or address.is_loopback or address.is_link_local or address.is_reserved
+        or address.is_multicast or address.is_unspecified
+    )
 
 
 async def inspect_image_off_the_loop(data: bytes, *, provider: str, limits: ImageLimits = ImageLimits()) -> tuple[str, int, int]:
