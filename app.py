@@ -23,20 +23,27 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 # from this machine, or through a local proxy that passes the header on, write their own address: off.
 os.environ.setdefault("FORWARDED_ALLOW_IPS", "")
 
-import gradio as gr
+from typing import TYPE_CHECKING
 
-from backends.errors import ConfigurationError
-from backends.history import HistoryStore
-from backends.playground import Playground
-from backends.quota import HourlyQuota
-from backends.registry import build_registry
-from backends.settings import PlaygroundSettings
-from ui.page import build_app, launch_options
+# gradio (and what imports it) is imported only once the command line and the settings are read: --help and
+# --version answer at once, and a bad GRADIO_SERVER_PORT (which gradio itself reads with int() on import)
+# gets the one-line message that names it.
+if TYPE_CHECKING:
+    import gradio as gr
+
+    from backends.playground import Playground
+    from backends.settings import PlaygroundSettings
 
 log = logging.getLogger("kolors_playground")
 
 
 def create_app(settings: PlaygroundSettings) -> tuple[gr.Blocks, Playground]:
+    from backends.history import HistoryStore
+    from backends.playground import Playground
+    from backends.quota import HourlyQuota
+    from backends.registry import build_registry
+    from ui.page import build_app
+
     registry = build_registry(settings)
     history = HistoryStore(settings.playground_data_dir)
     quota = settings.playground_quota_per_hour
@@ -115,11 +122,36 @@ def start_local_model(playground: Playground) -> None:
     start_local_backends(playground.registry)
 
 
+def version() -> str:
+    """The installed package's version, or the one in pyproject.toml beside this file (a checkout)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed_version
+
+    try:
+        return installed_version("kolors-playground")
+    except PackageNotFoundError:
+        import tomllib
+
+        try:
+            return tomllib.loads((Path(__file__).with_name("pyproject.toml")).read_text())["project"]["version"]
+        except (OSError, KeyError, ValueError):
+            return "unknown"
+
+
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="kolors-playground",
-        description="A browser playground for the Kolors text-to-image model. Settings come from the "
-        "environment and a .env file in the working directory (see .env.example).",
+        description="A browser playground for the Kolors text-to-image model: starts the page at "
+        "http://127.0.0.1:7860/. Settings come from the environment and a .env file in the working directory "
+        "(DIEYUYUN_API_KEY, SEGMIND_API_KEY, SILICONFLOW_API_KEY, PLAYGROUND_*; see the README).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    parser.add_argument(
+        "--host", metavar="ADDRESS", help="the address to listen on (default: GRADIO_SERVER_NAME, else 127.0.0.1; "
+        "0.0.0.0 for every interface)",
+    )
+    parser.add_argument(
+        "--port", metavar="PORT", type=_port, help="the port to listen on (default: GRADIO_SERVER_PORT, else 7860)"
     )
     parser.add_argument(
         "--check", action="store_true",
@@ -146,9 +178,16 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number from 1 to 65535")
+    return int(text)
+
+
 def check(settings: PlaygroundSettings, arguments: argparse.Namespace) -> int:
     """``--check``: the backends' own check (backends/check.py), asking on the terminal before paying."""
     from backends.check import run_check
+    from backends.registry import build_registry
 
     registry = build_registry(settings)
     wanted = arguments.backend or registry.ids()
@@ -180,6 +219,9 @@ def mcp_options(settings: PlaygroundSettings, playground: Playground) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(argv)
+    from backends.errors import ConfigurationError
+    from backends.settings import PlaygroundSettings
+
     try:
         settings = PlaygroundSettings.load()
     except ConfigurationError as exc:
@@ -201,16 +243,31 @@ def main(argv: list[str] | None = None) -> int:
     start_local_model(playground)
     available = [b.id for b in playground.registry.available()]
     log.info("backends available: %s", ", ".join(available) or "none (set a key; see README)")
+    from ui.page import launch_options
+
+    host = arguments.host or settings.gradio_server_name
+    port = arguments.port or settings.gradio_server_port
+    problem = _listen_problem(host, port)
+    if problem:
+        playground.history.close()
+        print(f"Kolors Playground cannot start: {problem}", file=sys.stderr)
+        return 2
     stop_on_sigterm()
     try:
         demo.launch(
-            server_name=settings.gradio_server_name, server_port=settings.gradio_server_port,
+            server_name=host, server_port=port,
             **launch_options(
                 hosted=settings.hosted, max_upload_mb=settings.playground_max_upload_mb,
                 max_body_kb=settings.playground_max_body_kb, session_capacity=settings.playground_session_capacity,
                 mcp=mcp_options(settings, playground) if settings.playground_mcp or arguments.mcp else None,
             ),
         )
+    except OSError as exc:  # taken between the look and the launch
+        if "port" not in str(exc).lower():
+            raise
+        print(f"Kolors Playground cannot start: port {port} on {host} is in use; choose another with --port or "
+              "GRADIO_SERVER_PORT.", file=sys.stderr)
+        return 2
     finally:
         playground.history.close()  # checkpoints the WAL: history.sqlite3 alone is then a whole backup
     return 0
@@ -226,6 +283,23 @@ def stop_on_sigterm() -> None:
 
     signal.signal(signal.SIGTERM, interrupt)
 
+
+def _listen_problem(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on now, in one sentence (gradio would raise a 40-line traceback)."""
+    import socket
+
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except OSError:
+        return f"{host!r} (--host or GRADIO_SERVER_NAME) is not an address of this machine; use 127.0.0.1 or 0.0.0.0."
+    with socket.socket(family, kind) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError:
+            return (f"port {port} on {host} is in use (or not allowed); choose another with --port or "
+                    "GRADIO_SERVER_PORT.")
+    return None
 
 if __name__ == "__main__":
     sys.exit(main())

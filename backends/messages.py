@@ -53,7 +53,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "field_scheduler": ("scheduler", "采样器（scheduler）"),
     "field_output_format": ("output_format", "格式（output_format）"),
     "field_output_quality": ("output_quality", "质量（output_quality）"),
-    "field_backend": ("backend", "后端（backend）"),
+    "field_backend": ("backend", "服务（backend）"),
     "field_x_axis": ("x_axis", "X 轴（x_axis）"),
     "field_y_axis": ("y_axis", "Y 轴（y_axis）"),
     "field_grid": ("grid", "网格（grid）"),
@@ -68,9 +68,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "field_preset.scheduler": ("preset.scheduler", "风格采样器（preset.scheduler）"),
     "allowed_unknown_field": ("unknown field; known fields are {known}", "这是未知字段，已知字段有 {known}"),
     "allowed_no_negative_prompt": (
-        "this backend does not accept a negative prompt; leave it empty", "此后端不接受负面提示词，请留空"
+        "this backend does not accept a negative prompt; leave it empty", "此服务不接受负面提示词，请留空"
     ),
-    "allowed_no_quality": ("this backend has no quality setting; leave it out", "此后端没有质量设置，请不要填写"),
+    "allowed_no_quality": ("this backend has no quality setting; leave it out", "此服务没有质量设置，请不要填写"),
     # The JSON routes for curl (ui/rest.py).
     "rest_not_an_object": (
         "The body must be a JSON object of the fields to set, like {{\"prompt\": \"a kite\"}}; /api/{endpoint} takes {known}.",
@@ -84,9 +84,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "对 /{endpoint} 的调用未能完成（{kind}）；请重试，若一直失败请查看服务器日志。",
     ),
     "allowed_backend_lacks": (
-        "{backend} has no such setting; leave it out for this backend", "{backend} 没有这项设置，用这个后端时请不要填写"
+        "{backend} has no such setting; leave it out for this backend", "{backend} 没有这项设置，用这个服务时请不要填写"
     ),
-    "allowed_no_such_setting": ("this backend has no such setting; leave it out", "此后端没有这项设置，请不要填写"),
+    "allowed_no_such_setting": ("this backend has no such setting; leave it out", "此服务没有这项设置，请不要填写"),
     "allowed_text": ("it must be text", "必须是文本"),
     "allowed_broken_character": (
         "it contains a broken character (half of a UTF-16 pair); type or paste it again",
@@ -120,14 +120,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "allowed_preset": ("one of {names}, or empty for none", "应为以下之一：{names}；或留空，表示不用风格"),
     "allowed_preset_name_free": ("a name that no built-in style has", "一个与内置风格都不重名的名称"),
     "allowed_seed_from_zero": ("-1 for random, or a whole number from 0", "-1 表示随机，或从 0 起的整数"),
-    "none_configured": ("(none configured)", "（未配置任何后端）"),
+    "none_configured": ("(none configured)", "（未配置任何服务）"),
     # -- backends: availability, quota, runner, history -----------------------------------------------
     "set_key_to_use": ("Set {env} to use {provider}, or paste a key in Settings.", "设置 {env} 即可使用 {provider}，或在设置中粘贴密钥。"),
     "cpu_only": (
         "Only Kolors on this machine's CPU is available, and that is slow and heavy ({costs}). For a hosted "
         "backend, set one of DIEYUYUN_API_KEY, SEGMIND_API_KEY or SILICONFLOW_API_KEY (or declare your own "
         "server with PLAYGROUND_BACKENDS) and restart; or run on a GPU with KOLORS_DEVICE=cuda.",
-        "目前只能在本机的 CPU 上运行可图，既慢又占资源（{costs}）。如需托管后端，请设置 DIEYUYUN_API_KEY、"
+        "目前只能在本机的 CPU 上运行可图，既慢又占资源（{costs}）。如需在线服务，请设置 DIEYUYUN_API_KEY、"
         "SEGMIND_API_KEY 或 SILICONFLOW_API_KEY（或用 PLAYGROUND_BACKENDS 声明你自己的服务器）后重启；"
         "或用 KOLORS_DEVICE=cuda 在 GPU 上运行。",
     ),
@@ -171,7 +171,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # -- hosted providers -----------------------------------------------------------------------------
     "key_hint": ("Check the API key.", "请检查 API 密钥。"),
     "key_hint_env": ("Check {env}, or paste a valid key in Settings.", "请检查 {env}，或在设置中粘贴有效的密钥。"),
-    "provider_said": (' It said: "{detail}"', "对方的回复：“{detail}”。"),
+    "provider_said": (' It said: "{detail}"', "服务方的原话：“{detail}”。"),
     "provider_pool_busy": (
         "All connections to {provider} stayed busy for {seconds:g} s. Try again with fewer images at once.",
         "与 {provider} 的所有连接在 {seconds:g} 秒内一直被占用。请一次少生成几张后重试。",
@@ -296,8 +296,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "image_address_refused": (
         "{provider}'s image URL points at {host} ({address}), a private or local address; refused. Image URLs must be "
         "on the backend's own host or a public address.",
-        "{provider} 的图像 URL 指向 {host}（{address}），这是私有或本地地址，已拒绝。图像 URL 只能在该后端自己的主机上，"
-        "或是公网地址。",
+        "{provider} 的图像 URL 指向 {host}（{address}），这是私有或本地地址，已拒绝。图像 URL 只能来自该服务自己的主机"
+        "或公网地址。",
     ),
     "image_too_many_redirects": (
         "{provider}'s image URL redirected more than {limit} times; refused. Try again.",
@@ -372,12 +372,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     # -- the local backend ----------------------------------------------------------------------------
     "local_install_missing": (
-        "Install the local extras: pip install -r requirements-local.txt (missing: {packages}).",
-        "请安装本地运行所需的包：pip install -r requirements-local.txt（缺少：{packages}）。",
+        'Install the local extra: pip install "kolors-playground[local]" (missing: {packages}).',
+        '请安装本地运行所需的扩展：pip install "kolors-playground[local]"（缺少：{packages}）。',
     ),
     "local_install": (
-        "Install the local extras: pip install -r requirements-local.txt ({error}).",
-        "请安装本地运行所需的包：pip install -r requirements-local.txt（{error}）。",
+        'Install the local extra: pip install "kolors-playground[local]" ({error}).',
+        '请安装本地运行所需的扩展：pip install "kolors-playground[local]"（{error}）。',
     ),
     "local_model_not_a_folder": (
         "{env} points to {model!r}, which is not a folder. Set it to a folder with the diffusers layout "
@@ -496,7 +496,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "way_hosted": (
         "a hosted backend (set DIEYUYUN_API_KEY, SEGMIND_API_KEY or SILICONFLOW_API_KEY)",
-        "改用托管后端（设置 DIEYUYUN_API_KEY、SEGMIND_API_KEY 或 SILICONFLOW_API_KEY）",
+        "改用在线服务（设置 DIEYUYUN_API_KEY、SEGMIND_API_KEY 或 SILICONFLOW_API_KEY）",
     ),
     "way_close_programs": ("or close other programs and try again", "或关闭其他程序后重试"),
     "size_from_hub": ("as the Hub lists the files", "按 Hub 列出的文件计算"),
@@ -554,7 +554,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "axis_title_steps": ("Steps", "步数"),
     "axis_title_scheduler": ("Sampler", "采样器"),
     "axis_title_size": ("Size", "尺寸"),
-    "axis_title_backend": ("Backend", "后端"),
+    "axis_title_backend": ("Backend", "服务"),
     "axis_title_prompt_sr": ("Prompt S/R", "提示词替换"),
     "axis_syntax_seed": (
         "a count of seeds counted up from the base seed (4 or [4]), or seeds separated by commas (1, 7, 42), "
@@ -579,7 +579,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "sizes as WIDTHxHEIGHT separated by commas (1024x1024, 768x1024)", "用逗号分隔的 宽x高 尺寸（1024x1024, 768x1024）"
     ),
     "axis_syntax_backend": (
-        "backend ids separated by commas (dieyuyun, siliconflow)", "用逗号分隔的后端 id（dieyuyun, siliconflow）"
+        "backend ids separated by commas (dieyuyun, siliconflow)", "用逗号分隔的服务 id（dieyuyun, siliconflow）"
     ),
     "axis_syntax_prompt_sr": (
         "texts separated by commas, the first found in the prompt and each one put in its place (cat, dog, fox); "
@@ -651,10 +651,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "each value replaces it",
         "第一个值 {search} 必须出现在提示词（或负面提示词）中：先找到它，再依次换成每个值",
     ),
-    "backend_listed_twice": ("{backend} is listed twice; list each backend once", "{backend} 出现了两次；每个后端只列一次"),
+    "backend_listed_twice": ("{backend} is listed twice; list each backend once", "{backend} 出现了两次；每个服务只列一次"),
     "no_scheduler_setting": (
         "{backend} has no scheduler setting; compare schedulers on a backend that has",
-        "{backend} 没有采样器设置；请在有采样器设置的后端上对比采样器",
+        "{backend} 没有采样器设置；请在有采样器设置的服务上对比采样器",
     ),
     "sentences": ("{items:sentences}", "{items:sentences}"),
     "cell_not_started": ("Not started: the grid was stopped first.", "未开始：网格在此之前已停止。"),

@@ -272,6 +272,8 @@ def _describe(exc: ValidationError, env_file: str | Path | None) -> str:
         allowed = info.description if info is not None and info.description else error["msg"]
         lines.append(f"{name}={shown} is not allowed; use {allowed}.")
     where = f" (in the environment or {env_file})" if env_file else ""
+    if len(lines) == 1:  # one bad value: one line
+        return lines[0] + (f" Set it in the environment or {env_file}." if env_file else "")
     return "Fix these settings" + where + ":\n" + "\n".join(f"- {line}" for line in lines)
 
 

@@ -247,7 +247,7 @@ class PlaygroundPage:
 
     def gallery_images(self, elem_id: str = "gallery") -> list[dict[str, str]]:
         return self.page.locator(f"#{elem_id} button.thumbnail-item img, #{elem_id} .grid-container img").evaluate_all(
-            "imgs => imgs.map(img => ({src: img.src, caption: img.alt}))"
+            "imgs => imgs.map(img => ({src: img.src, caption: img.dataset.caption ?? img.alt, alt: img.alt}))"
         )
 
     def status(self) -> str:

@@ -106,7 +106,7 @@ def test_unavailable_without_the_local_packages(monkeypatch: pytest.MonkeyPatch)
     )
     availability = LocalBackend(LocalSettings()).availability()
     assert not availability.available
-    assert "pip install -r requirements-local.txt" in availability.reason
+    assert 'pip install "kolors-playground[local]"' in availability.reason
     assert "torch, diffusers" in availability.reason
 
 

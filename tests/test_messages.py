@@ -49,7 +49,7 @@ TECHNICAL_WORDS = {
     "Apple", "Euler", "Face", "Hub", "Hugging", "Segmind", "Spaces", "UNet", "WebP", "ZeroGPU",
     "a", "auth", "auto", "backend", "base", "blue", "c", "cat", "cpu", "cuda", "data", "dieyuyun", "diffusers",
     "dog", "download", "fox", "grid", "guidance", "height", "hf", "http", "id", "image", "import", "install",
-    "launch", "login", "model", "mps", "n", "pip", "preset", "print", "prompt", "python", "r", "red", "round", "s",
+    "launch", "local", "login", "model", "mps", "n", "pip", "preset", "print", "prompt", "python", "r", "red", "round", "s",
     "scheduler", "seed", "siliconflow", "size", "steps", "torch", "true", "uid", "url", "width", "worker", "x",
     "xinference",
 }
@@ -275,7 +275,7 @@ def test_not_enough_memory_reads_in_chinese():
     assert english.startswith("Not enough memory to load Kolors: it needs about 39.8 GB in RAM, and only 14.0 GB is free there.")
     assert "Ways out: run on a GPU (KOLORS_DEVICE=cuda or KOLORS_DEVICE=mps); a hosted backend" in english
     assert chinese.startswith("内存不足，无法加载可图：内存中大约需要 39.8 GB，但那里只有 14.0 GB 空闲。可图占用：文本编码器 ")
-    assert "解决办法：在 GPU 上运行（KOLORS_DEVICE=cuda 或 KOLORS_DEVICE=mps）；改用托管后端" in chinese
+    assert "解决办法：在 GPU 上运行（KOLORS_DEVICE=cuda 或 KOLORS_DEVICE=mps）；改用在线服务" in chinese
     assert_chinese(chinese, "float32")
 
 

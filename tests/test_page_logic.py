@@ -193,7 +193,7 @@ def test_downloads_are_the_originals_under_readable_ascii_names(store, tmp_path)
 
 def test_tr_fills_parameters_in_both_languages():
     assert tr("status_stopped", "en", kept=2, total=4) == "Stopped — 2 of 4 images kept"
-    assert tr("status_stopped", "zh", kept=2, total=4) == "已停止 — 保留了 4 张中的 2 张"
+    assert tr("status_stopped", "zh", kept=2, total=4) == "已停止，保留了 4 张中的 2 张"
 
 
 # -- the Compare tab's words and numbers -------------------------------------------------------------------

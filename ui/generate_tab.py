@@ -556,7 +556,8 @@ def build_generate_tab(
 
     def backend_notice(request: gr.Request):
         session = context.session(request)
-        text = no_backend_notice(registry.entries(), session.keys, cpu_only_notice(registry, session.language), session.language)
+        text = no_backend_notice(registry.entries(), session.keys, cpu_only_notice(registry, session.language), session.language,
+                                 hosted=context.hosted)
         return {no_backend_row: gr.update(visible=bool(text)), backend_status: text}
 
     # --- wiring: each listener beside its handler's purpose ----------------------------------------

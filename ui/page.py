@@ -10,6 +10,7 @@ from starlette.middleware import Middleware
 from backends.identity import TrustedProxies
 from backends.playground import Playground
 
+from .accessibility import HEAD_SCRIPT
 from .api import build_api
 from .compare_tab import build_compare_tab
 from .generate_tab import build_generate_tab
@@ -20,22 +21,11 @@ from .limits import RequestGuard
 from .rest import rest_routes
 from .session import LanguageControls, SessionContext
 from .settings_tab import build_settings_tab
+from .theme import playground_theme
 
 __all__ = ["build_app", "launch_options"]
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
-
-# Ctrl/Cmd+Enter generates from anywhere on the page; the Advanced section remembers whether it is open.
-HEAD = """
-<script>
-document.addEventListener("keydown", (event) => {
-  if ((event.ctrlKey || event.metaKey) && event.key === "Enter") {
-    const button = document.querySelector("#generate-btn");
-    if (button) { event.preventDefault(); button.click(); }
-  }
-});
-</script>
-"""
 
 REMEMBER_ADVANCED = "kolors_playground_advanced_open"
 
@@ -94,7 +84,7 @@ def build_app(
             carry=gr.Textbox(visible=False, elem_id="carried-form"),
         )
         api = build_api(playground, context, confirm_above=confirm_above, font=font, grid_max_pixels=grid_max_pixels)
-        with gr.Tabs(elem_id="tabs") as tabs:
+        with gr.Tabs(elem_id="tabs", overflow_behavior="wrap") as tabs:  # every tab in reach on a phone
             with gr.Tab(i18n("tab_generate"), id="generate"):
                 tab = build_generate_tab(playground, context, max_upload_bytes=max_upload_mb * 1024 * 1024)
             with gr.Tab(i18n("tab_history"), id="history"):
@@ -143,9 +133,9 @@ def launch_options(
     upload_bytes = max_upload_mb * 1024 * 1024
     guard = Middleware(RequestGuard, body_bytes=max_body_kb * 1024, upload_bytes=upload_bytes, hosted=hosted)
     options = {
-        "theme": gr.themes.Soft(primary_hue="orange"),
+        "theme": playground_theme(),
         "css_paths": [ASSETS / "style.css"],
-        "head": HEAD,
+        "head": HEAD_SCRIPT,
         "i18n": i18n,
         "footer_links": ["api", "settings"],
         "allowed_paths": [],

@@ -220,18 +220,37 @@ def _font(size: int) -> Any:
         return ImageFont.load_default(size=size)
 
 
-def no_backend_notice(entries, keys: Mapping[str, str], cpu_only: str, lang: str) -> str:
-    """What the page says when nothing can run but this machine's CPU, or nothing at all ("" otherwise):
-    what to set, where Settings are, and what each unavailable backend lacks."""
+def no_backend_notice(entries, keys: Mapping[str, str], cpu_only: str, lang: str, *, hosted: bool = False) -> str:
+    """What the page says when nothing can run but this machine's CPU, or nothing at all ("" otherwise): which
+    services serve Kolors, what an image costs there and where to get a key (:func:`key_guide`), and what each
+    other unavailable backend lacks. ``hosted``: a visitor's version (paste your own key), not the operator's."""
     if any(keys.values()):
         return ""
-    if cpu_only:
-        return "⚠️ " + cpu_only + " " + tr("no_backend_settings", lang)
+    if cpu_only:  # the operator's sentence names what to set; a visitor on a demo can only bring a key
+        return "⚠️ " + (tr("cpu_only_visitor", lang) if hosted else cpu_only) + "\n\n" + key_guide(lang, hosted=hosted)
     if any(entry.availability.available for entry in entries):
         return ""
-    lines = [f"- **{literal(entry.backend.label)}**: {entry.availability.reason_in(lang, quote=literal)}"
-             for entry in entries if not entry.availability.available]
-    return "⚠️ **" + tr("no_backend", lang) + "**\n" + "\n".join(lines)
+    lines = [  # what the operator can fix here (a visitor on a demo cannot)
+        tr("backend_reason", lang, backend=literal(entry.backend.label), terms=_local_terms(entry.backend, lang),
+           reason=entry.availability.reason_in(lang, quote=literal))
+        for entry in entries
+        if not hosted and not entry.availability.available and not hasattr(entry.backend, "key_env_var")
+    ]
+    return "⚠️ **" + tr("no_backend", lang) + "**\n\n" + key_guide(lang, hosted=hosted) + ("\n" + "\n".join(lines) if lines else "")
+
+
+def key_guide(lang: str, *, hosted: bool = False) -> str:
+    """Two lines: the hosted services that serve Kolors with their price per image and sign-up pages; and that a
+    key pasted in Settings serves this browser session only (for the operator: or set it and restart)."""
+    from backends.providers.dieyuyun import DIEYUYUN_CAPABILITIES
+
+    services = tr("key_guide", lang, dieyuyun=DIEYUYUN_CAPABILITIES.price_per_image)
+    return services + "\n\n" + tr("key_guide_visitor" if hosted else "key_guide_operator", lang)
+
+
+def _local_terms(backend: object, lang: str) -> str:
+    """" (no key, no fee per image; it runs on this machine)" for a backend that runs here."""
+    return tr("local_terms", lang) if hasattr(backend, "runs_on_cpu") else ""
 
 
 def gallery_caption(seed: int, lang: str) -> str:

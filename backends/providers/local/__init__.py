@@ -1,6 +1,6 @@
 """Kolors running on this machine through diffusers (the ``local`` backend).
 
-Optional: needs ``pip install -r requirements-local.txt``. Importing this package does not import torch;
+Optional: needs ``pip install "kolors-playground[local]"`` (``requirements-local.txt`` in a checkout). Importing this package does not import torch;
 the pipeline is loaded on the first generation (or at start-up with ``KOLORS_PRELOAD=1``). Configured by
 environment variables, see :mod:`backends.providers.local.settings`. Before it costs anything it says what
 it will cost: the device (:mod:`.device`), the memory (:mod:`.memory`) and the download (:mod:`.weights`).
