@@ -99,7 +99,7 @@ class GenerationRequest:
     """A validated request. Build it with :func:`backends.validation.validate_request`.
 
     ``seed`` is None until the runner draws one; backends are always called with an int seed, and
-    image *i* of the request is made with seed ``seed + i``.
+    image *i* of the request is made with seed ``image_seeds(request)[i]`` (:mod:`backends.seeds`).
     """
 
     prompt: str
@@ -143,8 +143,8 @@ class GeneratedImage:
 class BackendOutput:
     """What one call of :meth:`Backend.generate` returns.
 
-    ``images`` are in request order, image *i* with seed ``request.seed + i``. ``info`` holds what the
-    provider reported (remaining credits, usage, timings); never a key.
+    ``images`` are in request order, each with its seed from :func:`backends.seeds.image_seeds`. ``info``
+    holds what the provider reported (remaining credits, usage, timings); never a key.
     """
 
     images: tuple[GeneratedImage, ...]
@@ -356,7 +356,7 @@ class Backend(Protocol):
     """A text-to-image backend.
 
     ``generate`` is called with a validated request whose seed is set; it returns ``request.n``
-    images, image *i* made with ``seed + i``, or raises a :class:`backends.errors.PlaygroundError`.
+    images, image *i* made with ``image_seeds(request)[i]``, or raises a :class:`backends.errors.PlaygroundError`.
     It reports progress through ``progress`` and stops early when ``cancel`` is set.
     ``max_concurrency`` bounds how many calls the runner makes at once. A backend with a class
     attribute ``reports_sending = True`` calls :func:`mark_sent` when its request goes out (the

@@ -32,6 +32,7 @@ from .errors import AuthenticationFailed, PlaygroundError, ProviderUnreachable
 from .providers.http import shared_tls_context
 from .providers.openai_compatible import OpenAICompatibleBackend
 from .providers.xinference import XinferenceBackend
+from .seeds import highest_seed
 from .validation import validate_request
 
 __all__ = [
@@ -82,7 +83,7 @@ def cheapest_request(capabilities: Capabilities, *, seed: int = CHECK_SEED, n: i
         low, _ = capabilities.size_range  # type: ignore[misc]
         multiple = capabilities.size_multiple
         width = height = -(-low // multiple) * multiple
-    seed = min(seed, max(capabilities.seed_max - (n - 1), 0))
+    seed = min(seed, max(highest_seed(capabilities.seed_max, n), 0))
     values = {"prompt": CHECK_PROMPT, "size": f"{width}x{height}", "n": n, "seed": seed, "steps": capabilities.steps[0]}
     return validate_request(values, capabilities)
 

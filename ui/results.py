@@ -16,6 +16,7 @@ from backends.base import GenerationResult, ImageFailure
 from backends.history import HistoryEntry, a1111_parameters
 from backends.presets import Preset
 from backends.schedulers import scheduler_label
+from backends.seeds import seed_run
 
 from .i18n import tr
 from .text_safety import literal, tr_literal
@@ -54,7 +55,7 @@ def seeds_text(seeds: Sequence[int]) -> str:
     seeds = sorted(seeds)
     if not seeds:
         return "—"
-    if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[0] + len(seeds))):
+    if len(seeds) > 2 and seeds == list(seed_run(seeds[0], len(seeds))):
         return f"{seeds[0]}–{seeds[-1]}"
     return ", ".join(str(seed) for seed in seeds)
 

@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 from ..base import Backend, GenerationRequest, Price
 from ..errors import BackendUnavailable, FieldProblem, InvalidRequest
 from ..messages import Message, keyed
-from ..runner import draw_seed
 from ..schedulers import match_scheduler
+from ..seeds import draw_seed
 from ..validation import RANDOM_SEED, validate_request
 from .axes import Axis, AxisKind, _shown, format_number, parse_axes
 

@@ -21,6 +21,7 @@ from ..base import (
 )
 from ..errors import redact
 from ..messages import Message
+from ..seeds import image_seeds
 from .http import ErrorDescriber, HttpAnswer, ImageLimits, ProviderHttp, RetryPolicy, Timeouts
 
 __all__ = ["RemoteBackend", "secret_value"]
@@ -124,6 +125,7 @@ class RemoteBackend(abc.ABC):
     ) -> BackendOutput:
         if cancel is not None:
             cancel.raise_if_cancelled()
+        image_seeds(request)  # a request whose seed was not picked is refused before anything is sent
         answer = await self.send(request)
         output = await self.read_answer(answer, request)
         # What the provider reports is shown and stored; a provider (or a proxy) may echo the key in it.

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ..base import BackendOutput, Capabilities, GeneratedImage, GenerationRequest
 from ..errors import BadProviderResponse, InsufficientCredits, ProviderError, clip
 from ..messages import Message
+from ..seeds import image_seeds
 from .http import ErrorDescriber, HttpAnswer, Timeouts, http_options, inspect_image_off_the_loop
 from .remote import RemoteBackend
 from .remote import secret_value as _secret
@@ -99,7 +100,7 @@ class SegmindBackend(RemoteBackend):
             raise BadProviderResponse(
                 Message("wrong_output_format", provider=self.label, mime=mime, format=request.output_format), provider=self.label
             )
-        image = GeneratedImage(data=answer.content, mime_type=mime, width=width, height=height, seed=request.seed or 0)
+        image = GeneratedImage(data=answer.content, mime_type=mime, width=width, height=height, seed=image_seeds(request)[0])
         info: dict[str, Any] = {}
         credits = answer.headers.get("x-remaining-credits")
         if credits is not None:

@@ -25,6 +25,7 @@ from ...base import (
 from ...errors import BackendUnavailable, DownloadRequired, GenerationCancelled
 from ...messages import Message
 from ...schedulers import SAMPLERS
+from ...seeds import image_seeds
 from .device import DEVICES, DeviceDetection, DeviceInfo
 from .memory import FreeMemoryProbe, check_memory, estimate_footprint, measure_free_memory
 from .pipeline import (
@@ -305,10 +306,10 @@ class LocalBackend:
                 mime_type="image/png",
                 width=picture.width,
                 height=picture.height,
-                seed=request.seed + index,  # type: ignore[operator]
+                seed=seed,
                 index=index,
             )
-            for index, picture in enumerate(pictures)
+            for index, (seed, picture) in enumerate(zip(image_seeds(request), pictures))
         )
         info = {
             "device": loaded.device,
