@@ -27,7 +27,7 @@ from typing import Literal
 import httpx
 from PIL import Image, ImageChops, ImageStat
 
-from .base import Backend, Capabilities, GenerationRequest, Readiness
+from .base import Backend, Capabilities, GenerationRequest, HasReadiness, KeyedBackend, Readiness
 from .errors import AuthenticationFailed, PlaygroundError, ProviderUnreachable
 from .providers.http import shared_tls_context
 from .providers.openai_compatible import OpenAICompatibleBackend
@@ -36,7 +36,6 @@ from .seeds import highest_seed
 from .validation import validate_request
 
 __all__ = [
-    "HOSTED_PROVIDERS",
     "CheckResult",
     "cheapest_request",
     "check_backend",
@@ -46,7 +45,6 @@ __all__ = [
     "run_check",
 ]
 
-HOSTED_PROVIDERS = frozenset({"dieyuyun", "segmind", "siliconflow"})
 CHECK_PROMPT = "a red apple on a wooden table"
 CHECK_SEED = 1234
 SAME_PIXELS_BELOW = 1.0
@@ -72,7 +70,7 @@ class CheckResult:
 
 def is_paid(backend: Backend) -> bool:
     """Whether a generation on ``backend`` may cost money."""
-    return backend.capabilities.price_per_image is not None or backend.id in HOSTED_PROVIDERS
+    return backend.capabilities.paid
 
 
 def cheapest_request(capabilities: Capabilities, *, seed: int = CHECK_SEED, n: int = 1) -> GenerationRequest:
@@ -133,14 +131,13 @@ async def check_backend(backend: Backend, *, seeds: bool = False, generate: bool
 
 
 async def _readiness(backend: Backend) -> Readiness:
-    method = getattr(backend, "readiness", None)
-    if method is None:
+    if not isinstance(backend, HasReadiness):
         return Readiness()
-    return await asyncio.to_thread(method)
+    return await asyncio.to_thread(backend.readiness)
 
 
 async def _reach(backend: Backend) -> str:
-    base_url = getattr(backend, "base_url", None)
+    base_url = backend.base_url if isinstance(backend, KeyedBackend) else None
     if not base_url:
         return "address not tried (not an HTTP backend)"
     try:
@@ -154,7 +151,7 @@ async def _reach(backend: Backend) -> str:
 async def _generate_and_compare(backend: Backend, *, seeds: bool, findings: list[str]) -> None:
     request = cheapest_request(backend.capabilities)
     first, seconds = await _one_image(backend, request)
-    key = "key accepted, " if getattr(backend, "key_env_var", "") else ""
+    key = "key accepted, " if isinstance(backend, KeyedBackend) and backend.key_env_var else ""
     findings.append(f"reachable, {key}{request.size} image in {seconds:.1f} s")
     if not seeds:
         return

@@ -31,6 +31,7 @@ from .base import (
     GenerationRequest,
     GenerationResult,
     ImageFailure,
+    ReportsSending,
     SentImages,
     StepProgress,
     mark_sent,
@@ -163,7 +164,7 @@ class JobRunner:
                 cancel.raise_if_cancelled()
                 with sending() as dispatch:
                     try:
-                        if not getattr(backend, "reports_sending", False):
+                        if not (isinstance(backend, ReportsSending) and backend.reports_sending):
                             mark_sent()
                         output = await backend.generate(
                             request, progress=lambda step: tracker.step(first, step), cancel=cancel

@@ -446,7 +446,7 @@ def test_preload_downloads_and_loads_in_the_background(hub: Hub, fake_hub: FakeH
     backend = LocalBackend(LocalSettings(model=REPO_ID, device="cpu", preload=True),
                            environment=environment(LAPTOP_CPU, hub=hub))
     started = time.perf_counter()
-    threads = start_local_backends(Registry([backend]))
+    threads = start_local_backends(Registry([backend]).available())
     assert len(threads) == 1 and time.perf_counter() - started < 1.0  # the page need not wait for it
     threads[0].join(120)
     assert LOADER.is_loaded(backend.settings) and fake_hub.downloads()
@@ -464,7 +464,7 @@ def test_without_preload_start_up_only_finds_the_device(installed: None) -> None
 
     loads = LOADER.loads
     backend = LocalBackend(LocalSettings(), environment=LocalEnvironment(devices=DeviceDetection(probe)))
-    assert start_local_backends(Registry([backend])) == []
+    assert start_local_backends(Registry([backend]).available()) == []
     assert probed.wait(5)
     time.sleep(0.2)
     assert LOADER.loads == loads and backend.label == "Local (CUDA, RTX 4090, 24 GB)"

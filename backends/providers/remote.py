@@ -54,6 +54,7 @@ class RemoteBackend(abc.ABC):
         base_url: str,
         api_key: ApiKey | str | None,
         key_env_var: str,
+        key_page: str = "",
         capabilities: Capabilities,
         max_concurrency: int | None = None,
         timeouts: Timeouts | None = None,
@@ -66,6 +67,7 @@ class RemoteBackend(abc.ABC):
         self.model = model
         self.base_url = base_url.rstrip("/")
         self.key_env_var = key_env_var
+        self.key_page = key_page
         self.capabilities = capabilities
         if max_concurrency is not None:
             self.max_concurrency = max_concurrency

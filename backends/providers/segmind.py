@@ -47,6 +47,8 @@ SEGMIND_CAPABILITIES = Capabilities(
     schedulers=SEGMIND_SCHEDULERS,
     output_formats=("webp", "jpg", "png"),
     output_quality=(0, 100, 80),
+    costs_money=True,
+    typical_latency_s=85.0,  # its synchronous Kolors call
 )
 
 _FORMAT_MIME = {"webp": "image/webp", "jpg": "image/jpeg", "png": "image/png"}
@@ -119,6 +121,7 @@ def segmind_from_settings(settings: PlaygroundSettings, **overrides: Any) -> Seg
         base_url=settings.segmind_base_url,
         api_key=_secret(settings.segmind_api_key),
         key_env_var="SEGMIND_API_KEY",
+        key_page="https://cloud.segmind.com/console/api-keys",
         capabilities=SEGMIND_CAPABILITIES,
         **{**http_options(settings), **overrides},
     )

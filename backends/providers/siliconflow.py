@@ -33,6 +33,7 @@ SILICONFLOW_CAPABILITIES = Capabilities(
     steps=(1, 100, 20),
     guidance=(0.0, 20.0, 7.5),
     seed_max=9_999_999_999,
+    costs_money=True,
 )
 
 
@@ -78,6 +79,7 @@ def siliconflow_from_settings(settings: PlaygroundSettings, **overrides: Any) ->
         base_url=settings.siliconflow_base_url,
         api_key=_secret(settings.siliconflow_api_key),
         key_env_var="SILICONFLOW_API_KEY",
+        key_page="https://cloud.siliconflow.cn/account/ak",
         capabilities=SILICONFLOW_CAPABILITIES,
         **{**http_options(settings), **overrides},
     )

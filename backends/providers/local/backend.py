@@ -68,6 +68,7 @@ CAPABILITIES = Capabilities(
     output_formats=("png",),
     supports_negative_prompt=True,
     batch_is_per_image_reproducible=False,
+    typical_latency_s=30.0,
 )
 """Any width and height from 256 to 2048 in steps of 8 (Kolors is trained around 1024x1024); Kolors
 README defaults: Euler, 50 steps, guidance 5.0. Seeds stay within 32 bits so they mean the same
