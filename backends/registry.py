@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 
-from .base import Availability, Backend, LocalCompute
+from .base import Availability, Backend, KeyedBackend, LocalCompute
 from .errors import ConfigurationError, FieldProblem, InvalidRequest
 from .messages import Message
 from .providers.dieyuyun import dieyuyun_from_settings
@@ -24,7 +24,10 @@ from .providers.segmind import segmind_from_settings
 from .providers.siliconflow import siliconflow_from_settings
 from .settings import PlaygroundSettings
 
-__all__ = ["ENTRY_POINT_GROUP", "RegisteredBackend", "Registry", "build_registry", "cpu_only_notice", "default_backend_id"]
+__all__ = [
+    "ENTRY_POINT_GROUP", "RegisteredBackend", "Registry", "build_registry", "cpu_only_notice", "default_backend_id",
+    "hosted_key_variables",
+]
 
 ENTRY_POINT_GROUP = "kolors_playground.backends"
 
@@ -69,6 +72,10 @@ class Registry:
     def entries(self) -> list[RegisteredBackend]:
         return [RegisteredBackend(b, b.availability()) for b in self._backends.values()]
 
+    def backends(self) -> list[Backend]:
+        """Every backend, available or not, in the order they were added."""
+        return list(self._backends.values())
+
     def available(self) -> list[Backend]:
         return [entry.backend for entry in self.entries() if entry.availability.available]
 
@@ -103,7 +110,16 @@ def cpu_only_notice(registry: Registry, lang: str = "en") -> str:
         if isinstance(backend, LocalCompute) else backend.label
         for backend in available
     ]
-    return Message("cpu_only", costs=costs).render(lang)
+    return Message("cpu_only", costs=costs, keys=hosted_key_variables(registry.backends())).render(lang)
+
+
+def hosted_key_variables(backends: Iterable[Backend]) -> list[str]:
+    """The key variables that the hosted providers among ``backends`` (those that declare a generation costs
+    money) read, in order: what a person may set for one."""
+    return [
+        backend.key_env_var for backend in backends
+        if isinstance(backend, KeyedBackend) and backend.key_env_var and backend.capabilities.paid
+    ]
 
 
 def _runs_on_cpu(backend: Backend) -> bool | None:

@@ -114,10 +114,9 @@ CATALOG: dict[str, tuple[str, str]] = {
         "服务器上还没有可图的权重。运营者可以用 KOLORS_PRELOAD=1 启动一次来下载它们。",
     ),
     "no_backend": (
-        "No backend is configured yet. Set DIEYUYUN_API_KEY, SEGMIND_API_KEY or SILICONFLOW_API_KEY (or "
-        "PLAYGROUND_BACKENDS) and restart, or paste a key in Settings (⚙ at the top of the page).",
-        "还没有可用的后端。请设置 DIEYUYUN_API_KEY、SEGMIND_API_KEY 或 SILICONFLOW_API_KEY（或 "
-        "PLAYGROUND_BACKENDS）后重启，或在页面顶部的 ⚙ 设置中粘贴密钥。",
+        "No backend is configured yet. Set {keys} (or PLAYGROUND_BACKENDS) and restart, or paste a key in "
+        "Settings (⚙ at the top of the page).",
+        "还没有可用的后端。请设置 {keys}（或 PLAYGROUND_BACKENDS）后重启，或在页面顶部的 ⚙ 设置中粘贴密钥。",
     ),
     # -- results
     "gallery": ("Images", "图像"),

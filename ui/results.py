@@ -14,7 +14,9 @@ from typing import Any
 
 from backends.base import GenerationResult, ImageFailure
 from backends.history import HistoryEntry, a1111_parameters
+from backends.messages import either
 from backends.presets import Preset
+from backends.registry import hosted_key_variables
 from backends.schedulers import scheduler_label
 from backends.seeds import seed_run
 
@@ -232,7 +234,8 @@ def no_backend_notice(entries, keys: Mapping[str, str], cpu_only: str, lang: str
         return ""
     lines = [f"- **{literal(entry.backend.label)}**: {entry.availability.reason_in(lang, quote=literal)}"
              for entry in entries if not entry.availability.available]
-    return "⚠️ **" + tr("no_backend", lang) + "**\n" + "\n".join(lines)
+    keys = either(hosted_key_variables(entry.backend for entry in entries), lang)
+    return "⚠️ **" + tr("no_backend", lang, keys=keys) + "**\n" + "\n".join(lines)
 
 
 def gallery_caption(seed: int, lang: str) -> str:
