@@ -119,7 +119,7 @@ def start_local_model(playground: Playground) -> None:
     """In the background: find the local backend's device, and with KOLORS_PRELOAD=1 download and load it."""
     from backends.providers.local import start_local_backends
 
-    start_local_backends(playground.registry)
+    start_local_backends(playground.registry.available())
 
 
 def version() -> str:

@@ -23,10 +23,15 @@ __all__ = [
     "GeneratedImage",
     "GenerationRequest",
     "GenerationResult",
+    "HasReadiness",
     "ImageFailure",
+    "KeyedBackend",
+    "LocalCompute",
     "Price",
+    "ReportsSending",
     "SentImages",
     "StepProgress",
+    "WeightsDownload",
     "mark_sent",
     "sending",
 ]
@@ -54,6 +59,10 @@ class Capabilities:
     Sizes are either a fixed list (``sizes``) or a range for width and height alike (``size_range``)
     in steps of ``size_multiple``. ``steps``, ``guidance`` and ``output_quality`` are (min, max,
     default). The first scheduler and output format are the defaults.
+
+    What the provider is, as far as the playground must know: ``costs_money`` when a generation may be
+    charged whether or not ``price_per_image`` is known (``--check`` then asks before generating), and
+    ``typical_latency_s``, a rough single-image time for the compare plan's estimate.
     """
 
     sizes: tuple[tuple[int, int], ...] | None = None
@@ -71,6 +80,8 @@ class Capabilities:
     supports_negative_prompt: bool = True
     batch_is_per_image_reproducible: bool = False
     price_per_image: Price | None = None
+    costs_money: bool = False
+    typical_latency_s: float | None = None
 
     def __post_init__(self) -> None:
         if (self.sizes is None) == (self.size_range is None):
@@ -87,6 +98,11 @@ class Capabilities:
     def default_steps_for(self, scheduler: str | None) -> int:
         return dict(self.default_steps_by_scheduler).get(scheduler or "", self.steps[2])
 
+    @property
+    def paid(self) -> bool:
+        """Whether a generation may cost money: it has a price, or the provider charges."""
+        return self.costs_money or self.price_per_image is not None
+
     def accepts_size(self, width: int, height: int) -> bool:
         if self.sizes is not None:
             return (width, height) in self.sizes
@@ -99,7 +115,7 @@ class GenerationRequest:
     """A validated request. Build it with :func:`backends.validation.validate_request`.
 
     ``seed`` is None until the runner draws one; backends are always called with an int seed, and
-    image *i* of the request is made with seed ``seed + i``.
+    image *i* of the request is made with seed ``image_seeds(request)[i]`` (:mod:`backends.seeds`).
     """
 
     prompt: str
@@ -143,8 +159,8 @@ class GeneratedImage:
 class BackendOutput:
     """What one call of :meth:`Backend.generate` returns.
 
-    ``images`` are in request order, image *i* with seed ``request.seed + i``. ``info`` holds what the
-    provider reported (remaining credits, usage, timings); never a key.
+    ``images`` are in request order, each with its seed from :func:`backends.seeds.image_seeds`. ``info``
+    holds what the provider reported (remaining credits, usage, timings); never a key.
     """
 
     images: tuple[GeneratedImage, ...]
@@ -227,7 +243,7 @@ class Availability:
 class Readiness:
     """What a backend can tell about itself before it is used, for ``--check`` and the page.
 
-    A backend may offer ``readiness() -> Readiness`` (blocking; call it off the event loop).
+    A backend may offer ``readiness() -> Readiness`` (:class:`HasReadiness`; blocking, call it off the event loop).
     ``facts`` are lines to show ("device: CPU", "weights: not in the cache (16.6 GB to download)").
     ``problem`` non-empty: it cannot run as configured, and says why and what to do.
     ``can_generate`` False: a check must not try a generation (it would download or cost too much).
@@ -356,11 +372,13 @@ class Backend(Protocol):
     """A text-to-image backend.
 
     ``generate`` is called with a validated request whose seed is set; it returns ``request.n``
-    images, image *i* made with ``seed + i``, or raises a :class:`backends.errors.PlaygroundError`.
+    images, image *i* made with ``image_seeds(request)[i]``, or raises a :class:`backends.errors.PlaygroundError`.
     It reports progress through ``progress`` and stops early when ``cancel`` is set.
     ``max_concurrency`` bounds how many calls the runner makes at once. A backend with a class
     attribute ``reports_sending = True`` calls :func:`mark_sent` when its request goes out (the
     remote ones, through their HTTP layer); any other counts as sent, for the quota, once called.
+    What a backend may offer beyond these is declared below (:class:`HasReadiness`, :class:`ReportsSending`,
+    :class:`KeyedBackend`, :class:`LocalCompute`, :class:`WeightsDownload`) and asked with ``isinstance``.
     """
 
     id: str
@@ -383,3 +401,55 @@ class Backend(Protocol):
 @functools.cache
 def _field_names(cls: type) -> frozenset[str]:
     return frozenset(f.name for f in fields(cls))
+
+
+# Optional members: what some backends offer beyond :class:`Backend`, each asked with ``isinstance``.
+
+
+@runtime_checkable
+class HasReadiness(Protocol):
+    """A backend that can tell about itself before it is used (``--check``, the page)."""
+
+    def readiness(self) -> Readiness: ...
+
+
+@runtime_checkable
+class ReportsSending(Protocol):
+    """A backend that calls :func:`mark_sent` when its request goes out (the remote ones, through their HTTP
+    layer); any other counts as sent, for the quota, once called."""
+
+    reports_sending: bool
+
+
+@runtime_checkable
+class KeyedBackend(Protocol):
+    """A backend behind an HTTP API: where it is, the variable its key is read from (empty: it takes none),
+    the page where a person gets a key, and a copy that uses another key (one pasted in Settings)."""
+
+    base_url: str
+    key_env_var: str
+    key_page: str
+
+    def with_api_key(self, key: str) -> Backend: ...
+
+
+@runtime_checkable
+class LocalCompute(Protocol):
+    """A backend that runs on this machine: whether on its CPU (None until it knows its device), and what
+    that costs, in English and as a message to say in another language."""
+
+    def runs_on_cpu(self) -> bool | None: ...
+
+    def cpu_cost(self) -> str: ...
+
+    def cpu_cost_message(self) -> Message: ...
+
+
+@runtime_checkable
+class WeightsDownload(Protocol):
+    """A backend whose weights may need a download: a copy allowed to download them, and a check that
+    raises :class:`backends.errors.DownloadRequired` when they are missing."""
+
+    def allowing_download(self) -> Backend: ...
+
+    def check_weights(self) -> None: ...

@@ -29,15 +29,15 @@ from typing import Literal
 import httpx
 from PIL import Image, ImageChops, ImageStat
 
-from .base import Backend, Capabilities, GenerationRequest, Readiness
+from .base import Backend, Capabilities, GenerationRequest, HasReadiness, KeyedBackend, Readiness
 from .errors import AuthenticationFailed, PlaygroundError, ProviderUnreachable
 from .providers.http import shared_tls_context
 from .providers.openai_compatible import OpenAICompatibleBackend
 from .providers.xinference import XinferenceBackend
+from .seeds import highest_seed
 from .validation import validate_request
 
 __all__ = [
-    "HOSTED_PROVIDERS",
     "CheckResult",
     "cheapest_request",
     "check_backend",
@@ -47,7 +47,6 @@ __all__ = [
     "run_check",
 ]
 
-HOSTED_PROVIDERS = frozenset({"dieyuyun", "segmind", "siliconflow"})
 CHECK_PROMPT = "a red apple on a wooden table"
 CHECK_SEED = 1234
 SAME_PIXELS_BELOW = 1.0
@@ -74,7 +73,7 @@ class CheckResult:
 
 def is_paid(backend: Backend) -> bool:
     """Whether a generation on ``backend`` may cost money."""
-    return backend.capabilities.price_per_image is not None or backend.id in HOSTED_PROVIDERS
+    return backend.capabilities.paid
 
 
 def cheapest_request(capabilities: Capabilities, *, seed: int = CHECK_SEED, n: int = 1) -> GenerationRequest:
@@ -85,7 +84,7 @@ def cheapest_request(capabilities: Capabilities, *, seed: int = CHECK_SEED, n: i
         low, _ = capabilities.size_range  # type: ignore[misc]
         multiple = capabilities.size_multiple
         width = height = -(-low // multiple) * multiple
-    seed = min(seed, max(capabilities.seed_max - (n - 1), 0))
+    seed = min(seed, max(highest_seed(capabilities.seed_max, n), 0))
     values = {"prompt": CHECK_PROMPT, "size": f"{width}x{height}", "n": n, "seed": seed, "steps": capabilities.steps[0]}
     return validate_request(values, capabilities)
 
@@ -137,14 +136,13 @@ async def check_backend(backend: Backend, *, seeds: bool = False, generate: bool
 
 
 async def _readiness(backend: Backend) -> Readiness:
-    method = getattr(backend, "readiness", None)
-    if method is None:
+    if not isinstance(backend, HasReadiness):
         return Readiness()
-    return await asyncio.to_thread(method)
+    return await asyncio.to_thread(backend.readiness)
 
 
 async def _reach(backend: Backend) -> str:
-    base_url = getattr(backend, "base_url", None)
+    base_url = backend.base_url if isinstance(backend, KeyedBackend) else None
     if not base_url:
         return "address not tried (not an HTTP backend), key not verified"
     try:
@@ -158,7 +156,7 @@ async def _reach(backend: Backend) -> str:
 async def _generate_and_compare(backend: Backend, *, seeds: bool, findings: list[str]) -> None:
     request = cheapest_request(backend.capabilities)
     first, seconds = await _one_image(backend, request)
-    key = "key accepted, " if getattr(backend, "key_env_var", "") else ""
+    key = "key accepted, " if isinstance(backend, KeyedBackend) and backend.key_env_var else ""
     findings.append(f"reachable, {key}{request.size} image in {seconds:.1f} s")
     if not seeds:
         return

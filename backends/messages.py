@@ -9,6 +9,7 @@ themselves (rendered in the same language), or sequences of those, joined as the
 
     {items}             "a; b" in English, "a；b" in Chinese
     {items:comma}       "a, b" / "a、b"
+    {items:or}          "a, b or c" / "a、b 或 c"
     {items:sentences}   "A. B." / "A。B。"
     {items:lines}       one "- item" per line
 
@@ -25,7 +26,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 __all__ = [
-    "LANGUAGES", "MESSAGES", "KeyedError", "Message", "field_label", "keyed", "render", "render_quoted", "split", "text_in",
+    "LANGUAGES", "MESSAGES", "KeyedError", "Message", "either", "field_label", "keyed", "render", "render_quoted", "split",
+    "text_in",
 ]
 
 LANGUAGES = ("en", "zh")
@@ -125,11 +127,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "set_key_to_use": ("Set {env} to use {provider}, or paste a key in Settings.", "设置 {env} 即可使用 {provider}，或在设置中粘贴密钥。"),
     "cpu_only": (
         "Only Kolors on this machine's CPU is available, and that is slow and heavy ({costs}). For a hosted "
-        "backend, set one of DIEYUYUN_API_KEY, SEGMIND_API_KEY or SILICONFLOW_API_KEY (or declare your own "
-        "server with PLAYGROUND_BACKENDS) and restart; or run on a GPU with KOLORS_DEVICE=cuda.",
-        "目前只能在本机的 CPU 上运行可图，既慢又占资源（{costs}）。如需在线服务，请设置 DIEYUYUN_API_KEY、"
-        "SEGMIND_API_KEY 或 SILICONFLOW_API_KEY（或用 PLAYGROUND_BACKENDS 声明你自己的服务器）后重启；"
-        "或用 KOLORS_DEVICE=cuda 在 GPU 上运行。",
+        "backend, set one of {keys:or} (or declare your own server with PLAYGROUND_BACKENDS) and restart; or "
+        "run on a GPU with KOLORS_DEVICE=cuda.",
+        "目前只能在本机的 CPU 上运行可图，既慢又占资源（{costs}）。如需在线服务，请设置 {keys:or}"
+        "（或用 PLAYGROUND_BACKENDS 声明你自己的服务器）后重启；或用 KOLORS_DEVICE=cuda 在 GPU 上运行。",
     ),
     "cpu_cost_of": ("{backend}: {cost}", "{backend}：{cost}"),
     "cpu_cost": ("minutes per image, ~{memory} memory", "每张需要几分钟，约占 {memory} 内存"),
@@ -791,8 +792,18 @@ class _Joined:
     def __format__(self, spec: str) -> str:
         if spec == "lines":
             return "\n".join(f"- {item}" for item in self.items)
+        if spec == "or":
+            return either(self.items, "zh" if self.chinese else "en")
         english, chinese = _SEPARATORS[spec]
         return (chinese if self.chinese else english).join(self.items)
+
+
+def either(items: Sequence[str], lang: str = "en") -> str:
+    """"a, b or c" in English, "a、b 或 c" in Chinese: one of ``items`` to choose."""
+    *rest, last = items or [""]
+    if not rest:
+        return last
+    return f"{'、'.join(rest)} 或 {last}" if lang.startswith("zh") else f"{', '.join(rest)} or {last}"
 
 
 def _shown(value: Any, chinese: bool, quote: Callable[[str], str] | None = None) -> Any:

@@ -13,7 +13,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from .base import Backend, CancelToken, GenerationRequest, GenerationResult, SentImages
+from .base import Backend, CancelToken, GenerationRequest, GenerationResult, KeyedBackend, SentImages, WeightsDownload
 from .errors import BackendUnavailable, FieldProblem, InvalidRequest, StorageFailed
 from .history import HistoryEntry, HistoryStore
 from .history.downloads import DownloadFolder
@@ -65,7 +65,7 @@ class Playground:
     def backend_for(self, backend_id: str, *, api_key: str | None = None) -> Backend:
         """The backend, with a visitor's own key when given; unavailable ones raise with the fix."""
         backend = self.registry.get(backend_id)
-        if api_key and hasattr(backend, "with_api_key"):
+        if api_key and isinstance(backend, KeyedBackend):
             backend = backend.with_api_key(api_key)
         availability = backend.availability()
         if not availability.available:
@@ -167,12 +167,11 @@ class Playground:
     async def _with_weights(self, backend: Backend, *, download: bool) -> Backend:
         """The backend to run: allowed to download where the caller consented; otherwise one whose weights
         would need a download is refused here, before quota, runner or history are touched."""
-        if download and hasattr(backend, "allowing_download"):
-            backend = backend.allowing_download()
-        check_weights = getattr(backend, "check_weights", None)
-        if check_weights is not None:
-            await asyncio.to_thread(check_weights)  # may wait for the device probe and ask the Hub for a size
-        return backend
+        if not isinstance(backend, WeightsDownload):
+            return backend
+        ready = backend.allowing_download() if download else backend
+        await asyncio.to_thread(ready.check_weights)  # may wait for the device probe and ask the Hub for a size
+        return ready
 
     def _reserve(self, keys: tuple[str, ...], count: int, *, own_key: bool) -> Reservation:
         if self.quota is None or own_key:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 
-from .base import Availability, Backend
+from .base import Availability, Backend, KeyedBackend, LocalCompute
 from .errors import ConfigurationError, FieldProblem, InvalidRequest
 from .messages import Message
 from .providers.dieyuyun import dieyuyun_from_settings
@@ -24,7 +24,10 @@ from .providers.segmind import segmind_from_settings
 from .providers.siliconflow import siliconflow_from_settings
 from .settings import PlaygroundSettings
 
-__all__ = ["ENTRY_POINT_GROUP", "RegisteredBackend", "Registry", "build_registry", "cpu_only_notice", "default_backend_id"]
+__all__ = [
+    "ENTRY_POINT_GROUP", "RegisteredBackend", "Registry", "build_registry", "cpu_only_notice", "default_backend_id",
+    "hosted_key_variables",
+]
 
 ENTRY_POINT_GROUP = "kolors_playground.backends"
 
@@ -69,6 +72,10 @@ class Registry:
     def entries(self) -> list[RegisteredBackend]:
         return [RegisteredBackend(b, b.availability()) for b in self._backends.values()]
 
+    def backends(self) -> list[Backend]:
+        """Every backend, available or not, in the order they were added."""
+        return list(self._backends.values())
+
     def available(self) -> list[Backend]:
         return [entry.backend for entry in self.entries() if entry.availability.available]
 
@@ -99,25 +106,26 @@ def cpu_only_notice(registry: Registry, lang: str = "en") -> str:
     if not available or not all(_runs_on_cpu(backend) is True for backend in available):
         return ""
     costs = [
-        Message("cpu_cost_of", backend=backend.label, cost=_cpu_cost(backend)) if hasattr(backend, "cpu_cost") else backend.label
+        Message("cpu_cost_of", backend=backend.label, cost=backend.cpu_cost_message())
+        if isinstance(backend, LocalCompute) else backend.label
         for backend in available
     ]
-    return Message("cpu_only", costs=costs).render(lang)
+    return Message("cpu_only", costs=costs, keys=hosted_key_variables(registry.backends())).render(lang)
 
 
-def _cpu_cost(backend: Backend) -> str | Message:
-    """What running ``backend`` on the CPU costs, as a message where the backend offers one."""
-    message = getattr(backend, "cpu_cost_message", None)
-    return message() if message is not None else backend.cpu_cost()  # type: ignore[attr-defined]
+def hosted_key_variables(backends: Iterable[Backend]) -> list[str]:
+    """The key variables that the hosted providers among ``backends`` (those that declare a generation costs
+    money) read, in order: what a person may set for one."""
+    return [
+        backend.key_env_var for backend in backends
+        if isinstance(backend, KeyedBackend) and backend.key_env_var and backend.capabilities.paid
+    ]
 
 
 def _runs_on_cpu(backend: Backend) -> bool | None:
     """True or False where the backend says (local ones do, once they know their device); None while it
     cannot tell yet; False for a backend that never runs here (hosted ones)."""
-    runs_on_cpu = getattr(backend, "runs_on_cpu", None)
-    if runs_on_cpu is None:
-        return False
-    return runs_on_cpu()
+    return backend.runs_on_cpu() if isinstance(backend, LocalCompute) else False
 
 
 def build_registry(

@@ -1,6 +1,7 @@
 """The job runner: one request in, every image out, each with the seed that made it.
 
-1. A missing seed is drawn within the backend's ``seed_max`` (leaving room for seed + n - 1).
+1. A missing seed is drawn within the backend's ``seed_max`` (leaving room for seed + n - 1); from here
+   on image *i* has seed ``seed + i`` (:mod:`backends.seeds`, the one place that says so).
 2. Where the backend's own batch would not make image *i* reproducible alone, the request becomes
    n single-image calls with seeds s, s+1, … s+n-1, run concurrently under the backend's
    ``max_concurrency`` (one semaphore per backend, shared by every job in the process).
@@ -30,6 +31,7 @@ from .base import (
     GenerationRequest,
     GenerationResult,
     ImageFailure,
+    ReportsSending,
     SentImages,
     StepProgress,
     mark_sent,
@@ -37,6 +39,7 @@ from .base import (
 )
 from .errors import GenerationCancelled, PlaygroundError
 from .messages import Message
+from .seeds import draw_seed, image_seeds
 
 __all__ = ["JobProgress", "JobRunner", "draw_seed"]
 
@@ -65,11 +68,6 @@ class JobProgress:
 ProgressHandler = Callable[[JobProgress], None]
 ImageHandler = Callable[[GeneratedImage], None]
 """Called with each image as soon as it is back (its final index and seed), before the job ends."""
-
-
-def draw_seed(seed_max: int, n: int = 1, rng: random.Random | None = None) -> int:
-    """A random seed s such that s + n - 1 <= seed_max."""
-    return (rng or random.SystemRandom()).randint(0, max(seed_max - (n - 1), 0))
 
 
 class JobRunner:
@@ -129,9 +127,9 @@ class JobRunner:
                 failures.extend(outcome)
             else:  # stopped while in flight
                 stopped = GenerationCancelled()
-                seed = sub.seed or 0
                 failures.extend(
-                    ImageFailure(first + k, seed + k, stopped.localizable, type(stopped).__name__) for k in range(sub.n)
+                    ImageFailure(first + k, seed, stopped.localizable, type(stopped).__name__)
+                    for k, seed in enumerate(image_seeds(sub))
                 )
         images.sort(key=lambda image: image.index)
         failures.sort(key=lambda failure: failure.index)
@@ -153,20 +151,20 @@ class JobRunner:
     def _split(request: GenerationRequest, backend: Backend) -> list[tuple[int, GenerationRequest]]:
         if request.n == 1 or backend.capabilities.batch_is_per_image_reproducible:
             return [(0, request)]
-        seed = request.seed or 0
-        return [(i, replace(request, n=1, seed=seed + i)) for i in range(request.n)]
+        return [(i, replace(request, n=1, seed=seed)) for i, seed in enumerate(image_seeds(request))]
 
     async def _call(
         self, backend: Backend, request: GenerationRequest, first: int, cancel: CancelToken, tracker: _Tracker,
         sent: SentImages,
     ) -> BackendOutput | list[ImageFailure]:
         indexes = range(first, first + request.n)
+        seeds = image_seeds(request)
         try:
             async with self._semaphore(backend):
                 cancel.raise_if_cancelled()
                 with sending() as dispatch:
                     try:
-                        if not getattr(backend, "reports_sending", False):
+                        if not (isinstance(backend, ReportsSending) and backend.reports_sending):
                             mark_sent()
                         output = await backend.generate(
                             request, progress=lambda step: tracker.step(first, step), cancel=cancel
@@ -179,19 +177,18 @@ class JobRunner:
                     Message("wrong_image_count", provider=backend.label, count=len(output.images), expected=request.n)
                 )
             images = tuple(
-                replace(image, index=first + offset, seed=(request.seed or 0) + offset)
-                for offset, image in enumerate(output.images)
+                replace(image, index=index, seed=seed) for index, seed, image in zip(indexes, seeds, output.images)
             )
             tracker.arrived(images)
             return BackendOutput(images=images, info=output.info)
         except PlaygroundError as exc:
-            return [ImageFailure(i, (request.seed or 0) + i - first, exc.localizable, type(exc).__name__) for i in indexes]
+            return [ImageFailure(i, seed, exc.localizable, type(exc).__name__) for i, seed in zip(indexes, seeds)]
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.exception("%s failed with an unexpected error", backend.id)
             message = Message("unexpected_failure", provider=backend.label, error_type=type(exc).__name__)
-            return [ImageFailure(i, (request.seed or 0) + i - first, message, "InternalError") for i in indexes]
+            return [ImageFailure(i, seed, message, "InternalError") for i, seed in zip(indexes, seeds)]
         finally:
             tracker.finished(first, request.n)
 

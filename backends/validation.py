@@ -16,6 +16,7 @@ from .base import Capabilities, GenerationRequest
 from .errors import FieldProblem, InvalidRequest
 from .messages import Message
 from .schedulers import match_scheduler, scheduler_label
+from .seeds import highest_seed
 
 __all__ = ["MAX_PROMPT_CHARS", "RANDOM_SEED", "parse_size", "validate_request"]
 
@@ -188,7 +189,7 @@ class _Checker:
         value = _as_int(raw)
         if value == RANDOM_SEED:
             return None
-        top = self.caps.seed_max - max((n or 1) - 1, 0)
+        top = highest_seed(self.caps.seed_max, n or 1)
         if value is None or not 0 <= value <= top:
             in_batch = (n or 1) > 1
             self.problem("seed", raw, Message("allowed_seed_in_batch", top=top, n=n) if in_batch else Message("allowed_seed", top=top))

@@ -101,7 +101,10 @@ def test_one_client_gets_its_cap_of_the_queue_and_another_visitor_still_runs(hos
 
     with ThreadPoolExecutor(len(jobs)) as pool:
         flood = pool.map(settle, jobs)
-        time.sleep(1.0)  # the flood has joined (or been refused); the cap's two are running
+        deadline = time.monotonic() + 30  # the cap's two are at the provider (a fixed 1 s: a busy machine outlasts it)
+        while len(dieyuyun_emulator.requests) < CAP:
+            assert time.monotonic() < deadline, "the cap's two jobs did not reach the provider"
+            time.sleep(0.05)
         with another_address() as other:
             asked = time.monotonic()
             kind, output = call(other, hosted_app.url, "generate", {"backend": "dieyuyun", "prompt": "another visitor's picture"})

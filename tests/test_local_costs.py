@@ -37,6 +37,8 @@ from backends.providers.local import (
 from backends.providers.local.memory import KOLORS_PARAMETERS
 from backends.providers.local.sizes import GIB, MIB
 from backends.providers.local.weights import cached_snapshot, select_files
+from backends.providers.segmind import segmind_from_settings
+from backends.providers.siliconflow import siliconflow_from_settings
 from backends.registry import Registry, cpu_only_notice, default_backend_id
 from backends.settings import PlaygroundSettings
 from tests.emulators.hf_hub import FakeHub
@@ -193,7 +195,8 @@ def test_default_skips_the_cpu_while_a_hosted_backend_is_available(installed: No
     assert default_backend_id(Registry([on_gpu, hosted])) == "local"  # a GPU is a fine default
     assert default_backend_id(Registry([no_key])) is None
 
-    alone = Registry([no_key, on_cpu])  # the only one available
+    unset = PlaygroundSettings.from_mapping({})  # the built-in hosted providers, without keys: each names its variable
+    alone = Registry([no_key, segmind_from_settings(unset), siliconflow_from_settings(unset), on_cpu])  # the only one available
     assert default_backend_id(alone) == "local"
     notice = cpu_only_notice(alone)
     assert "minutes per image, ~40 GB memory" in notice
@@ -446,7 +449,7 @@ def test_preload_downloads_and_loads_in_the_background(hub: Hub, fake_hub: FakeH
     backend = LocalBackend(LocalSettings(model=REPO_ID, device="cpu", preload=True),
                            environment=environment(LAPTOP_CPU, hub=hub))
     started = time.perf_counter()
-    threads = start_local_backends(Registry([backend]))
+    threads = start_local_backends(Registry([backend]).available())
     assert len(threads) == 1 and time.perf_counter() - started < 1.0  # the page need not wait for it
     threads[0].join(120)
     assert LOADER.is_loaded(backend.settings) and fake_hub.downloads()
@@ -464,7 +467,7 @@ def test_without_preload_start_up_only_finds_the_device(installed: None) -> None
 
     loads = LOADER.loads
     backend = LocalBackend(LocalSettings(), environment=LocalEnvironment(devices=DeviceDetection(probe)))
-    assert start_local_backends(Registry([backend])) == []
+    assert start_local_backends(Registry([backend]).available()) == []
     assert probed.wait(5)
     time.sleep(0.2)
     assert LOADER.loads == loads and backend.label == "Local (CUDA, RTX 4090, 24 GB)"

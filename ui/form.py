@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 from backends.base import Capabilities
 from backends.schedulers import scheduler_label
+from backends.seeds import highest_seed
 from backends.validation import parse_size
 
 __all__ = [
@@ -196,7 +197,7 @@ def adapt_to_backend(
         )
         result = replace(result, guidance=clamped)
     # seed: keep a fixed seed only where it fits
-    if values.seed is not None and values.seed > new.seed_max - (result.n - 1):
+    if values.seed is not None and values.seed > highest_seed(new.seed_max, result.n):
         notes.append(("note_seed", {"old": values.seed, "max": new.seed_max}))
         result = replace(result, seed=-1)
     return result, notes

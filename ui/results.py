@@ -12,10 +12,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from backends.base import GenerationResult, ImageFailure
+from backends.base import GenerationResult, ImageFailure, KeyedBackend, LocalCompute
 from backends.history import HistoryEntry, a1111_parameters
 from backends.presets import Preset
 from backends.schedulers import scheduler_label
+from backends.seeds import seed_run
 
 from .i18n import tr
 from .text_safety import literal, tr_literal
@@ -54,7 +55,7 @@ def seeds_text(seeds: Sequence[int]) -> str:
     seeds = sorted(seeds)
     if not seeds:
         return "—"
-    if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[0] + len(seeds))):
+    if len(seeds) > 2 and seeds == list(seed_run(seeds[0], len(seeds))):
         return f"{seeds[0]}–{seeds[-1]}"
     return ", ".join(str(seed) for seed in seeds)
 
@@ -234,7 +235,7 @@ def no_backend_notice(entries, keys: Mapping[str, str], cpu_only: str, lang: str
         tr("backend_reason", lang, backend=literal(entry.backend.label), terms=_local_terms(entry.backend, lang),
            reason=entry.availability.reason_in(lang, quote=literal))
         for entry in entries
-        if not hosted and not entry.availability.available and not hasattr(entry.backend, "key_env_var")
+        if not hosted and not entry.availability.available and not isinstance(entry.backend, KeyedBackend)
     ]
     return "⚠️ **" + tr("no_backend", lang) + "**\n\n" + key_guide(lang, hosted=hosted) + ("\n" + "\n".join(lines) if lines else "")
 
@@ -250,7 +251,7 @@ def key_guide(lang: str, *, hosted: bool = False) -> str:
 
 def _local_terms(backend: object, lang: str) -> str:
     """" (no key, no fee per image; it runs on this machine)" for a backend that runs here."""
-    return tr("local_terms", lang) if hasattr(backend, "runs_on_cpu") else ""
+    return tr("local_terms", lang) if isinstance(backend, LocalCompute) else ""
 
 
 def gallery_caption(seed: int, lang: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from backends.base import KeyedBackend
 from backends.playground import Playground
 
 from .i18n import i18n, tr
@@ -20,7 +21,7 @@ __all__ = ["build_settings_tab"]
 
 
 def build_settings_tab(playground: Playground, context: SessionContext) -> None:
-    keyed = [e.backend for e in playground.registry.entries() if getattr(e.backend, "key_env_var", "")]
+    keyed = [e.backend for e in playground.registry.entries() if isinstance(e.backend, KeyedBackend) and e.backend.key_env_var]
     gr.Markdown(i18n("settings_info"), elem_id="settings-info")
     for backend in keyed:
         box = gr.Textbox(

@@ -33,7 +33,6 @@ from .export import (
 from .plan import (
     DEFAULT_CONFIRM_ABOVE,
     MAX_GRID_CELLS,
-    TYPICAL_LATENCY_S,
     GridCell,
     GridPlan,
     plan_compare,
@@ -47,7 +46,6 @@ __all__ = [
     "GRID_JSON_KEY",
     "MAX_AXIS_VALUES",
     "MAX_GRID_CELLS",
-    "TYPICAL_LATENCY_S",
     "Axis",
     "AxisKind",
     "AxisKindInfo",

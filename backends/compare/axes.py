@@ -46,6 +46,7 @@ from typing import Any
 from ..base import Capabilities
 from ..errors import FieldProblem, InvalidRequest
 from ..messages import Message
+from ..seeds import seed_run
 from ..validation import parse_size
 
 __all__ = [
@@ -219,7 +220,7 @@ class Axis:
         """A seed-count axis with its values: base, base+1, …"""
         if self.seed_count is None:
             return self
-        seeds = tuple(range(base, base + self.seed_count))
+        seeds = tuple(seed_run(base, self.seed_count))
         return replace(self, values=seeds, labels=tuple(str(s) for s in seeds))
 
     def to_dict(self) -> dict[str, Any]:

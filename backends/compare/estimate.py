@@ -1,6 +1,6 @@
 """How long a grid will take, learned from this history: the median time of each backend's last runs.
 
-A fixed guess (``TYPICAL_LATENCY_S``) was off by ten times either way; a backend's own recent
+A fixed guess (``Capabilities.typical_latency_s``) was off by ten times either way; a backend's own recent
 generations that came back whole say what one image costs here, today.
 """
 

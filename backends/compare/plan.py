@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 from ..base import Backend, GenerationRequest, Price
 from ..errors import BackendUnavailable, FieldProblem, InvalidRequest
 from ..messages import Message, keyed
-from ..runner import draw_seed
 from ..schedulers import match_scheduler
+from ..seeds import draw_seed
 from ..validation import RANDOM_SEED, validate_request
 from .axes import Axis, AxisKind, _shown, format_number, parse_axes
 
@@ -43,7 +43,6 @@ __all__ = [
     "DEFAULT_CONFIRM_ABOVE",
     "DEFAULT_LATENCY_S",
     "MAX_GRID_CELLS",
-    "TYPICAL_LATENCY_S",
     "GridCell",
     "GridPlan",
     "plan_compare",
@@ -57,10 +56,8 @@ DEFAULT_CONFIRM_ABOVE = 16
 """Grids with more cells than this ask for confirmation first (the UI's default; configurable)."""
 
 DEFAULT_LATENCY_S = 20.0
-"""A typical single-image time for a backend nothing better is known about."""
-
-TYPICAL_LATENCY_S: Mapping[str, float] = {"segmind": 85.0, "local": 30.0}
-"""Rough single-image times of the known backends (Segmind's synchronous Kolors call takes ~85 s)."""
+"""A single-image time for a backend that declares none (``Capabilities.typical_latency_s``) and has no
+recent runs."""
 
 _DROPPED = ("n", "backend", "backend_id")
 
@@ -350,7 +347,7 @@ def plan_grid(
     for bid, backend in backends.items():
         count = sum(1 for cell in cells if cell.backend_id == bid)
         waves = math.ceil(count / max(1, backend.max_concurrency))
-        typical = latency_s.get(bid) or TYPICAL_LATENCY_S.get(bid, DEFAULT_LATENCY_S)
+        typical = latency_s.get(bid) or backend.capabilities.typical_latency_s or DEFAULT_LATENCY_S
         estimated = max(estimated, waves * typical)
     return GridPlan(
         prompt=(prompt or "").strip(),

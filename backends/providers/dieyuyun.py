@@ -28,6 +28,7 @@ DIEYUYUN_CAPABILITIES = Capabilities(
     guidance=(0.0, 20.0, 7.5),
     seed_max=9_999_999_999,
     price_per_image=Price(0.01, "CNY"),
+    costs_money=True,
 )
 
 
@@ -39,6 +40,7 @@ def dieyuyun_from_settings(settings: PlaygroundSettings, **overrides: Any) -> Op
         base_url=settings.dieyuyun_base_url,
         api_key=_secret(settings.dieyuyun_api_key),
         key_env_var="DIEYUYUN_API_KEY",
+        key_page="https://open.dieyuyun.com",
         capabilities=DIEYUYUN_CAPABILITIES,
         **{**http_options(settings), **overrides},
     )

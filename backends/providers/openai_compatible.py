@@ -15,6 +15,7 @@ from typing import Any
 from ..base import BackendOutput, GeneratedImage, GenerationRequest
 from ..errors import BadProviderResponse
 from ..messages import Message
+from ..seeds import image_seeds
 from .http import HttpAnswer, inspect_image_off_the_loop
 from .remote import RemoteBackend
 
@@ -57,10 +58,9 @@ class OpenAICompatibleBackend(RemoteBackend):
         if not isinstance(data, list) or not data or not all(isinstance(item, dict) for item in data):
             raise BadProviderResponse(Message("answer_without_images", provider=self.label), provider=self.label)
         fetched = await asyncio.gather(*(self._image_bytes(item) for item in data[: request.n]))
-        seed = request.seed or 0
         images = tuple(
-            GeneratedImage(data=blob, mime_type=mime, width=w, height=h, seed=seed + i, index=i)
-            for i, (blob, mime, w, h) in enumerate(fetched)
+            GeneratedImage(data=blob, mime_type=mime, width=w, height=h, seed=seed, index=i)
+            for i, (seed, (blob, mime, w, h)) in enumerate(zip(image_seeds(request), fetched))
         )
         info: dict[str, Any] = {}
         if isinstance(body.get("usage"), dict):

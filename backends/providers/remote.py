@@ -21,6 +21,7 @@ from ..base import (
 )
 from ..errors import redact
 from ..messages import Message
+from ..seeds import image_seeds
 from .http import ErrorDescriber, HttpAnswer, ImageLimits, ProviderHttp, RetryPolicy, Timeouts
 
 __all__ = ["RemoteBackend", "secret_value"]
@@ -53,6 +54,7 @@ class RemoteBackend(abc.ABC):
         base_url: str,
         api_key: ApiKey | str | None,
         key_env_var: str,
+        key_page: str = "",
         capabilities: Capabilities,
         max_concurrency: int | None = None,
         timeouts: Timeouts | None = None,
@@ -65,6 +67,7 @@ class RemoteBackend(abc.ABC):
         self.model = model
         self.base_url = base_url.rstrip("/")
         self.key_env_var = key_env_var
+        self.key_page = key_page
         self.capabilities = capabilities
         if max_concurrency is not None:
             self.max_concurrency = max_concurrency
@@ -124,6 +127,7 @@ class RemoteBackend(abc.ABC):
     ) -> BackendOutput:
         if cancel is not None:
             cancel.raise_if_cancelled()
+        image_seeds(request)  # a request whose seed was not picked is refused before anything is sent
         answer = await self.send(request)
         output = await self.read_answer(answer, request)
         # What the provider reports is shown and stored; a provider (or a proxy) may echo the key in it.

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ..base import BackendOutput, Capabilities, GeneratedImage, GenerationRequest
 from ..errors import BadProviderResponse, InsufficientCredits, ProviderError, clip
 from ..messages import Message
+from ..seeds import image_seeds
 from .http import ErrorDescriber, HttpAnswer, Timeouts, http_options, inspect_image_off_the_loop
 from .remote import RemoteBackend
 from .remote import secret_value as _secret
@@ -46,6 +47,8 @@ SEGMIND_CAPABILITIES = Capabilities(
     schedulers=SEGMIND_SCHEDULERS,
     output_formats=("webp", "jpg", "png"),
     output_quality=(0, 100, 80),
+    costs_money=True,
+    typical_latency_s=85.0,  # its synchronous Kolors call
 )
 
 _FORMAT_MIME = {"webp": "image/webp", "jpg": "image/jpeg", "png": "image/png"}
@@ -99,7 +102,7 @@ class SegmindBackend(RemoteBackend):
             raise BadProviderResponse(
                 Message("wrong_output_format", provider=self.label, mime=mime, format=request.output_format), provider=self.label
             )
-        image = GeneratedImage(data=answer.content, mime_type=mime, width=width, height=height, seed=request.seed or 0)
+        image = GeneratedImage(data=answer.content, mime_type=mime, width=width, height=height, seed=image_seeds(request)[0])
         info: dict[str, Any] = {}
         credits = answer.headers.get("x-remaining-credits")
         if credits is not None:
@@ -118,6 +121,7 @@ def segmind_from_settings(settings: PlaygroundSettings, **overrides: Any) -> Seg
         base_url=settings.segmind_base_url,
         api_key=_secret(settings.segmind_api_key),
         key_env_var="SEGMIND_API_KEY",
+        key_page="https://cloud.segmind.com/console/api-keys",
         capabilities=SEGMIND_CAPABILITIES,
         **{**http_options(settings), **overrides},
     )

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ..base import BackendOutput, Capabilities, GeneratedImage, GenerationRequest
 from ..errors import BadProviderResponse
 from ..messages import Message
+from ..seeds import image_seeds
 from .http import HttpAnswer, http_options
 from .remote import RemoteBackend
 from .remote import secret_value as _secret
@@ -32,6 +33,7 @@ SILICONFLOW_CAPABILITIES = Capabilities(
     steps=(1, 100, 20),
     guidance=(0.0, 20.0, 7.5),
     seed_max=9_999_999_999,
+    costs_money=True,
 )
 
 
@@ -61,10 +63,9 @@ class SiliconFlowBackend(RemoteBackend):
         if not isinstance(items, list) or not items or not all(isinstance(i, dict) and isinstance(i.get("url"), str) for i in items):
             raise BadProviderResponse(Message("answer_without_image_urls", provider=self.label), provider=self.label)
         fetched = await asyncio.gather(*(self.http.download_image(item["url"]) for item in items[: request.n]))
-        seed = request.seed or 0
         images = tuple(
-            GeneratedImage(data=blob, mime_type=mime, width=w, height=h, seed=seed + i, index=i)
-            for i, (blob, mime, w, h) in enumerate(fetched)
+            GeneratedImage(data=blob, mime_type=mime, width=w, height=h, seed=seed, index=i)
+            for i, (seed, (blob, mime, w, h)) in enumerate(zip(image_seeds(request), fetched))
         )
         info = {key: body[key] for key in ("timings", "seed") if key in body}
         return BackendOutput(images=images, info=info)
@@ -78,6 +79,7 @@ def siliconflow_from_settings(settings: PlaygroundSettings, **overrides: Any) ->
         base_url=settings.siliconflow_base_url,
         api_key=_secret(settings.siliconflow_api_key),
         key_env_var="SILICONFLOW_API_KEY",
+        key_page="https://cloud.siliconflow.cn/account/ak",
         capabilities=SILICONFLOW_CAPABILITIES,
         **{**http_options(settings), **overrides},
     )

@@ -33,6 +33,7 @@ import httpx
 from ..base import GenerationRequest, Readiness
 from ..errors import ProviderError, ProviderServerError, RequestRejected
 from ..messages import Message
+from ..seeds import image_seeds
 from .http import ErrorDescriber, HttpAnswer, provider_said, shared_tls_context
 from .openai_compatible import OpenAICompatibleBackend
 
@@ -48,9 +49,9 @@ _ACTOR_PREFIX = re.compile(r"^\[address=[^\]]*\]\s*")
 
 def xinference_payload(model: str, request: GenerationRequest, *, request_id: str) -> dict[str, Any]:
     """The request body Xinference reads: extension fields inside ``kwargs`` as a JSON string."""
-    seed = request.seed or 0
+    seeds = image_seeds(request)
     options: dict[str, Any] = {
-        "seed": seed if request.n == 1 else [seed + i for i in range(request.n)],
+        "seed": seeds[0] if request.n == 1 else list(seeds),
         "num_inference_steps": request.steps,
         "guidance_scale": request.guidance,
         "request_id": request_id,

@@ -253,16 +253,13 @@ class Cluster:
 
     def replace_worker(self, *, timeout: float = 300.0) -> float:
         """After :meth:`kill_worker`: start a new worker and launch the model on it once the supervisor
-        has dropped the dead one (it answers 400 "already in the model list" until then). Returns the
-        seconds it took."""
+        has dropped the dead one (it answers 400 "already in the model list" until then; on a busy
+        machine its health check takes a while to notice). Returns the seconds it took."""
         started = time.monotonic()
         deadline = started + timeout
         for attempt in range(PORT_ATTEMPTS):
             self.start_worker()
-            while MODEL_UID in self.running_models():
-                if time.monotonic() > deadline:
-                    raise ClusterError(f"the supervisor still lists {MODEL_UID} on the dead worker after {timeout:.0f} s")
-                time.sleep(1.0)
+            self.wait_model_gone(timeout=max(1.0, deadline - time.monotonic()))
             try:
                 self.wait_worker(timeout=max(1.0, deadline - time.monotonic()))
                 break
@@ -273,11 +270,29 @@ class Cluster:
         self.launch(timeout=max(1.0, deadline - time.monotonic()))
         return time.monotonic() - started
 
-    def running_models(self) -> list[str]:
-        with contextlib.suppress(httpx.HTTPError, ValueError):
-            answer = httpx.get(f"{self.base_url}/models", timeout=10).json()
-            return [model["id"] for model in answer.get("data", [])]
-        return []
+    def wait_model_gone(self, uid: str = MODEL_UID, *, timeout: float = 300.0) -> None:
+        """Until the supervisor's own model list no longer holds ``uid``.
+
+        ``GET /v1/models`` is no proof: it asks the workers (a dead one counts as none, or answers from
+        a cache), while a launch is refused while the supervisor's own table holds the uid.
+        ``GET /v1/models/{uid}`` reads that table: 400 "not found in the model list" once it is gone;
+        200, 500 or 503 (the dead worker cannot describe it) while it is there. A request that fails
+        or times out on a loaded machine proves nothing either way, so it is asked again.
+        """
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            try:
+                answer = httpx.get(f"{self.base_url}/models/{uid}", timeout=30)
+            except httpx.HTTPError as exc:
+                last = f"{type(exc).__name__}: {exc}"
+            else:
+                if answer.status_code == 400 and "not found in the model list" in answer.text:
+                    return
+                last = f"{answer.status_code} {answer.text[:300]}"
+            time.sleep(1.0)
+        raise ClusterError(f"the supervisor still lists {uid} after {timeout:.0f} s (last answer: {last})\n"
+                           f"{self.log_tail('supervisor')}")
 
     def stop(self, *, grace: float = 15.0) -> None:
         """SIGTERM the supervisor and the worker, then SIGKILL whatever carries this cluster's token.

@@ -25,6 +25,7 @@ from ...base import (
 from ...errors import BackendUnavailable, DownloadRequired, GenerationCancelled
 from ...messages import Message
 from ...schedulers import SAMPLERS
+from ...seeds import image_seeds
 from .device import DEVICES, DeviceDetection, DeviceInfo
 from .memory import FreeMemoryProbe, check_memory, estimate_footprint, measure_free_memory
 from .pipeline import (
@@ -67,6 +68,7 @@ CAPABILITIES = Capabilities(
     output_formats=("png",),
     supports_negative_prompt=True,
     batch_is_per_image_reproducible=False,
+    typical_latency_s=30.0,
 )
 """Any width and height from 256 to 2048 in steps of 8 (Kolors is trained around 1024x1024); Kolors
 README defaults: Euler, 50 steps, guidance 5.0. Seeds stay within 32 bits so they mean the same
@@ -305,10 +307,10 @@ class LocalBackend:
                 mime_type="image/png",
                 width=picture.width,
                 height=picture.height,
-                seed=request.seed + index,  # type: ignore[operator]
+                seed=seed,
                 index=index,
             )
-            for index, picture in enumerate(pictures)
+            for index, (seed, picture) in enumerate(zip(image_seeds(request), pictures))
         )
         info = {
             "device": loaded.device,

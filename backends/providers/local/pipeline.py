@@ -45,6 +45,7 @@ from ...errors import (
     RequestRejected,
 )
 from ...messages import Message
+from ...seeds import image_seeds
 from .device import DEVICES, DeviceInfo
 from .memory import FreeMemoryProbe, check_memory, estimate_footprint, measure_free_memory
 from .schedulers import SCHEDULER_NAMES, build_scheduler, spec_for
@@ -387,8 +388,7 @@ def render(
     """
     import torch
 
-    if request.seed is None:
-        raise ValueError("the runner draws the seed before calling a backend")
+    seeds = image_seeds(request)
     try:
         spec_for(request.scheduler)
     except KeyError:
@@ -398,10 +398,9 @@ def render(
 
     pipe = loaded.pipe
     images = []
-    for index in range(request.n):
+    for index, seed in enumerate(seeds):
         if cancel is not None and cancel.cancelled:
             raise GenerationCancelled()
-        seed = request.seed + index
         pipe.scheduler = loaded.scheduler(request.scheduler, seed)
         on_step_end = _step_callback(index, request.n, progress, cancel)
         try:

@@ -9,26 +9,25 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
 
+from ...base import Backend
 from ...errors import PlaygroundError
 from .backend import LocalBackend
-
-if TYPE_CHECKING:
-    from ...registry import Registry
 
 __all__ = ["start_local_backends"]
 
 logger = logging.getLogger(__name__)
 
 
-def start_local_backends(registry: Registry) -> list[threading.Thread]:
-    """For each available local backend: start finding its device; preload it if its settings say so.
+def start_local_backends(backends: Iterable[Backend]) -> list[threading.Thread]:
+    """For each local backend among ``backends`` (the available ones: ``Registry.available()``): start
+    finding its device; preload it if its settings say so.
 
     Returns the preload threads (daemons), so a caller may wait for them.
     """
     threads = []
-    for backend in registry.available():
+    for backend in backends:
         if not isinstance(backend, LocalBackend):
             continue
         backend.start_detection()
