@@ -57,11 +57,11 @@ BYTES_TARGET = 0.20
 LOCAL_TARGET = 1.10
 
 # In the page: the moment ``count`` gallery images of this run (not among the ``before`` sources) with a
-# finished image's caption ("seed N") are loaded and decoded, ready to paint. Polled every 5 ms (a
+# finished image's caption ("seed N", kept in data-caption once the page's alt text names the prompt) are loaded and decoded, ready to paint. Polled every 5 ms (a
 # headless page that shows nothing new may not run animation frames).
 WAIT_PAINTED = """([count, since, before]) => new Promise(resolve => {
     const finished = () => [...document.querySelectorAll('#gallery img')]
-        .filter(img => !before.includes(img.src) && /^seed /.test(img.alt) && img.complete && img.naturalWidth > 0);
+        .filter(img => !before.includes(img.src) && /^seed /.test(img.dataset.caption ?? img.alt) && img.complete && img.naturalWidth > 0);
     const check = () => {
         const images = finished();
         if (/^⚠/.test(document.querySelector('#status').innerText.trim())) {
