@@ -72,3 +72,8 @@ def test_a_file_removed_on_the_way_answers_404_not_a_traceback(tmp_path):
     picture.unlink()
     assert TestClient(bare, raise_server_exceptions=False).get("/gone").status_code == 500
     assert TestClient(guarded, raise_server_exceptions=True).get("/gone").status_code == 404
+
+
+def test_a_path_with_a_nul_byte_is_refused(guarded):
+    assert guarded.get("/gradio_api/proxy=/etc/passwd%00.png").status_code == 400
+    assert guarded.get("/gradio_api/file=/tmp/x%00").status_code == 400

@@ -14,6 +14,8 @@
 - ``/gradio_api/deep_link`` answers 404 and a ``deep_link`` query is dropped: the page makes no deep links,
   and that route writes every component value of a session (a pasted key among them) to a served file.
 - In hosted mode ``/monitoring`` and everything under it answer 404.
+- A path holding a NUL byte (``%00``) answers 400: no file has such a name, and Gradio's ``/proxy=`` route
+  answered it with a 500 and a traceback.
 - A file removed while its request was on the way (an entry deleted, a save the disk refused, as the page
   fetches its pictures) answers 404, where Starlette would raise and answer 500 with a traceback in the log.
 """
@@ -52,6 +54,9 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         path = _route_path(scope)
+        if "\x00" in path:
+            await PlainTextResponse("A path may not hold a NUL byte (%00).", status_code=400)(scope, receive, send)
+            return
         if path.rstrip("/") == _DEEP_LINK_ROUTE or (self.hosted and _is_monitoring(path)):
             await PlainTextResponse("Not Found", status_code=404)(scope, receive, send)
             return
