@@ -189,16 +189,8 @@ def build_compare_tab(
 
     async def run(data: dict, request: gr.Request):
         session = context.session(request)
-        try:  # a place under the visitor's job cap (the validator took it before the queue held the job)
-            place = context.begin_job(session, request)
-        except PlaygroundError as exc:
-            yield {status: "⚠️ " + literal_error(exc, session.language)}
-            return
-        try:
-            async for update in run_within_cap(data, session):
-                yield update
-        finally:
-            context.end_job(place)
+        async for update in context.within_cap(session, request, run_within_cap(data, session), status=status):
+            yield update
 
     async def run_within_cap(data: dict, session):
         lang = session.language

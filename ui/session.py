@@ -7,20 +7,21 @@ from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import gradio as gr
 
 from backends.base import ApiKey, CancelToken
-from backends.errors import TooManyJobs
+from backends.errors import PlaygroundError, TooManyJobs
 from backends.identity import TrustedProxies, VisitorSigner, client_address, quota_address
 from backends.jobs import Job, JobCap
 
 from .i18n import LANGUAGES, language_from_header
 from .language import RESTORE_JS
 from .rest import relayed_peer
+from .text_safety import literal_error
 
 __all__ = ["CAPPED_JOBS", "JobBoard", "LanguageControls", "Session", "SessionContext"]
 
@@ -192,6 +193,22 @@ class SessionContext:
 
     def end_job(self, job: Job | None) -> None:
         self.job_cap.end(job)
+
+    async def within_cap(
+        self, session: Session, request: gr.Request | None, updates: AsyncIterator[dict], *, status: Any
+    ) -> AsyncIterator[dict]:
+        """A page run's updates, while it holds its place under the cap (the validator took it before the
+        queue held the job); past the cap, only the refusal in ``status``."""
+        try:
+            place = self.begin_job(session, request)
+        except PlaygroundError as exc:
+            yield {status: "⚠️ " + literal_error(exc, session.language)}
+            return
+        try:
+            async for update in updates:
+                yield update
+        finally:
+            self.end_job(place)
 
     def page_job_validator(self) -> Callable | None:
         """The validator of a page event whose inputs come as one dict: over the cap, the page shows the
